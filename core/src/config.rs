@@ -1,0 +1,611 @@
+//! [`Config`]: everything a [`Manager`](crate::Manager) needs, built with [`ConfigBuilder`] and
+//! validated up front; a refused value names its field.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use rustls_pki_types::CertificateDer;
+
+use crate::crypto::{self, KeyType};
+use crate::error::{Error, Result};
+use crate::events::EventHandler;
+use crate::retry::RetrySchedule;
+use crate::storage::Storage;
+use crate::storage::file::FileStorage;
+
+/// Let's Encrypt's production directory (the default CA).
+pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory (untrusted certificates, generous limits).
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+/// ZeroSSL's ACME directory (requires External Account Binding).
+pub const ZEROSSL: &str = "https://acme.zerossl.com/v2/DV90";
+/// Google Trust Services' production directory (requires External Account Binding).
+pub const GOOGLE_TRUST_SERVICES: &str = "https://dv.acme-v02.api.pki.goog/directory";
+/// Google Trust Services' staging directory.
+pub const GOOGLE_TRUST_SERVICES_STAGING: &str = "https://dv.acme-v02.test-api.pki.goog/directory";
+
+/// An ACME challenge type this library can solve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChallengeType {
+    /// HTTP-01: a file under `/.well-known/acme-challenge/` on port 80.
+    Http01,
+    /// TLS-ALPN-01: a special certificate for ALPN `acme-tls/1` on port 443.
+    TlsAlpn01,
+}
+
+impl ChallengeType {
+    /// The ACME name (`http-01`, `tls-alpn-01`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http01 => "http-01",
+            Self::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+
+    pub(crate) fn acme(self) -> instant_acme::ChallengeType {
+        match self {
+            Self::Http01 => instant_acme::ChallengeType::Http01,
+            Self::TlsAlpn01 => instant_acme::ChallengeType::TlsAlpn01,
+        }
+    }
+}
+
+impl fmt::Display for ChallengeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// External Account Binding credentials (RFC 8555 §7.3.4), as given by CAs such as ZeroSSL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExternalAccountBinding {
+    /// The key identifier.
+    pub key_id: String,
+    /// The HMAC key, base64url-encoded (padding optional).
+    pub hmac_key: String,
+}
+
+impl fmt::Debug for ExternalAccountBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExternalAccountBinding").field("key_id", &self.key_id).field("hmac_key", &"<redacted>").finish()
+    }
+}
+
+impl ExternalAccountBinding {
+    pub(crate) fn decoded_key(&self) -> Result<Vec<u8>> {
+        let k = self.hmac_key.trim();
+        URL_SAFE_NO_PAD
+            .decode(k)
+            .or_else(|_| URL_SAFE.decode(k))
+            .map_err(|e| Error::config("eab.hmac_key", format!("not base64url: {e}")))
+    }
+}
+
+/// Which chain to keep when the CA offers several (RFC 8555 `alternate` links).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainPreference {
+    /// Prefer the first chain whose top certificate was issued by one of these root CNs.
+    pub root_common_names: Vec<String>,
+    /// Prefer the first chain in which any certificate was issued by one of these CNs.
+    pub any_common_names: Vec<String>,
+    /// Consider the smallest chains first.
+    pub smallest: bool,
+}
+
+/// The ACME client's internal limit on new orders per (CA, account), to stay inside the CA's
+/// limits when many names are managed at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Orders allowed per window; 0 turns the limit off.
+    pub events: usize,
+    /// The sliding window.
+    pub window: Duration,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self { events: 10, window: Duration::from_secs(10) }
+    }
+}
+
+/// The validated configuration of a [`Manager`](crate::Manager). Build it with
+/// [`Config::builder`].
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) ca: String,
+    pub(crate) email: String,
+    pub(crate) agreed: bool,
+    pub(crate) trusted_roots: Vec<CertificateDer<'static>>,
+    pub(crate) key_type: KeyType,
+    pub(crate) renewal_window_ratio: f64,
+    pub(crate) renew_check_interval: Duration,
+    pub(crate) disable_http_challenge: bool,
+    pub(crate) disable_tls_alpn_challenge: bool,
+    pub(crate) alt_http_port: Option<u16>,
+    pub(crate) alt_tls_alpn_port: Option<u16>,
+    pub(crate) listen_host: String,
+    pub(crate) challenge_preference: Vec<ChallengeType>,
+    pub(crate) disable_distributed_solvers: bool,
+    pub(crate) eab: Option<ExternalAccountBinding>,
+    pub(crate) preferred_chain: Option<ChainPreference>,
+    pub(crate) profile: Option<String>,
+    pub(crate) must_staple: bool,
+    pub(crate) reuse_private_keys: bool,
+    pub(crate) order_timeout: Duration,
+    pub(crate) rate_limit: RateLimit,
+    pub(crate) retry_schedule: RetrySchedule,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) event_handler: Option<Arc<dyn EventHandler>>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("ca", &self.ca)
+            .field("email", &self.email)
+            .field("agreed", &self.agreed)
+            .field("trusted_roots", &self.trusted_roots.len())
+            .field("key_type", &self.key_type)
+            .field("renewal_window_ratio", &self.renewal_window_ratio)
+            .field("renew_check_interval", &self.renew_check_interval)
+            .field("disable_http_challenge", &self.disable_http_challenge)
+            .field("disable_tls_alpn_challenge", &self.disable_tls_alpn_challenge)
+            .field("alt_http_port", &self.alt_http_port)
+            .field("alt_tls_alpn_port", &self.alt_tls_alpn_port)
+            .field("listen_host", &self.listen_host)
+            .field("eab", &self.eab)
+            .field("preferred_chain", &self.preferred_chain)
+            .field("profile", &self.profile)
+            .field("storage", &self.storage)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A builder with CertMagic's defaults: Let's Encrypt production, P-256 keys, renewal when a
+    /// third of the lifetime remains, checks every 10 minutes, both challenges on ports 80/443,
+    /// FileStorage in the default folder.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// The CA directory URL.
+    pub fn ca(&self) -> &str {
+        &self.ca
+    }
+    /// The account email ("" for none).
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+    /// The certificate key type.
+    pub fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+    /// Renew when less than this fraction of the lifetime remains.
+    pub fn renewal_window_ratio(&self) -> f64 {
+        self.renewal_window_ratio
+    }
+    /// How often the maintenance task looks for certificates to renew.
+    pub fn renew_check_interval(&self) -> Duration {
+        self.renew_check_interval
+    }
+    /// The storage shared with other instances.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+    /// The port the HTTP-01 solver listens on (80 unless changed).
+    pub fn http_challenge_port(&self) -> u16 {
+        self.alt_http_port.unwrap_or(80)
+    }
+    /// The port the TLS-ALPN-01 solver listens on (443 unless changed).
+    pub fn tls_alpn_challenge_port(&self) -> u16 {
+        self.alt_tls_alpn_port.unwrap_or(443)
+    }
+    /// The issuer key (storage folder name before sanitising) of the configured CA.
+    pub fn issuer_key(&self) -> String {
+        crate::storage::keys::issuer_key(&self.ca)
+    }
+    /// The challenge types that are enabled.
+    pub fn enabled_challenges(&self) -> Vec<ChallengeType> {
+        let mut v = Vec::new();
+        if !self.disable_http_challenge {
+            v.push(ChallengeType::Http01);
+        }
+        if !self.disable_tls_alpn_challenge {
+            v.push(ChallengeType::TlsAlpn01);
+        }
+        v
+    }
+}
+
+/// Builds a [`Config`]; [`ConfigBuilder::build`] checks every field.
+#[derive(Default)]
+#[must_use]
+pub struct ConfigBuilder {
+    ca: Option<String>,
+    email: Option<String>,
+    agreed: bool,
+    trusted_roots_pem: Option<Vec<u8>>,
+    key_type: KeyType,
+    renewal_window_ratio: Option<f64>,
+    renew_check_interval: Option<Duration>,
+    disable_http_challenge: bool,
+    disable_tls_alpn_challenge: bool,
+    alt_http_port: Option<u16>,
+    alt_tls_alpn_port: Option<u16>,
+    listen_host: Option<String>,
+    challenge_preference: Vec<ChallengeType>,
+    disable_distributed_solvers: bool,
+    eab: Option<ExternalAccountBinding>,
+    preferred_chain: Option<ChainPreference>,
+    profile: Option<String>,
+    must_staple: bool,
+    reuse_private_keys: bool,
+    order_timeout: Option<Duration>,
+    rate_limit: Option<RateLimit>,
+    retry_schedule: Option<RetrySchedule>,
+    storage: Option<Arc<dyn Storage>>,
+    event_handler: Option<Arc<dyn EventHandler>>,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder").field("ca", &self.ca).finish_non_exhaustive()
+    }
+}
+
+impl ConfigBuilder {
+    /// The ACME directory URL (`https://…`). Default: [`LETS_ENCRYPT_PRODUCTION`].
+    pub fn ca(mut self, url: impl Into<String>) -> Self {
+        self.ca = Some(url.into());
+        self
+    }
+    /// The contact email of the ACME account (optional, but CAs use it for expiry notices).
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+    /// Agree to the CA's terms of service (required by most public CAs).
+    pub fn agreed(mut self, agreed: bool) -> Self {
+        self.agreed = agreed;
+        self
+    }
+    /// PEM roots to trust for the connection to the CA, instead of the built-in Mozilla roots
+    /// (for private CAs and test CAs such as Pebble).
+    pub fn trusted_roots_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.trusted_roots_pem = Some(pem.into());
+        self
+    }
+    /// The key type of certificates (default P-256).
+    pub fn key_type(mut self, key_type: KeyType) -> Self {
+        self.key_type = key_type;
+        self
+    }
+    /// Renew once less than this fraction of a certificate's lifetime remains, 0 < r < 1
+    /// (default 1/3). Certificates closer to expiry than 1/50 of their lifetime or five check
+    /// intervals are renewed whatever the ratio.
+    pub fn renewal_window_ratio(mut self, ratio: f64) -> Self {
+        self.renewal_window_ratio = Some(ratio);
+        self
+    }
+    /// How often the maintenance task checks certificates (default 10 minutes, at least 100 ms).
+    pub fn renew_check_interval(mut self, interval: Duration) -> Self {
+        self.renew_check_interval = Some(interval);
+        self
+    }
+    /// Turn the HTTP-01 challenge off.
+    pub fn disable_http_challenge(mut self, disable: bool) -> Self {
+        self.disable_http_challenge = disable;
+        self
+    }
+    /// Turn the TLS-ALPN-01 challenge off.
+    pub fn disable_tls_alpn_challenge(mut self, disable: bool) -> Self {
+        self.disable_tls_alpn_challenge = disable;
+        self
+    }
+    /// Port the HTTP-01 solver listens on, instead of 80 (behind a port forward, or in tests).
+    pub fn alt_http_port(mut self, port: u16) -> Self {
+        self.alt_http_port = Some(port);
+        self
+    }
+    /// Port the TLS-ALPN-01 solver listens on, instead of 443.
+    pub fn alt_tls_alpn_port(mut self, port: u16) -> Self {
+        self.alt_tls_alpn_port = Some(port);
+        self
+    }
+    /// Address the challenge solvers bind to (default: all interfaces).
+    pub fn listen_host(mut self, host: impl Into<String>) -> Self {
+        self.listen_host = Some(host.into());
+        self
+    }
+    /// Try challenge types in this order instead of a random order (types left out are not
+    /// used). Failed types are followed by the next one either way.
+    pub fn challenge_preference(mut self, order: impl Into<Vec<ChallengeType>>) -> Self {
+        self.challenge_preference = order.into();
+        self
+    }
+    /// Do not write challenges to storage (then only this process can answer them).
+    pub fn disable_distributed_solvers(mut self, disable: bool) -> Self {
+        self.disable_distributed_solvers = disable;
+        self
+    }
+    /// External Account Binding for CAs that require it.
+    pub fn eab(mut self, key_id: impl Into<String>, hmac_key_base64url: impl Into<String>) -> Self {
+        self.eab = Some(ExternalAccountBinding { key_id: key_id.into(), hmac_key: hmac_key_base64url.into() });
+        self
+    }
+    /// Which chain to keep when the CA offers alternates.
+    pub fn preferred_chain(mut self, preference: ChainPreference) -> Self {
+        self.preferred_chain = Some(preference);
+        self
+    }
+    /// The ACME profile to order (e.g. Let's Encrypt's `shortlived`).
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+    /// Ask for the OCSP Must-Staple extension in CSRs.
+    pub fn must_staple(mut self, must_staple: bool) -> Self {
+        self.must_staple = must_staple;
+        self
+    }
+    /// Keep a certificate's private key across renewals (default: a fresh key every time).
+    pub fn reuse_private_keys(mut self, reuse: bool) -> Self {
+        self.reuse_private_keys = reuse;
+        self
+    }
+    /// How long to wait for the CA to validate and issue one order (default 5 minutes).
+    pub fn order_timeout(mut self, timeout: Duration) -> Self {
+        self.order_timeout = Some(timeout);
+        self
+    }
+    /// Internal limit on new orders per (CA, account) (default 10 per 10 s).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+    /// When failed background obtains and renewals are tried again (default: CertMagic's
+    /// schedule, 1 minute rising to 6 hours, for up to 30 days).
+    pub fn retry_schedule(mut self, schedule: RetrySchedule) -> Self {
+        self.retry_schedule = Some(schedule);
+        self
+    }
+    /// Where certificates, keys, accounts and locks are kept (default: [`FileStorage`] in
+    /// [`FileStorage::default_path`]).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+    /// Receives every [`Event`](crate::Event).
+    pub fn event_handler(mut self, handler: Arc<dyn EventHandler>) -> Self {
+        self.event_handler = Some(handler);
+        self
+    }
+
+    /// Checks every field and builds the config.
+    pub fn build(self) -> Result<Config> {
+        let ca = self.ca.unwrap_or_else(|| LETS_ENCRYPT_PRODUCTION.to_string()).trim().to_string();
+        validate_ca(&ca)?;
+
+        let email = self.email.unwrap_or_default().trim().to_lowercase();
+        let email = email.strip_prefix("mailto:").unwrap_or(&email).to_string();
+        if !email.is_empty() {
+            let ok = email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',');
+            if !ok {
+                return Err(Error::config("email", format!("`{email}` is not an email address")));
+            }
+        }
+
+        let trusted_roots = match self.trusted_roots_pem {
+            None => Vec::new(),
+            Some(pem) => {
+                let roots = crypto::parse_pem_chain(&pem)
+                    .map_err(|e| Error::config("trusted_roots_pem", e.message()))?;
+                let mut store = rustls::RootCertStore::empty();
+                for r in &roots {
+                    store.add(r.clone()).map_err(|e| Error::config("trusted_roots_pem", format!("unusable root: {e}")))?;
+                }
+                roots
+            }
+        };
+
+        let ratio = self.renewal_window_ratio.unwrap_or(DEFAULT_RENEWAL_WINDOW_RATIO);
+        if !(ratio.is_finite() && ratio > 0.0 && ratio < 1.0) {
+            return Err(Error::config("renewal_window_ratio", format!("{ratio} is not between 0 and 1 (exclusive)")));
+        }
+
+        let interval = self.renew_check_interval.unwrap_or(DEFAULT_RENEW_CHECK_INTERVAL);
+        if interval < MIN_RENEW_CHECK_INTERVAL {
+            return Err(Error::config("renew_check_interval", format!("{interval:?} is shorter than 100 ms")));
+        }
+
+        for (field, port) in [("alt_http_port", self.alt_http_port), ("alt_tls_alpn_port", self.alt_tls_alpn_port)] {
+            if port == Some(0) {
+                return Err(Error::config(field, "port 0 is not a port"));
+            }
+        }
+        if self.alt_http_port.is_some() && self.alt_http_port == self.alt_tls_alpn_port {
+            return Err(Error::config("alt_tls_alpn_port", "must differ from alt_http_port"));
+        }
+        let listen_host = self.listen_host.unwrap_or_default().trim().to_string();
+        if listen_host.chars().any(|c| c.is_whitespace() || c == '/') {
+            return Err(Error::config("listen_host", format!("`{listen_host}` is not a host")));
+        }
+
+        if self.disable_http_challenge && self.disable_tls_alpn_challenge {
+            return Err(Error::config(
+                "disable_tls_alpn_challenge",
+                "both HTTP-01 and TLS-ALPN-01 are disabled, so no challenge can be solved",
+            ));
+        }
+        let mut preference = Vec::new();
+        for t in self.challenge_preference {
+            let enabled = match t {
+                ChallengeType::Http01 => !self.disable_http_challenge,
+                ChallengeType::TlsAlpn01 => !self.disable_tls_alpn_challenge,
+            };
+            if !enabled {
+                return Err(Error::config("challenge_preference", format!("{t} is listed but disabled")));
+            }
+            if !preference.contains(&t) {
+                preference.push(t);
+            }
+        }
+
+        if let Some(eab) = &self.eab {
+            if eab.key_id.trim().is_empty() {
+                return Err(Error::config("eab.key_id", "empty key id"));
+            }
+            if eab.decoded_key()?.is_empty() {
+                return Err(Error::config("eab.hmac_key", "empty key"));
+            }
+        }
+
+        if let Some(pref) = &self.preferred_chain {
+            if pref.root_common_names.iter().chain(&pref.any_common_names).any(|n| n.trim().is_empty()) {
+                return Err(Error::config("preferred_chain", "empty common name"));
+            }
+        }
+
+        let profile = self.profile.map(|p| p.trim().to_string());
+        if let Some(p) = &profile {
+            if p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(Error::config("profile", format!("`{p}` is not a profile name")));
+            }
+        }
+
+        let order_timeout = self.order_timeout.unwrap_or(DEFAULT_ORDER_TIMEOUT);
+        if order_timeout < Duration::from_secs(1) {
+            return Err(Error::config("order_timeout", "shorter than 1 s"));
+        }
+
+        let rate_limit = self.rate_limit.unwrap_or_default();
+        if rate_limit.events > 0 && rate_limit.window.is_zero() {
+            return Err(Error::config("rate_limit", "a limit needs a window longer than zero"));
+        }
+
+        let storage = match self.storage {
+            Some(s) => s,
+            None => Arc::new(FileStorage::new(FileStorage::default_path())),
+        };
+
+        Ok(Config {
+            ca,
+            email,
+            agreed: self.agreed,
+            trusted_roots,
+            key_type: self.key_type,
+            renewal_window_ratio: ratio,
+            renew_check_interval: interval,
+            disable_http_challenge: self.disable_http_challenge,
+            disable_tls_alpn_challenge: self.disable_tls_alpn_challenge,
+            alt_http_port: self.alt_http_port,
+            alt_tls_alpn_port: self.alt_tls_alpn_port,
+            listen_host,
+            challenge_preference: preference,
+            disable_distributed_solvers: self.disable_distributed_solvers,
+            eab: self.eab,
+            preferred_chain: self.preferred_chain,
+            profile,
+            must_staple: self.must_staple,
+            reuse_private_keys: self.reuse_private_keys,
+            order_timeout,
+            rate_limit,
+            retry_schedule: self.retry_schedule.unwrap_or_default(),
+            storage,
+            event_handler: self.event_handler,
+        })
+    }
+}
+
+fn validate_ca(ca: &str) -> Result<()> {
+    let Some(rest) = ca.strip_prefix("https://") else {
+        return Err(Error::config("ca", format!("`{ca}` is not an https:// ACME directory URL")));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || ca.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::config("ca", format!("`{ca}` has no host")));
+    }
+    ca.parse::<http::Uri>().map_err(|e| Error::config("ca", format!("`{ca}`: {e}")))?;
+    Ok(())
+}
+
+/// Renew when a third of the lifetime remains (Go: `DefaultRenewalWindowRatio`).
+pub const DEFAULT_RENEWAL_WINDOW_RATIO: f64 = 1.0 / 3.0;
+/// Maintenance interval (Go: `DefaultRenewCheckInterval`).
+pub const DEFAULT_RENEW_CHECK_INTERVAL: Duration = Duration::from_secs(10 * 60);
+const MIN_RENEW_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How long one order may take from creation to download (Go: ACME polling timeout).
+pub const DEFAULT_ORDER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemoryStorage;
+
+    fn base() -> ConfigBuilder {
+        Config::builder().storage(Arc::new(MemoryStorage::new()))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = base().build().unwrap();
+        assert_eq!(c.ca(), LETS_ENCRYPT_PRODUCTION);
+        assert_eq!(c.key_type(), KeyType::EcdsaP256);
+        assert!((c.renewal_window_ratio() - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(c.renew_check_interval(), Duration::from_secs(600));
+        assert_eq!(c.http_challenge_port(), 80);
+        assert_eq!(c.tls_alpn_challenge_port(), 443);
+        assert_eq!(c.enabled_challenges(), vec![ChallengeType::Http01, ChallengeType::TlsAlpn01]);
+        assert_eq!(c.issuer_key(), "acme-v02.api.letsencrypt.org-directory");
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let cases: Vec<(ConfigBuilder, &str)> = vec![
+            (base().ca("http://insecure.example/dir"), "ca"),
+            (base().ca("https:///dir"), "ca"),
+            (base().email("not-an-email"), "email"),
+            (base().email("a b@example.com"), "email"),
+            (base().trusted_roots_pem("garbage"), "trusted_roots_pem"),
+            (base().renewal_window_ratio(0.0), "renewal_window_ratio"),
+            (base().renewal_window_ratio(1.0), "renewal_window_ratio"),
+            (base().renewal_window_ratio(f64::NAN), "renewal_window_ratio"),
+            (base().renew_check_interval(Duration::from_millis(1)), "renew_check_interval"),
+            (base().alt_http_port(0), "alt_http_port"),
+            (base().alt_http_port(5002).alt_tls_alpn_port(5002), "alt_tls_alpn_port"),
+            (base().disable_http_challenge(true).disable_tls_alpn_challenge(true), "disable_tls_alpn_challenge"),
+            (base().disable_http_challenge(true).challenge_preference([ChallengeType::Http01]), "challenge_preference"),
+            (base().eab("", "abc"), "eab.key_id"),
+            (base().eab("kid", "!!!"), "eab.hmac_key"),
+            (base().profile("two words"), "profile"),
+            (base().preferred_chain(ChainPreference { root_common_names: vec![" ".into()], ..Default::default() }), "preferred_chain"),
+            (base().rate_limit(RateLimit { events: 1, window: Duration::ZERO }), "rate_limit"),
+            (base().listen_host("a b"), "listen_host"),
+        ];
+        for (builder, field) in cases {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.field(), Some(field), "{err}");
+            assert!(err.message().contains(field), "message names the field: {err}");
+        }
+    }
+
+    #[test]
+    fn accepts_and_normalises() {
+        let c = base()
+            .ca("https://127.0.0.1:14000/dir")
+            .email("Mailto:Me@Example.com")
+            .eab("kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W")
+            .challenge_preference([ChallengeType::TlsAlpn01, ChallengeType::TlsAlpn01])
+            .build()
+            .unwrap();
+        assert_eq!(c.email(), "me@example.com");
+        assert_eq!(c.challenge_preference, vec![ChallengeType::TlsAlpn01]);
+        assert!(!format!("{c:?}").contains("zWNDZM6e"), "secrets are not printed");
+    }
+}

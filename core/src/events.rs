@@ -1,0 +1,246 @@
+//! Events: their wire names and JSON payloads, in one place, with Go CertMagic's payload keys.
+//!
+//! Durations in payloads (`remaining`) are seconds as a number; paths are storage keys.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Something that happened to a certificate.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// An obtain or renewal is about to start. An error from the handler cancels it.
+    CertObtaining {
+        /// The name.
+        identifier: String,
+        /// True for a renewal.
+        renewal: bool,
+        /// Renewal forced by the caller (not by the renewal window).
+        forced: bool,
+        /// Renewal: time left on the current certificate.
+        remaining: Option<Duration>,
+        /// Renewal: issuer key of the current certificate.
+        issuer: Option<String>,
+    },
+    /// A certificate was obtained and stored.
+    CertObtained {
+        /// The name.
+        identifier: String,
+        /// True for a renewal.
+        renewal: bool,
+        /// Renewal: time that was left on the previous certificate.
+        remaining: Option<Duration>,
+        /// Issuer key of the new certificate.
+        issuer: String,
+        /// Storage key of the certificate's folder.
+        storage_path: String,
+        /// Storage key of the private key.
+        private_key_path: String,
+        /// Storage key of the PEM chain.
+        certificate_path: String,
+        /// Storage key of the metadata JSON.
+        metadata_path: String,
+        /// The CSR that was sent, as PEM.
+        csr_pem: String,
+    },
+    /// An obtain or renewal failed (it may be retried).
+    CertFailed {
+        /// The name.
+        identifier: String,
+        /// True for a renewal.
+        renewal: bool,
+        /// Renewal: time left on the current certificate.
+        remaining: Option<Duration>,
+        /// Issuer keys that were tried.
+        issuers: Vec<String>,
+        /// The error.
+        error: String,
+    },
+    /// A certificate obtained by the library was put in the cache.
+    CachedManagedCert {
+        /// Its names.
+        sans: Vec<String>,
+    },
+    /// A certificate added by hand was put in the cache.
+    CachedUnmanagedCert {
+        /// Its names.
+        sans: Vec<String>,
+    },
+}
+
+impl Event {
+    /// The wire name (`cert_obtaining`, `cert_obtained`, `cert_failed`, `cached_managed_cert`,
+    /// `cached_unmanaged_cert`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::CertObtaining { .. } => "cert_obtaining",
+            Self::CertObtained { .. } => "cert_obtained",
+            Self::CertFailed { .. } => "cert_failed",
+            Self::CachedManagedCert { .. } => "cached_managed_cert",
+            Self::CachedUnmanagedCert { .. } => "cached_unmanaged_cert",
+        }
+    }
+
+    /// Whether an error from the handler cancels the operation the event announces.
+    pub fn is_abortable(&self) -> bool {
+        matches!(self, Self::CertObtaining { .. })
+    }
+
+    /// The JSON payload, with CertMagic's keys.
+    pub fn payload(&self) -> Value {
+        let mut v = match self {
+            Self::CertObtaining { identifier, renewal, forced, issuer, .. } => {
+                let mut v = json!({ "identifier": identifier });
+                if *renewal {
+                    v["renewal"] = json!(true);
+                    v["forced"] = json!(forced);
+                    if let Some(i) = issuer {
+                        v["issuer"] = json!(i);
+                    }
+                }
+                v
+            }
+            Self::CertObtained {
+                identifier,
+                renewal,
+                issuer,
+                storage_path,
+                private_key_path,
+                certificate_path,
+                metadata_path,
+                csr_pem,
+                ..
+            } => json!({
+                "renewal": renewal,
+                "identifier": identifier,
+                "issuer": issuer,
+                "storage_path": storage_path,
+                "private_key_path": private_key_path,
+                "certificate_path": certificate_path,
+                "metadata_path": metadata_path,
+                "csr_pem": csr_pem,
+            }),
+            Self::CertFailed { identifier, renewal, issuers, error, .. } => json!({
+                "renewal": renewal,
+                "identifier": identifier,
+                "issuers": issuers,
+                "error": error,
+            }),
+            Self::CachedManagedCert { sans } | Self::CachedUnmanagedCert { sans } => json!({ "sans": sans }),
+        };
+        let remaining = match self {
+            Self::CertObtaining { remaining, .. }
+            | Self::CertObtained { remaining, .. }
+            | Self::CertFailed { remaining, .. } => *remaining,
+            _ => None,
+        };
+        if let Some(r) = remaining {
+            v["remaining"] = json!(r.as_secs_f64());
+        }
+        v
+    }
+}
+
+/// Receives every event. Called on a blocking thread (it may block), possibly from several
+/// threads at once. Returning an error from a [`Event::is_abortable`] event cancels the operation.
+pub trait EventHandler: Send + Sync + 'static {
+    /// Handles one event.
+    fn handle(&self, event: &Event) -> std::result::Result<(), String>;
+}
+
+impl<F> EventHandler for F
+where
+    F: Fn(&Event) -> std::result::Result<(), String> + Send + Sync + 'static,
+{
+    fn handle(&self, event: &Event) -> std::result::Result<(), String> {
+        self(event)
+    }
+}
+
+/// The one emit helper: runs the handler on a blocking thread, contains its panics, and turns a
+/// refusal of an abortable event into an [`ErrorKind::Aborted`] error.
+pub(crate) async fn emit(handler: Option<&Arc<dyn EventHandler>>, event: Event) -> Result<()> {
+    let Some(handler) = handler.cloned() else { return Ok(()) };
+    let name = event.name();
+    let abortable = event.is_abortable();
+    let outcome = tokio::task::spawn_blocking(move || handler.handle(&event)).await;
+    let refusal = match outcome {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(reason)) => reason,
+        Err(join) if join.is_panic() => format!("event handler panicked: {}", panic_text(join.into_panic())),
+        Err(join) => format!("event handler did not finish: {join}"),
+    };
+    if abortable {
+        tracing::info!(event = name, reason = %refusal, "event handler cancelled the operation");
+        Err(Error::new(ErrorKind::Aborted, format!("`{name}` handler refused: {refusal}")))
+    } else {
+        tracing::warn!(event = name, error = %refusal, "event handler failed");
+        Ok(())
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_keys() {
+        let e = Event::CertObtaining {
+            identifier: "a.test".into(),
+            renewal: true,
+            forced: false,
+            remaining: Some(Duration::from_secs(90)),
+            issuer: Some("ca-dir".into()),
+        };
+        assert_eq!(e.name(), "cert_obtaining");
+        assert_eq!(
+            e.payload(),
+            json!({"identifier": "a.test", "renewal": true, "forced": false, "issuer": "ca-dir", "remaining": 90.0})
+        );
+        let f = Event::CertFailed {
+            identifier: "a.test".into(),
+            renewal: false,
+            remaining: None,
+            issuers: vec!["ca-dir".into()],
+            error: "boom".into(),
+        };
+        assert_eq!(f.payload(), json!({"renewal": false, "identifier": "a.test", "issuers": ["ca-dir"], "error": "boom"}));
+        assert_eq!(Event::CachedManagedCert { sans: vec!["x".into()] }.payload(), json!({"sans": ["x"]}));
+    }
+
+    #[tokio::test]
+    async fn refusal_and_panic_abort_only_abortable_events() {
+        let refuse: Arc<dyn EventHandler> = Arc::new(|_: &Event| -> std::result::Result<(), String> { Err("no".into()) });
+        let panics: Arc<dyn EventHandler> = Arc::new(|_: &Event| -> std::result::Result<(), String> { panic!("handler bug") });
+        let obtaining = || Event::CertObtaining {
+            identifier: "a".into(),
+            renewal: false,
+            forced: false,
+            remaining: None,
+            issuer: None,
+        };
+        let err = emit(Some(&refuse), obtaining()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Aborted);
+        assert!(err.message().contains("no"));
+        let err = emit(Some(&panics), obtaining()).await.unwrap_err();
+        assert!(err.message().contains("handler bug"));
+        emit(Some(&refuse), Event::CachedManagedCert { sans: vec![] }).await.unwrap();
+        emit(Some(&panics), Event::CachedManagedCert { sans: vec![] }).await.unwrap();
+        emit(None, obtaining()).await.unwrap();
+    }
+}

@@ -1,0 +1,76 @@
+//! Entry points for a host's own servers: answer HTTP-01 requests and TLS-ALPN-01 handshakes for
+//! challenges presented by this process or by any instance sharing the storage.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use rustls::sign::CertifiedKey;
+
+use crate::config::ChallengeType;
+use crate::crypto;
+use crate::manager::Manager;
+use crate::solvers::{distributed, http01, tls_alpn01};
+use crate::subject::host_only;
+
+impl Manager {
+    /// The body answering an HTTP-01 validation request for `host` (the `Host` header) and `path`,
+    /// or `None` if the request is not for an active challenge. Looks at this process's
+    /// challenges first, then at storage.
+    pub async fn handle_http_challenge(&self, host: &str, path: &str) -> Option<String> {
+        if let Some(answer) = http01::answer_local(host, path) {
+            return Some(answer);
+        }
+        let token = http01::token_of(path)?.to_string();
+        let host = host_only(host);
+        let storage = self.storage().clone();
+        let issuer_key = self.issuer_key().to_string();
+        let info = crate::runtime::spawn("http challenge", async move {
+            Ok(distributed::load(storage.as_ref(), &[&issuer_key], &host, ChallengeType::Http01).await)
+        })
+        .await
+        .ok()??;
+        (info.token == token).then_some(info.key_authorization)
+    }
+
+    /// The HTTP response for `req` if it is an HTTP-01 validation of an active challenge
+    /// (`200 text/plain`), else `None` (hand the request to your application).
+    pub async fn http_challenge_response<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
+        if !http01::looks_like_challenge(req.method(), req.uri().path()) {
+            return None;
+        }
+        let answer = self.handle_http_challenge(&http01::request_host(req), req.uri().path()).await?;
+        Some(http01::answer_response(answer))
+    }
+
+    /// The certificate answering a TLS-ALPN-01 validation handshake for `server_name`, given the
+    /// ClientHello's ALPN list; `None` unless the ALPN list is exactly `["acme-tls/1"]` and a
+    /// challenge for that name is active here or in storage.
+    pub async fn tls_alpn_challenge_cert(&self, server_name: &str, alpn: &[&[u8]]) -> Option<Arc<CertifiedKey>> {
+        if !tls_alpn01::is_challenge_alpn(Some(alpn.iter().copied())) {
+            return None;
+        }
+        if let Some(cert) = tls_alpn01::answer_local(server_name) {
+            return Some(cert);
+        }
+        let key = server_name.trim_end_matches('.').to_ascii_lowercase();
+        let storage = self.storage().clone();
+        let issuer_key = self.issuer_key().to_string();
+        crate::runtime::spawn("tls-alpn challenge", async move {
+            let info = distributed::load(storage.as_ref(), &[&issuer_key], &key, ChallengeType::TlsAlpn01).await;
+            Ok(info.and_then(|i| crypto::tls_alpn_certificate(&i.identifier.value, &i.key_authorization).ok()))
+        })
+        .await
+        .ok()?
+    }
+
+    /// The certificate for a handshake, resolved asynchronously from the ClientHello's SNI and
+    /// ALPN: TLS-ALPN-01 challenges (this process's, then storage's), else the cache.
+    pub async fn resolve(&self, server_name: Option<&str>, alpn: &[&[u8]]) -> Option<Arc<CertifiedKey>> {
+        if tls_alpn01::is_challenge_alpn(Some(alpn.iter().copied())) {
+            return self.tls_alpn_challenge_cert(server_name?, alpn).await;
+        }
+        self.get_certificate(server_name?).map(|c| c.certified_key().clone())
+    }
+}

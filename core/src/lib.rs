@@ -1,0 +1,66 @@
+//! # certmagic
+//!
+//! Automatic HTTPS as a library: obtain certificates from any ACME CA (Let's Encrypt, ZeroSSL, a
+//! private CA), keep them renewed, and serve them to TLS handshakes, sharing storage with other
+//! instances and with Caddy (Go CertMagic's layout, byte for byte).
+//!
+//! ```no_run
+//! # async fn run() -> certmagic::Result<()> {
+//! use certmagic::{Config, Manager};
+//! let config = Config::builder().email("admin@example.com").agreed(true).build()?;
+//! let manager = Manager::new(config)?;
+//! manager.manage(&["example.com"]).await?;
+//! let tls = manager.server_config()?; // a rustls ServerConfig serving the certificates
+//! # Ok(()) }
+//! ```
+//!
+//! Or the one-liner, [`serve`]/[`https`]: a hyper service over HTTPS with redirects.
+//!
+//! Logic lives here only; the C, Python and Node packages translate this API.
+
+#![warn(missing_docs)]
+
+mod account;
+mod acme_http;
+mod acme_issuer;
+mod cache;
+mod certificate;
+mod config;
+mod crypto;
+mod error;
+mod events;
+mod handshake;
+mod http_handlers;
+mod issuer;
+mod jobs;
+mod maintain;
+mod manager;
+mod rate_limiter;
+mod retry;
+pub mod runtime;
+mod serve;
+pub mod solvers;
+pub mod storage;
+mod subject;
+
+pub use account::AccountRegistration;
+pub use acme_issuer::AcmeIssuer;
+pub use cache::Cache;
+pub use certificate::{AcmeIssuerData, Certificate, CertificateResource};
+pub use config::{
+    ChainPreference, ChallengeType, Config, ConfigBuilder, DEFAULT_ORDER_TIMEOUT, DEFAULT_RENEW_CHECK_INTERVAL,
+    DEFAULT_RENEWAL_WINDOW_RATIO, ExternalAccountBinding, GOOGLE_TRUST_SERVICES, GOOGLE_TRUST_SERVICES_STAGING,
+    LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, RateLimit, ZEROSSL,
+};
+pub use crypto::{KeyType, decode_private_key_pem, encode_chain_pem, parse_pem_chain};
+pub use error::{AcmeProblem, Error, ErrorKind, Result};
+pub use events::{Event, EventHandler};
+pub use handshake::{CertResolver, server_config};
+pub use issuer::{IssuedCertificate, Issuer, RevocationReason};
+pub use manager::Manager;
+pub use retry::RetrySchedule;
+pub use serve::{ServeOptions, https, serve};
+pub use storage::file::FileStorage;
+pub use storage::memory::MemoryStorage;
+pub use storage::{KeyInfo, Storage};
+pub use subject::Subject;

@@ -1,0 +1,616 @@
+//! [`Manager`]: owns a config, the certificate cache, the issuer and the maintenance task.
+//! Obtains, loads, renews and revokes certificates; every public async method runs on the
+//! library runtime, so it can be awaited from any executor, and has a `_sync` twin for callers
+//! without one.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use rustls::ServerConfig;
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::acme_issuer::AcmeIssuer;
+use crate::cache::Cache;
+use crate::certificate::{Certificate, CertificateResource};
+use crate::config::Config;
+use crate::crypto;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{self, Event};
+use crate::handshake::{self, CertResolver};
+use crate::issuer::{IssuedCertificate, Issuer, RevocationReason};
+use crate::jobs::Jobs;
+use crate::retry;
+use crate::runtime;
+use crate::storage::{Storage, keys};
+use crate::subject::Subject;
+
+/// Manages certificates for a set of names: obtains them, keeps them renewed, and serves them.
+///
+/// Cheap to clone; clones share everything. Dropping the last clone stops background work;
+/// [`Manager::shutdown`] also releases this process's storage locks.
+#[derive(Clone)]
+pub struct Manager {
+    pub(crate) inner: Arc<ManagerInner>,
+}
+
+pub(crate) struct ManagerInner {
+    pub config: Config,
+    pub issuer: Arc<dyn Issuer>,
+    pub cache: Arc<Cache>,
+    pub resolver: Arc<CertResolver>,
+    jobs: Arc<Jobs>,
+    /// Canonical names under management (renewed by maintenance).
+    managed: Mutex<HashSet<String>>,
+    pub cancel: CancellationToken,
+    runtime: Handle,
+    pid: u32,
+    shut_down: AtomicBool,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("issuer", &self.inner.issuer.issuer_key())
+            .field("cached", &self.inner.cache.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ManagerInner {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.jobs.abort_all();
+    }
+}
+
+impl Manager {
+    /// A manager obtaining certificates from the ACME CA of `config`. Starts the library runtime
+    /// if needed and the maintenance task.
+    pub fn new(config: Config) -> Result<Self> {
+        let _enter = runtime::handle()?.enter();
+        let issuer = Arc::new(AcmeIssuer::new(&config)?);
+        Self::with_issuer(config, issuer)
+    }
+
+    /// A manager with a custom [`Issuer`] (the config's CA settings are then unused).
+    pub fn with_issuer(config: Config, issuer: Arc<dyn Issuer>) -> Result<Self> {
+        let runtime = runtime::handle()?;
+        let cache = Arc::new(Cache::new());
+        let inner = Arc::new(ManagerInner {
+            resolver: Arc::new(CertResolver::new(cache.clone())),
+            cache,
+            issuer,
+            jobs: Arc::new(Jobs::default()),
+            managed: Mutex::new(HashSet::new()),
+            cancel: CancellationToken::new(),
+            runtime: runtime.clone(),
+            pid: std::process::id(),
+            shut_down: AtomicBool::new(false),
+            config,
+        });
+        let interval = inner.config.renew_check_interval;
+        runtime.spawn(crate::maintain::run(Arc::downgrade(&inner), interval, inner.cancel.clone()));
+        Ok(Self { inner })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The storage certificates are kept in.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.config.storage
+    }
+
+    /// The issuer key: the folder under `certificates/` this manager's certificates live in.
+    pub fn issuer_key(&self) -> &str {
+        self.inner.issuer.issuer_key()
+    }
+
+    /// The in-memory certificate cache.
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.inner.cache
+    }
+
+    /// Obtains or loads certificates for `names` now and keeps them renewed. Returns the first
+    /// error; names that succeeded stay managed.
+    pub async fn manage<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
+        let subjects = self.inner.usable().and_then(|_| parse_names(names))?;
+        let inner = self.inner.clone();
+        runtime::spawn("manage", async move { inner.manage_all(subjects).await }).await
+    }
+
+    /// Blocking [`Manager::manage`], for callers without an async runtime.
+    pub fn manage_sync<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
+        let subjects = self.inner.usable().and_then(|_| parse_names(names))?;
+        let inner = self.inner.clone();
+        runtime::block_on("manage_sync", async move { inner.manage_all(subjects).await })
+    }
+
+    /// Manages `names` in the background, retrying failures on the [retry
+    /// schedule](crate::RetrySchedule). Returns once the names are checked; follow progress through
+    /// events.
+    pub fn manage_async<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
+        self.inner.usable()?;
+        for subject in parse_names(names)? {
+            self.inner.spawn_with_retries(format!("manage_{subject}"), subject, |m, s| async move { m.manage_one(&s).await });
+        }
+        Ok(())
+    }
+
+    /// Obtains a new certificate for `name` now (or loads one that storage already holds and that
+    /// is not due for renewal), and manages it.
+    pub async fn obtain(&self, name: &str) -> Result<Arc<Certificate>> {
+        let subject = self.inner.usable().and_then(|_| parse_name(name))?;
+        let inner = self.inner.clone();
+        runtime::spawn("obtain", async move {
+            let cert = inner.issue_cert(&subject, None, false).await?;
+            inner.mark_managed(&subject);
+            Ok(cert)
+        })
+        .await
+    }
+
+    /// Blocking [`Manager::obtain`].
+    pub fn obtain_sync(&self, name: &str) -> Result<Arc<Certificate>> {
+        runtime::check_blocking_allowed("obtain_sync")?;
+        runtime::block_on("obtain_sync", { let m = self.clone(); let n = name.to_string(); async move { m.obtain(&n).await } })
+    }
+
+    /// Renews the certificate of `name` now, whether or not it is due.
+    pub async fn renew(&self, name: &str) -> Result<Arc<Certificate>> {
+        let subject = self.inner.usable().and_then(|_| parse_name(name))?;
+        let inner = self.inner.clone();
+        runtime::spawn("renew", async move {
+            let current = match inner.cache.get_exact(&subject.as_string()) {
+                Some(c) if c.is_managed() => c,
+                _ => Arc::new(inner.load_from_storage(&subject.as_string()).await?),
+            };
+            inner.issue_cert(&subject, Some(current), true).await
+        })
+        .await
+    }
+
+    /// Blocking [`Manager::renew`].
+    pub fn renew_sync(&self, name: &str) -> Result<Arc<Certificate>> {
+        runtime::check_blocking_allowed("renew_sync")?;
+        runtime::block_on("renew_sync", { let m = self.clone(); let n = name.to_string(); async move { m.renew(&n).await } })
+    }
+
+    /// Revokes the certificate of `name` at the CA, deletes its files from storage and stops
+    /// managing it.
+    pub async fn revoke(&self, name: &str, reason: RevocationReason) -> Result<()> {
+        let subject = self.inner.usable().and_then(|_| parse_name(name))?;
+        let inner = self.inner.clone();
+        runtime::spawn("revoke", async move { inner.revoke(&subject, reason).await }).await
+    }
+
+    /// Blocking [`Manager::revoke`].
+    pub fn revoke_sync(&self, name: &str, reason: RevocationReason) -> Result<()> {
+        runtime::check_blocking_allowed("revoke_sync")?;
+        runtime::block_on("revoke_sync", { let m = self.clone(); let n = name.to_string(); async move { m.revoke(&n, reason).await } })
+    }
+
+    /// The certificate a handshake for `server_name` gets: exact name, then the single-label
+    /// wildcard. Never blocks, never does I/O.
+    pub fn get_certificate(&self, server_name: &str) -> Option<Arc<Certificate>> {
+        self.inner.cache.get_any_case(server_name)
+    }
+
+    /// Adds a certificate obtained elsewhere (PEM chain, leaf first, and PEM key). It is served
+    /// for its names but never renewed.
+    pub fn add_certificate(&self, chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<Certificate>> {
+        let cert = self.inner.cache.insert(Certificate::from_pem(chain_pem, key_pem)?);
+        let sans: Vec<String> = cert.names().map(str::to_string).collect();
+        let handler = self.inner.config.event_handler.clone();
+        self.inner.runtime.spawn(async move { events::emit(handler.as_ref(), Event::CachedUnmanagedCert { sans }).await });
+        Ok(cert)
+    }
+
+    /// The rustls certificate resolver over this manager's cache (answers TLS-ALPN-01 too).
+    pub fn resolver(&self) -> Arc<CertResolver> {
+        self.inner.resolver.clone()
+    }
+
+    /// A rustls server config serving this manager's certificates, ALPN `h2`, `http/1.1`,
+    /// `acme-tls/1`.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>> {
+        handshake::server_config(self.resolver())
+    }
+
+    /// Stops background work, waits for nothing more to start, and releases this process's
+    /// storage locks. Later calls on this manager fail with [`ErrorKind::ShutDown`].
+    pub async fn shutdown(&self) -> Result<()> {
+        if self.inner.shut_down.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.inner.cancel.cancel();
+        self.inner.jobs.abort_all();
+        let storage = self.inner.config.storage.clone();
+        runtime::spawn("shutdown", async move { storage.release_own_locks().await }).await
+    }
+
+    /// Blocking [`Manager::shutdown`].
+    pub fn shutdown_sync(&self) -> Result<()> {
+        runtime::check_blocking_allowed("shutdown_sync")?;
+        let m = self.clone();
+        runtime::block_on("shutdown_sync", async move { m.shutdown().await })
+    }
+
+    /// Resolves when the manager is shut down.
+    pub async fn shut_down(&self) {
+        self.inner.cancel.cancelled().await;
+    }
+}
+
+fn parse_name(name: &str) -> Result<Subject> {
+    let subject = Subject::parse(name)?;
+    if subject.is_wildcard() {
+        return Err(Error::new(
+            ErrorKind::InvalidName,
+            format!("`{name}`: wildcard certificates need the DNS-01 challenge, which is not configured"),
+        ));
+    }
+    Ok(subject)
+}
+
+fn parse_names<S: AsRef<str>>(names: &[S]) -> Result<Vec<Subject>> {
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let s = parse_name(n.as_ref())?;
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+impl ManagerInner {
+    /// Refuses use after shutdown or from another process than the creator's (after `fork()`).
+    fn usable(&self) -> Result<()> {
+        if self.pid != std::process::id() {
+            return Err(Error::new(
+                ErrorKind::WrongProcess,
+                "this manager was created in another process; create managers after fork()",
+            ));
+        }
+        if self.shut_down.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorKind::ShutDown, "the manager has been shut down"));
+        }
+        Ok(())
+    }
+
+    fn needs_renewal(&self, cert: &Certificate) -> bool {
+        cert.needs_renewal(self.config.renewal_window_ratio, self.config.renew_check_interval, SystemTime::now())
+    }
+
+    fn mark_managed(&self, subject: &Subject) {
+        self.managed.lock().unwrap_or_else(|p| p.into_inner()).insert(subject.as_string());
+    }
+
+    async fn manage_all(self: &Arc<Self>, subjects: Vec<Subject>) -> Result<()> {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, subject) in subjects.into_iter().enumerate() {
+            let inner = self.clone();
+            set.spawn(async move { (i, inner.manage_one(&subject).await) });
+        }
+        let mut errors = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((i, Err(e))) => errors.push((i, e)),
+                Err(e) => errors.push((usize::MAX, runtime::join_error("manage", e))),
+            }
+        }
+        errors.sort_by_key(|(i, _)| *i);
+        errors.into_iter().next().map_or(Ok(()), |(_, e)| Err(e))
+    }
+
+    /// Makes sure `subject` has a usable certificate: cached, else from storage, else obtained;
+    /// renewed if due.
+    pub(crate) async fn manage_one(self: &Arc<Self>, subject: &Subject) -> Result<()> {
+        let name = subject.as_string();
+        self.mark_managed(subject);
+        if let Some(c) = self.cache.get_exact(&name) {
+            if c.is_managed() && !self.needs_renewal(&c) {
+                return Ok(());
+            }
+        }
+        let cert = match self.load_from_storage(&name).await {
+            Ok(stored) => self.cache_managed(stored).await,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.issue_cert(subject, None, false).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if self.needs_renewal(&cert) {
+            if let Err(e) = self.issue_cert(subject, Some(cert.clone()), false).await {
+                if cert.expired(SystemTime::now()) {
+                    return Err(e);
+                }
+                tracing::warn!(identifier = %subject, error = %e, "renewal failed; serving the current certificate and retrying in the background");
+                self.schedule_renewal(subject.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Called by maintenance: starts a renewal job for every managed certificate that is due.
+    pub(crate) fn renew_due_certificates(self: &Arc<Self>) {
+        let names: Vec<String> = self.managed.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+        for name in names {
+            let Some(cert) = self.cache.get_exact(&name) else { continue };
+            if cert.is_managed() && self.needs_renewal(&cert) {
+                if let Ok(subject) = Subject::parse(&name) {
+                    self.schedule_renewal(subject);
+                }
+            }
+        }
+    }
+
+    fn schedule_renewal(self: &Arc<Self>, subject: Subject) {
+        self.spawn_with_retries(format!("renew_{subject}"), subject, |m, s| async move {
+            let name = s.as_string();
+            let Some(current) = m.cache.get_exact(&name) else { return Ok(()) };
+            if !m.needs_renewal(&current) {
+                return Ok(());
+            }
+            m.issue_cert(&s, Some(current), false).await.map(|_| ())
+        });
+    }
+
+    /// Runs `op` as a de-duplicated background job with retries. The job holds the manager
+    /// weakly, so dropping the manager ends it.
+    fn spawn_with_retries<F, Fut>(self: &Arc<Self>, job: String, subject: Subject, op: F)
+    where
+        F: Fn(Arc<ManagerInner>, Subject) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        let weak = Arc::downgrade(self);
+        let schedule = self.config.retry_schedule.clone();
+        let cancel = self.cancel.clone();
+        let name = job.clone();
+        let span = tracing::info_span!("job", job = %name, identifier = %subject, issuer = %self.issuer.issuer_key());
+        self.jobs.spawn(
+            &self.runtime,
+            job,
+            async move {
+                let res = retry::with_retries(&name, &schedule, &cancel, |_| {
+                    let (weak, subject) = (weak.clone(), subject.clone());
+                    let op = &op;
+                    async move {
+                        let Some(m) = weak.upgrade() else {
+                            return Err(Error::new(ErrorKind::Cancelled, "manager dropped"));
+                        };
+                        op(m, subject).await
+                    }
+                })
+                .await;
+                if let Err(e) = res {
+                    tracing::error!(error = %e, "background job ended without success");
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Reads the certificate of `name` from this issuer's folder in storage. All three files
+    /// (chain, key, metadata) must exist ([`ErrorKind::NotFound`] otherwise) and decode
+    /// ([`ErrorKind::Corrupt`] / [`ErrorKind::Certificate`] naming the file otherwise).
+    pub(crate) async fn load_from_storage(&self, name: &str) -> Result<Certificate> {
+        let ik = self.issuer.issuer_key();
+        let storage = self.config.storage.as_ref();
+        let (crt_key, key_key, meta_key) = (keys::site_cert(ik, name), keys::site_private_key(ik, name), keys::site_meta(ik, name));
+        let (crt, key, meta) = tokio::join!(storage.load(&crt_key), storage.load(&key_key), storage.load(&meta_key));
+        let (crt, key, meta) = (crt?, key?, meta?);
+        CertificateResource::from_json(&meta).map_err(|e| e.context(format!("`{meta_key}`")))?;
+        let cert = Certificate::from_pem(&crt, &key).map_err(|e| {
+            let kind = if e.kind() == ErrorKind::Certificate { ErrorKind::Corrupt } else { e.kind() };
+            e.with_kind(kind).context(format!("certificate of `{name}` in storage (`{crt_key}`, `{key_key}`)"))
+        })?;
+        Ok(cert.into_managed(Some(Arc::from(ik))))
+    }
+
+    async fn cache_managed(&self, cert: Certificate) -> Arc<Certificate> {
+        let before = self.cache.get_exact(&cert.names().next().unwrap_or_default().to_string());
+        let cert = self.cache.insert(cert);
+        if !before.is_some_and(|b| Arc::ptr_eq(&b, &cert)) {
+            let sans = cert.names().map(str::to_string).collect();
+            let _ = events::emit(self.config.event_handler.as_ref(), Event::CachedManagedCert { sans }).await;
+        }
+        cert
+    }
+
+    /// Obtains (`current` None) or renews a certificate under the name's storage lock.
+    pub(crate) async fn issue_cert(self: &Arc<Self>, subject: &Subject, current: Option<Arc<Certificate>>, forced: bool) -> Result<Arc<Certificate>> {
+        let name = subject.as_string();
+        let span = tracing::info_span!(
+            "issue",
+            identifier = %name,
+            issuer = %self.issuer.issuer_key(),
+            renewal = current.is_some()
+        );
+        async {
+            let lock = LockGuard::acquire(self.config.storage.clone(), keys::lock_issue_cert(&name), &self.runtime).await?;
+            let res = self.issue_cert_locked(subject, current, forced).await;
+            lock.release().await;
+            res
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn issue_cert_locked(self: &Arc<Self>, subject: &Subject, current: Option<Arc<Certificate>>, forced: bool) -> Result<Arc<Certificate>> {
+        let name = subject.as_string();
+        let renewal = current.is_some();
+        // Another instance sharing the storage (or an earlier caller) may have done the work
+        // while this one waited for the lock.
+        match self.load_from_storage(&name).await {
+            Ok(stored) => {
+                let is_new = current.as_ref().is_none_or(|c| c.hash() != stored.hash());
+                if is_new && !self.needs_renewal(&stored) {
+                    tracing::info!("storage already holds a fresh certificate (from another instance); using it");
+                    return Ok(self.cache_managed(stored).await);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) if renewal => tracing::warn!(error = %e, "stored certificate is unreadable; replacing it"),
+            Err(e) => return Err(e),
+        }
+
+        let now = SystemTime::now();
+        let remaining = current.as_ref().map(|c| c.not_after().duration_since(now).unwrap_or_default());
+        let issuer_key = self.issuer.issuer_key().to_string();
+        events::emit(
+            self.config.event_handler.as_ref(),
+            Event::CertObtaining {
+                identifier: name.clone(),
+                renewal,
+                forced,
+                remaining,
+                issuer: current.as_ref().and_then(|c| c.issuer_key().map(str::to_string)),
+            },
+        )
+        .await?;
+
+        let result = self.obtain_and_store(subject, current.as_deref()).await;
+        match result {
+            Ok((cert, csr_pem)) => {
+                let cert = self.cache_managed(cert).await;
+                tracing::info!(serial = %cert.serial_hex(), "certificate obtained");
+                let event = Event::CertObtained {
+                    identifier: name.clone(),
+                    renewal,
+                    remaining,
+                    issuer: issuer_key.clone(),
+                    storage_path: keys::site_prefix(&issuer_key, &name),
+                    private_key_path: keys::site_private_key(&issuer_key, &name),
+                    certificate_path: keys::site_cert(&issuer_key, &name),
+                    metadata_path: keys::site_meta(&issuer_key, &name),
+                    csr_pem,
+                };
+                let _ = events::emit(self.config.event_handler.as_ref(), event).await;
+                Ok(cert)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not obtain certificate");
+                let event = Event::CertFailed {
+                    identifier: name.clone(),
+                    renewal,
+                    remaining,
+                    issuers: vec![issuer_key],
+                    error: e.to_string(),
+                };
+                let _ = events::emit(self.config.event_handler.as_ref(), event).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Key, CSR, issuance, then the three files. Returns the certificate and the CSR as PEM.
+    async fn obtain_and_store(&self, subject: &Subject, current: Option<&Certificate>) -> Result<(Certificate, String)> {
+        let name = subject.as_string();
+        let key = match current.filter(|_| self.config.reuse_private_keys) {
+            Some(c) => crypto::key_pair_from_der(c.key_der())?,
+            None => {
+                let key_type = self.config.key_type;
+                tokio::task::spawn_blocking(move || crypto::generate_key(key_type))
+                    .await
+                    .map_err(|e| runtime::join_error("key generation", e))??
+            }
+        };
+        let csr = crypto::csr_der(&name, &key, self.config.must_staple)?;
+        let csr_pem = crypto::encode_pem(&[pem::Pem::new("CERTIFICATE REQUEST", csr.clone())]);
+        let issued = self.issuer.issue(subject, &csr).await?;
+        let key_pem = crypto::encode_private_key_pem(&key)?;
+        let cert = Certificate::from_pem(issued.chain_pem.as_bytes(), key_pem.as_bytes())
+            .map_err(|e| e.context("the CA's certificate"))?
+            .into_managed(Some(Arc::from(self.issuer.issuer_key())));
+        if !cert.names().any(|n| n == name) {
+            return Err(Error::new(ErrorKind::Certificate, format!("the CA's certificate does not cover `{name}`")));
+        }
+        self.store_cert_files(&name, &issued, &key_pem).await?;
+        Ok((cert, csr_pem))
+    }
+
+    /// Writes key, chain and metadata (in that order, as Go CertMagic); if one fails, the
+    /// files written before it are removed so no half set is left.
+    async fn store_cert_files(&self, name: &str, issued: &IssuedCertificate, key_pem: &str) -> Result<()> {
+        let ik = self.issuer.issuer_key();
+        let storage = self.config.storage.as_ref();
+        let meta = CertificateResource { sans: vec![name.to_string()], issuer_data: Some(issued.metadata.clone()) };
+        let files = [
+            (keys::site_private_key(ik, name), key_pem.as_bytes().to_vec()),
+            (keys::site_cert(ik, name), issued.chain_pem.as_bytes().to_vec()),
+            (keys::site_meta(ik, name), meta.to_json()),
+        ];
+        for (i, (key, value)) in files.iter().enumerate() {
+            if let Err(e) = storage.store(key, value).await {
+                for (written, _) in &files[..i] {
+                    let _ = storage.delete(written).await;
+                }
+                return Err(e.context(format!("storing certificate of `{name}`")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn revoke(&self, subject: &Subject, reason: RevocationReason) -> Result<()> {
+        let name = subject.as_string();
+        let cert = match self.load_from_storage(&name).await {
+            Ok(c) => Arc::new(c),
+            Err(e) if e.kind() == ErrorKind::NotFound => match self.cache.get_exact(&name) {
+                Some(c) if c.is_managed() => c,
+                _ => return Err(Error::new(ErrorKind::NotFound, format!("no certificate for `{name}` to revoke"))),
+            },
+            Err(e) => return Err(e),
+        };
+        self.issuer.revoke(&cert.chain_der()[0], reason).await?;
+        tracing::info!(identifier = %name, serial = %cert.serial_hex(), "certificate revoked");
+        self.managed.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+        self.jobs.abort(&format!("renew_{name}"));
+        self.jobs.abort(&format!("manage_{name}"));
+        self.cache.remove(&name);
+        self.config.storage.delete(&keys::site_prefix(self.issuer.issuer_key(), &name)).await
+    }
+}
+
+/// A held storage lock; released explicitly, or in the background if the holder is dropped
+/// (a cancelled obtain must not keep the name locked).
+struct LockGuard {
+    storage: Arc<dyn Storage>,
+    name: String,
+    runtime: Handle,
+    held: bool,
+}
+
+impl LockGuard {
+    async fn acquire(storage: Arc<dyn Storage>, name: String, runtime: &Handle) -> Result<Self> {
+        storage.lock(&name).await.map_err(|e| e.context(format!("lock `{name}`")))?;
+        Ok(Self { storage, name, runtime: runtime.clone(), held: true })
+    }
+
+    async fn release(mut self) {
+        self.held = false;
+        if let Err(e) = self.storage.unlock(&self.name).await {
+            tracing::warn!(lock = %self.name, error = %e, "releasing lock");
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if self.held {
+            let (storage, name) = (self.storage.clone(), std::mem::take(&mut self.name));
+            self.runtime.spawn(async move {
+                let _ = storage.unlock(&name).await;
+            });
+        }
+    }
+}

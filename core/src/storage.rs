@@ -1,0 +1,68 @@
+//! The storage contract. Implementations live in [`file`] and [`memory`]; bindings add their own
+//! (C callbacks, Python and Node objects) by implementing [`Storage`].
+//!
+//! # Contract
+//! - Keys are `/`-separated, without leading or trailing slash; [`keys`] builds every key the
+//!   library uses, in Go CertMagic's layout.
+//! - `store` replaces a value atomically: a concurrent `load` sees the old or the new bytes,
+//!   never a mix or a truncated file.
+//! - `load`, `stat` and `list` of a missing key fail with [`ErrorKind::NotFound`];
+//!   `delete` of a missing key succeeds; `delete` of a "directory" removes its subtree.
+//! - `lock(name)` blocks until the named lock is held by the caller, across every process and
+//!   machine that shares the storage; `unlock(name)` releases it. Locks of a process that
+//!   vanished must expire (FileStorage: 10 s after the last refresh).
+//! - Every method is safe to call concurrently from many tasks. Dropping a returned future
+//!   cancels the operation.
+//!
+//! [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
+
+pub mod file;
+pub mod keys;
+pub mod memory;
+
+use std::fmt::Debug;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+/// What [`Storage::stat`] says about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The key, as asked.
+    pub key: String,
+    /// Last modification time.
+    pub modified: SystemTime,
+    /// Size in bytes (0 for a directory).
+    pub size: u64,
+    /// True for a value, false for a "directory" holding other keys.
+    pub is_terminal: bool,
+}
+
+/// A key-value store shared by every instance that manages the same certificates.
+///
+/// See the [module documentation](self) for the contract every implementation keeps.
+#[async_trait]
+pub trait Storage: Send + Sync + Debug + 'static {
+    /// Stores `value` at `key`, atomically replacing any previous value.
+    async fn store(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Loads the value at `key`; [`NotFound`](crate::ErrorKind::NotFound) if absent.
+    async fn load(&self, key: &str) -> Result<Vec<u8>>;
+    /// Deletes `key` and everything under it; succeeds if absent.
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Whether `key` exists (as a value or as a prefix of other keys).
+    async fn exists(&self, key: &str) -> Result<bool>;
+    /// The keys under `prefix`: direct children only, or every value below it if `recursive`.
+    async fn list(&self, prefix: &str, recursive: bool) -> Result<Vec<String>>;
+    /// Information about `key`.
+    async fn stat(&self, key: &str) -> Result<KeyInfo>;
+    /// Acquires the named lock, waiting as long as it takes (cancel by dropping the future).
+    async fn lock(&self, name: &str) -> Result<()>;
+    /// Releases the named lock.
+    async fn unlock(&self, name: &str) -> Result<()>;
+    /// Releases every lock this process holds through this storage (called at shutdown).
+    async fn release_own_locks(&self) -> Result<()> {
+        Ok(())
+    }
+}

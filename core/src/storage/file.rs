@@ -1,0 +1,594 @@
+//! [`FileStorage`]: a folder on disk, laid out and locked exactly as Go CertMagic does, so a Caddy
+//! server can share it.
+//!
+//! Writes go to a temporary file in the same folder, are fsynced and renamed over the target,
+//! so readers never see a torn value. Data files are 0600, folders 0700, lock files 0644.
+//!
+//! Locks are files `locks/<safe(name)>.lock` created with `O_EXCL` and holding
+//! `{"created":…,"updated":…}`; the holder rewrites `updated` every 5 s and anyone may take a
+//! lock over once it is 10 s old. An empty or undecodable lock file (seen on network file
+//! systems) is given 2 s to become valid and is then treated as stale, instead of blocking the
+//! name forever as Go CertMagic does.
+
+use std::collections::HashMap;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::{KeyInfo, Storage, keys};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Certificates, keys and locks in a folder on the local (or a shared network) file system.
+#[derive(Clone)]
+pub struct FileStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    /// Locks this value holds, with the task keeping each fresh.
+    held: Mutex<HashMap<String, HeldLock>>,
+    /// Wakes same-process waiters as soon as a lock is released, instead of at the next poll.
+    released: Notify,
+}
+
+struct HeldLock {
+    path: PathBuf,
+    refresher: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FileStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStorage").field("root", &self.inner.root).finish()
+    }
+}
+
+impl FileStorage {
+    /// Storage rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                root: root.into(),
+                held: Mutex::new(HashMap::new()),
+                released: Notify::new(),
+            }),
+        }
+    }
+
+    /// Go CertMagic's default folder: `$XDG_DATA_HOME/certmagic`, else
+    /// `$HOME/.local/share/certmagic`, else `./certmagic`.
+    pub fn default_path() -> PathBuf {
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(xdg).join("certmagic");
+        }
+        match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".local/share/certmagic"),
+            None => PathBuf::from("certmagic"),
+        }
+    }
+
+    /// The folder this storage lives in.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The file path of a storage key; refuses keys that would leave the root.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf> {
+        if key.contains('\0')
+            || key.starts_with('/')
+            || key.split('/').any(|c| c == ".." || c == ".")
+        {
+            return Err(Error::new(ErrorKind::Storage, format!("invalid storage key `{key}`")));
+        }
+        Ok(if key.is_empty() { self.inner.root.clone() } else { self.inner.root.join(key) })
+    }
+
+    fn lock_path(&self, name: &str) -> PathBuf {
+        self.inner.root.join("locks").join(format!("{}.lock", keys::safe(name)))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::internal(format!("storage task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Storage for FileStorage {
+    async fn store(&self, key: &str, value: &[u8]) -> Result<()> {
+        let path = self.path_of(key)?;
+        let (key, value) = (key.to_string(), value.to_vec());
+        Self::blocking(move || write_atomic(&path, &value, 0o600).map_err(|e| Error::storage("store", &key, e)))
+            .await
+    }
+
+    async fn load(&self, key: &str) -> Result<Vec<u8>> {
+        let path = self.path_of(key)?;
+        let key = key.to_string();
+        Self::blocking(move || fs::read(&path).map_err(|e| Error::storage("load", &key, e))).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path_of(key)?;
+        let key = key.to_string();
+        Self::blocking(move || {
+            let res = match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+                Ok(_) => fs::remove_file(&path),
+                Err(e) => Err(e),
+            };
+            match res {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::storage("delete", &key, e)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let path = self.path_of(key)?;
+        Self::blocking(move || {
+            // As in Go CertMagic, only "does not exist" counts as absent.
+            Ok(!matches!(fs::metadata(&path), Err(e) if e.kind() == io::ErrorKind::NotFound))
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str, recursive: bool) -> Result<Vec<String>> {
+        let path = self.path_of(prefix)?;
+        let prefix = prefix.trim_end_matches('/').to_string();
+        Self::blocking(move || {
+            let mut out = Vec::new();
+            walk(&path, &prefix, recursive, &mut out).map_err(|e| Error::storage("list", &prefix, e))?;
+            out.sort();
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn stat(&self, key: &str) -> Result<KeyInfo> {
+        let path = self.path_of(key)?;
+        let key = key.to_string();
+        Self::blocking(move || {
+            let m = fs::metadata(&path).map_err(|e| Error::storage("stat", &key, e))?;
+            Ok(KeyInfo {
+                modified: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                size: if m.is_dir() { 0 } else { m.len() },
+                is_terminal: !m.is_dir(),
+                key,
+            })
+        })
+        .await
+    }
+
+    async fn lock(&self, name: &str) -> Result<()> {
+        let path = self.lock_path(name);
+        let mut undecodable_tries = 0u32;
+        loop {
+            let released = self.inner.released.notified();
+            let p = path.clone();
+            match Self::blocking(move || try_create_lock(&p)).await? {
+                LockAttempt::Acquired(created) => {
+                    let refresher = tokio::spawn(keep_lock_fresh(path.clone(), created));
+                    let previous = lock_unpoisoned(&self.inner.held)
+                        .insert(name.to_string(), HeldLock { path, refresher });
+                    if let Some(prev) = previous {
+                        prev.refresher.abort();
+                    }
+                    tracing::debug!(lock = name, "lock acquired");
+                    return Ok(());
+                }
+                LockAttempt::Held(LockState::Fresh) => {
+                    undecodable_tries = 0;
+                    tokio::select! {
+                        _ = tokio::time::sleep(LOCK_POLL_INTERVAL) => {}
+                        _ = released => {}
+                    }
+                }
+                LockAttempt::Held(LockState::Stale) => {
+                    tracing::info!(lock = name, "taking over stale lock");
+                    remove_if_exists(&path);
+                }
+                LockAttempt::Held(LockState::Vanished) => {}
+                LockAttempt::Held(LockState::Undecodable(why)) => {
+                    undecodable_tries += 1;
+                    if undecodable_tries > UNDECODABLE_LOCK_RETRIES {
+                        tracing::warn!(lock = name, reason = %why, "treating undecodable lock file as stale");
+                        remove_if_exists(&path);
+                        undecodable_tries = 0;
+                    } else {
+                        tokio::time::sleep(UNDECODABLE_LOCK_RETRY_WAIT).await;
+                    }
+                }
+                LockAttempt::Failed(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Storage,
+                        format!("creating lock file {}: {e}", path.display()),
+                    )
+                    .with_source(e));
+                }
+            }
+        }
+    }
+
+    async fn unlock(&self, name: &str) -> Result<()> {
+        let held = lock_unpoisoned(&self.inner.held).remove(name);
+        let path = match held {
+            Some(h) => {
+                h.refresher.abort();
+                h.path
+            }
+            None => self.lock_path(name),
+        };
+        let res = Self::blocking(move || match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::storage("unlock", &path.display().to_string(), e)),
+            _ => Ok(()),
+        })
+        .await;
+        self.inner.released.notify_waiters();
+        res
+    }
+
+    async fn release_own_locks(&self) -> Result<()> {
+        let names: Vec<String> = lock_unpoisoned(&self.inner.held).keys().cloned().collect();
+        let mut first_err = None;
+        for name in names {
+            if let Err(e) = self.unlock(&name).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Locks must not outlive the storage value that took them.
+        for (_, held) in lock_unpoisoned(&self.held).drain() {
+            held.refresher.abort();
+            remove_if_exists(&held.path);
+        }
+    }
+}
+
+fn lock_unpoisoned<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Writes `value` to `path` atomically: temp file in the same folder, fsync, rename, fsync of the
+/// folder. The temp file is removed if anything fails.
+pub(crate) fn write_atomic(path: &Path, value: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("key has no parent folder"))?;
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("value");
+    let tmp = dir.join(format!(".{file_name}.{:016x}.tmp", rand::random::<u64>()));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        f.write_all(value)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+        return result;
+    }
+    // Make the rename itself durable; not every file system supports this, which is fine.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn is_temp_file(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+fn walk(dir: &Path, prefix: &str, recursive: bool, out: &mut Vec<String>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if is_temp_file(name) {
+            continue;
+        }
+        let key = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+        let is_dir = entry.file_type()?.is_dir();
+        out.push(key.clone());
+        if recursive && is_dir {
+            walk(&entry.path(), &key, true, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_if_exists(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "removing lock file");
+        }
+    }
+}
+
+/// The JSON inside a lock file, as Go CertMagic writes it.
+#[derive(Debug, Serialize, Deserialize)]
+struct LockMeta {
+    #[serde(with = "time::serde::rfc3339")]
+    created: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated: OffsetDateTime,
+}
+
+impl LockMeta {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+}
+
+enum LockState {
+    Fresh,
+    Stale,
+    Vanished,
+    Undecodable(String),
+}
+
+enum LockAttempt {
+    Acquired(OffsetDateTime),
+    Held(LockState),
+    Failed(io::Error),
+}
+
+fn try_create_lock(path: &Path) -> Result<LockAttempt> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if let Err(e) = DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        return Ok(LockAttempt::Failed(e));
+    }
+    match OpenOptions::new().write(true).create_new(true).mode(0o644).open(path) {
+        Ok(mut f) => {
+            let now = OffsetDateTime::now_utc();
+            let meta = LockMeta { created: now, updated: now };
+            let res = f.write_all(&meta.encode()).and_then(|_| f.sync_all());
+            match res {
+                Ok(()) => Ok(LockAttempt::Acquired(now)),
+                Err(e) => {
+                    let _ = fs::remove_file(path);
+                    Ok(LockAttempt::Failed(e))
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(LockAttempt::Held(inspect_lock(path))),
+        Err(e) => Ok(LockAttempt::Failed(e)),
+    }
+}
+
+fn read_lock(path: &Path) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(128);
+    File::open(path)?.take(2048).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn inspect_lock(path: &Path) -> LockState {
+    let buf = match read_lock(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return LockState::Vanished,
+        Err(e) => return LockState::Undecodable(e.to_string()),
+    };
+    if buf.iter().all(|b| b.is_ascii_whitespace()) {
+        return LockState::Undecodable("empty lock file".into());
+    }
+    match serde_json::from_slice::<LockMeta>(&buf) {
+        Ok(meta) => {
+            let last = meta.updated.max(meta.created);
+            if OffsetDateTime::now_utc() - last > LOCK_STALE_AFTER { LockState::Stale } else { LockState::Fresh }
+        }
+        Err(e) => LockState::Undecodable(format!("decoding lock file contents: {e}")),
+    }
+}
+
+/// Rewrites `updated` every [`LOCK_FRESHNESS_INTERVAL`] while the file is still ours. Replaces the
+/// file atomically so a reader never sees partial JSON.
+async fn keep_lock_fresh(path: PathBuf, created: OffsetDateTime) {
+    loop {
+        tokio::time::sleep(LOCK_FRESHNESS_INTERVAL).await;
+        let p = path.clone();
+        let still_ours = tokio::task::spawn_blocking(move || -> io::Result<bool> {
+            let current: LockMeta = match serde_json::from_slice(&read_lock(&p)?) {
+                Ok(m) => m,
+                Err(_) => return Ok(false),
+            };
+            if current.created != created {
+                return Ok(false);
+            }
+            let meta = LockMeta { created, updated: OffsetDateTime::now_utc() };
+            write_atomic(&p, &meta.encode(), 0o644)?;
+            Ok(true)
+        })
+        .await;
+        match still_ours {
+            Ok(Ok(true)) => continue,
+            Ok(Ok(false)) => {
+                tracing::warn!(path = %path.display(), "lock file was taken over; no longer refreshing it");
+                return;
+            }
+            Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => return,
+            Ok(Err(e)) => {
+                tracing::warn!(path = %path.display(), error = %e, "refreshing lock file");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// How often a held lock's `updated` time is rewritten (Go: `lockFreshnessInterval`).
+pub const LOCK_FRESHNESS_INTERVAL: Duration = Duration::from_secs(5);
+/// A lock not refreshed for this long may be taken over (2 × the freshness interval).
+pub const LOCK_STALE_AFTER: time::Duration = time::Duration::seconds(10);
+/// How often a waiter checks a fresh lock held by someone else (Go: `fileLockPollInterval`).
+pub const LOCK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Waits for an empty or undecodable lock file to become valid before treating it as stale.
+const UNDECODABLE_LOCK_RETRIES: u32 = 8;
+const UNDECODABLE_LOCK_RETRY_WAIT: Duration = Duration::from_millis(250);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn storage() -> (tempfile::TempDir, FileStorage) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileStorage::new(dir.path());
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn store_load_list_stat_delete() {
+        let (dir, s) = storage();
+        s.store("certificates/ca/a.test/a.test.crt", b"chain").await.unwrap();
+        s.store("certificates/ca/a.test/a.test.key", b"key").await.unwrap();
+        s.store("certificates/ca/b.test/b.test.crt", b"other").await.unwrap();
+        assert_eq!(s.load("certificates/ca/a.test/a.test.crt").await.unwrap(), b"chain");
+        let meta = fs::metadata(dir.path().join("certificates/ca/a.test/a.test.key")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let dmeta = fs::metadata(dir.path().join("certificates/ca/a.test")).unwrap();
+        assert_eq!(dmeta.permissions().mode() & 0o777, 0o700);
+
+        assert_eq!(
+            s.list("certificates/ca", false).await.unwrap(),
+            vec!["certificates/ca/a.test", "certificates/ca/b.test"]
+        );
+        assert_eq!(s.list("certificates", true).await.unwrap().len(), 6);
+        let info = s.stat("certificates/ca/a.test/a.test.crt").await.unwrap();
+        assert!(info.is_terminal);
+        assert_eq!(info.size, 5);
+        assert!(!s.stat("certificates/ca").await.unwrap().is_terminal);
+
+        assert!(s.exists("certificates/ca/a.test").await.unwrap());
+        s.delete("certificates/ca/a.test").await.unwrap();
+        assert!(!s.exists("certificates/ca/a.test").await.unwrap());
+        s.delete("certificates/ca/a.test").await.unwrap();
+        let err = s.load("certificates/ca/a.test/a.test.crt").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(s.list("nope", false).await.unwrap_err().kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn store_replaces_and_leaves_no_temp_files() {
+        let (dir, s) = storage();
+        for i in 0..20u8 {
+            s.store("k/v", &[i; 64]).await.unwrap();
+        }
+        assert_eq!(s.load("k/v").await.unwrap(), vec![19u8; 64]);
+        let names: Vec<_> = fs::read_dir(dir.path().join("k")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec!["v"]);
+    }
+
+    #[tokio::test]
+    async fn refuses_keys_outside_root() {
+        let (_dir, s) = storage();
+        for key in ["../x", "/etc/passwd", "a/../../b", "a/./b"] {
+            assert_eq!(s.store(key, b"x").await.unwrap_err().kind(), ErrorKind::Storage, "{key}");
+        }
+    }
+
+    #[tokio::test]
+    async fn lock_file_format_and_unlock() {
+        let (dir, s) = storage();
+        s.lock("issue_cert_*.example.com").await.unwrap();
+        let path = dir.path().join("locks/issue_cert_wildcard_.example.com.lock");
+        let raw = fs::read(&path).unwrap();
+        assert_eq!(raw.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert!(v["created"].as_str().unwrap().ends_with('Z'));
+        assert!(v["updated"].is_string());
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        s.unlock("issue_cert_*.example.com").await.unwrap();
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn contention_waits_for_release() {
+        let (dir, a) = storage();
+        let b = FileStorage::new(dir.path()); // a second "process" on the same folder
+        a.lock("x").await.unwrap();
+        let waiter = tokio::spawn(async move {
+            b.lock("x").await.unwrap();
+            b
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiter.is_finished(), "second locker must wait while the lock is fresh");
+        a.unlock("x").await.unwrap();
+        let b = tokio::time::timeout(Duration::from_secs(3), waiter).await.unwrap().unwrap();
+        b.unlock("x").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn stale_lock_is_taken_over() {
+        let (dir, s) = storage();
+        fs::create_dir_all(dir.path().join("locks")).unwrap();
+        let old = OffsetDateTime::now_utc() - time::Duration::seconds(11);
+        let meta = LockMeta { created: old, updated: old };
+        fs::write(dir.path().join("locks/x.lock"), meta.encode()).unwrap();
+        tokio::time::timeout(Duration::from_millis(500), s.lock("x")).await.unwrap().unwrap();
+        let v: LockMeta = serde_json::from_slice(&fs::read(dir.path().join("locks/x.lock")).unwrap()).unwrap();
+        assert!(v.created > old);
+    }
+
+    #[tokio::test]
+    async fn fresh_lock_written_by_go_is_respected() {
+        let (dir, s) = storage();
+        fs::create_dir_all(dir.path().join("locks")).unwrap();
+        // As Go writes it: local offset, nanoseconds.
+        let now = OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(-6, 0, 0).unwrap());
+        let text = format!("{{\"created\":\"{0}\",\"updated\":\"{0}\"}}\n", now.format(&Rfc3339).unwrap());
+        fs::write(dir.path().join("locks/y.lock"), text).unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(1500), s.lock("y")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn empty_lock_file_is_taken_over_after_grace() {
+        let (dir, s) = storage();
+        fs::create_dir_all(dir.path().join("locks")).unwrap();
+        fs::write(dir.path().join("locks/e.lock"), b"").unwrap();
+        fs::write(dir.path().join("locks/g.lock"), b"\0\0\0\0").unwrap();
+        let start = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), s.lock("e")).await.unwrap().unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(1900), "empty lock gets a grace period");
+        tokio::time::timeout(Duration::from_secs(5), s.lock("g")).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn held_lock_is_refreshed_and_released_on_drop() {
+        let (dir, s) = storage();
+        s.lock("r").await.unwrap();
+        let path = dir.path().join("locks/r.lock");
+        let first: LockMeta = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        tokio::time::sleep(LOCK_FRESHNESS_INTERVAL + Duration::from_millis(700)).await;
+        let later: LockMeta = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(later.created, first.created);
+        assert!(later.updated > first.updated, "holder refreshes `updated`");
+        drop(s);
+        assert!(!path.exists(), "dropping the storage releases its locks");
+    }
+
+    #[test]
+    fn default_path_follows_xdg() {
+        // Read-only check of the rule; the environment is not modified.
+        let p = FileStorage::default_path();
+        assert!(p.ends_with("certmagic"));
+    }
+}
