@@ -31,7 +31,7 @@ macro_rules! acme_retry {
         loop {
             match $step {
                 Ok(v) => break Ok::<_, $crate::error::Error>(v),
-                Err(err) if attempt + 1 < $crate::acme_issuer::TRANSIENT_RETRIES && $crate::acme_issuer::is_transient(&err) => {
+                Err(err) if attempt + 1 < $crate::acme_issuer::transient_attempts(&err) => {
                     attempt += 1;
                     tracing::debug!(step = $what, attempt, error = %err, "transient ACME error; retrying");
                     tokio::time::sleep($crate::acme_issuer::TRANSIENT_RETRY_WAIT * attempt).await;
@@ -417,21 +417,26 @@ impl Issuer for AcmeIssuer {
     }
 }
 
-/// True for failures worth repeating at once: badNonce, CA-side 5xx, network trouble.
-pub(crate) fn is_transient(e: &instant_acme::Error) -> bool {
+/// How many times in all a step that failed with `e` is tried: badNonce up to 10 (as acmez),
+/// CA-side 5xx and network trouble 3, anything else once.
+pub(crate) fn transient_attempts(e: &instant_acme::Error) -> u32 {
     match e {
+        instant_acme::Error::Api(p) if p.r#type.as_deref().is_some_and(|t| t.ends_with(":badNonce")) => BAD_NONCE_ATTEMPTS,
         instant_acme::Error::Api(p) => {
-            let t = p.r#type.as_deref().unwrap_or("");
-            t.ends_with(":badNonce") || t.ends_with(":serverInternal") || p.status.is_some_and(|s| s >= 500)
+            let server_side = p.r#type.as_deref().is_some_and(|t| t.ends_with(":serverInternal"))
+                || p.status.is_some_and(|s| s >= 500);
+            if server_side { TRANSIENT_ATTEMPTS } else { 1 }
         }
-        instant_acme::Error::Hyper(_) | instant_acme::Error::Other(_) | instant_acme::Error::Json(_) => true,
-        _ => false,
+        instant_acme::Error::Hyper(_) | instant_acme::Error::Other(_) | instant_acme::Error::Json(_) => TRANSIENT_ATTEMPTS,
+        _ => 1,
     }
 }
 
 
-/// Attempts per ACME step (acmez retries badNonce up to 10 times).
-pub(crate) const TRANSIENT_RETRIES: u32 = 10;
+/// Attempts of a step rejected for a bad nonce (acmez: 10).
+const BAD_NONCE_ATTEMPTS: u32 = 10;
+/// Attempts of a step that met a network error or a CA-side error (acmez: 3).
+const TRANSIENT_ATTEMPTS: u32 = 3;
 /// Wait before the n-th repeat of a step: n × this.
 pub(crate) const TRANSIENT_RETRY_WAIT: Duration = Duration::from_millis(250);
 /// First wait when polling an order; each next wait is longer by [`POLL_BACKOFF`].

@@ -39,7 +39,8 @@ impl Subject {
             return Err(invalid(input, "`*` is only allowed as the whole left-most label"));
         }
         let ascii = idna::domain_to_ascii(rest).map_err(|e| invalid(input, &format!("not a valid domain name: {e}")))?;
-        if ascii.is_empty() || ascii.split('.').any(|l| l.is_empty() || l.len() > 63) || ascii.len() > 253 {
+        let bad_label = |l: &str| l.is_empty() || l.len() > 63 || l.starts_with('-') || l.ends_with('-');
+        if ascii.is_empty() || ascii.split('.').any(bad_label) || ascii.len() > 253 {
             return Err(invalid(input, "not a valid domain name"));
         }
         if wildcard && !ascii.contains('.') {
@@ -118,7 +119,7 @@ mod tests {
     #[test]
     fn refuses_bad_names_with_a_reason() {
         for bad in ["", " ", ".example.com", "example.com.", "a b.com", "a*.example.com", "*.*.example.com",
-            "*", "*.com", "ex@mple.com", "a..b", "foo;rm", "a/b"] {
+            "*", "*.com", "ex@mple.com", "a..b", "foo;rm", "a/b", "-", "-a.test", "a-.test"] {
             let err = Subject::parse(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidName, "{bad:?}");
             assert!(err.message().contains("cannot have a certificate"), "{bad:?}: {err}");

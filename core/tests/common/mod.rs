@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use certmagic::{Certificate, Config, ConfigBuilder, Event, EventHandler, RateLimit, Storage};
+#[allow(unused_imports)]
 pub use certmagic_testsupport::{Pebble, PebbleOptions, free_ports};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
