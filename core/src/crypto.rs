@@ -422,7 +422,7 @@ mod tests {
         let key = generate_key(KeyType::EcdsaP256).unwrap();
         for name in ["a.example.com", "*.example.com", "127.0.0.1", "::1"] {
             let der = csr_der(name, &key, true).unwrap();
-            let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(&der).unwrap();
+            let (_, csr) = <x509_parser::certification_request::X509CertificationRequest as x509_parser::prelude::FromDer<x509_parser::error::X509Error>>::from_der(&der).unwrap();
             csr.verify_signature().unwrap();
             assert!(csr.certification_request_info.subject.iter_common_name().next().is_none());
             let exts: Vec<_> = csr.requested_extensions().unwrap().collect();

@@ -39,7 +39,13 @@ impl Subject {
             return Err(invalid(input, "`*` is only allowed as the whole left-most label"));
         }
         let ascii = idna::domain_to_ascii(rest).map_err(|e| invalid(input, &format!("not a valid domain name: {e}")))?;
-        let bad_label = |l: &str| l.is_empty() || l.len() > 63 || l.starts_with('-') || l.ends_with('-');
+        let bad_label = |l: &str| {
+            l.is_empty()
+                || l.len() > 63
+                || l.starts_with('-')
+                || l.ends_with('-')
+                || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
         if ascii.is_empty() || ascii.split('.').any(bad_label) || ascii.len() > 253 {
             return Err(invalid(input, "not a valid domain name"));
         }

@@ -554,7 +554,7 @@ mod tests {
         fs::create_dir_all(dir.path().join("locks")).unwrap();
         // As Go writes it: local offset, nanoseconds.
         let now = OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(-6, 0, 0).unwrap());
-        let text = format!("{{\"created\":\"{0}\",\"updated\":\"{0}\"}}\n", now.format(&Rfc3339).unwrap());
+        let text = format!("{{\"created\":\"{0}\",\"updated\":\"{0}\"}}\n", now.format(&time::format_description::well_known::Rfc3339).unwrap());
         fs::write(dir.path().join("locks/y.lock"), text).unwrap();
         assert!(tokio::time::timeout(Duration::from_millis(1500), s.lock("y")).await.is_err());
     }
