@@ -414,6 +414,12 @@ impl ManagerInner {
             let kind = if e.kind() == ErrorKind::Certificate { ErrorKind::Corrupt } else { e.kind() };
             e.with_kind(kind).context(format!("certificate of `{name}` in storage (`{crt_key}`, `{key_key}`)"))
         })?;
+        if !cert.names().any(|n| n == name) {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("certificate in `{crt_key}` does not cover `{name}` (it is for {:?})", cert.names().collect::<Vec<_>>()),
+            ));
+        }
         Ok(cert.into_managed(Some(Arc::from(ik))))
     }
 
