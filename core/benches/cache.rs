@@ -24,7 +24,9 @@ struct Generated {
 fn generate(n: usize, name: impl Fn(usize) -> String + Sync) -> Vec<Generated> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "bench intermediate");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "bench intermediate");
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let ca_der = ca.der().clone();
     let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
@@ -41,7 +43,9 @@ fn generate(n: usize, name: impl Fn(usize) -> String + Sync) -> Vec<Generated> {
                             let leaf = params.signed_by(&key, ca).unwrap();
                             let g = Generated {
                                 chain: vec![leaf.der().clone(), ca_der.clone()],
-                                key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+                                key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                                    key.serialize_der(),
+                                )),
                             };
                             (i, g)
                         })
@@ -58,12 +62,19 @@ fn generate(n: usize, name: impl Fn(usize) -> String + Sync) -> Vec<Generated> {
 
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 fn cert_count() -> usize {
-    std::env::var("BENCH_CERTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+    std::env::var("BENCH_CERTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
 }
 
 fn lookups(c: &mut Criterion) {
@@ -90,11 +101,19 @@ fn lookups(c: &mut Criterion) {
         cache.insert(Certificate::from_der(g.chain, g.key).unwrap());
     }
 
-    let names: Vec<String> = (0..1024).map(|i| format!("host{}.bench.test", (i * 7919) % n)).collect();
-    let wild: Vec<String> = (0..1024).map(|i| format!("x{i}.w{}.bench.test", i % 1000)).collect();
+    let names: Vec<String> = (0..1024)
+        .map(|i| format!("host{}.bench.test", (i * 7919) % n))
+        .collect();
+    let wild: Vec<String> = (0..1024)
+        .map(|i| format!("x{i}.w{}.bench.test", i % 1000))
+        .collect();
     let misses: Vec<String> = (0..1024).map(|i| format!("nohost{i}.bench.test")).collect();
     let mut group = c.benchmark_group(format!("sni_lookup_{n}_certs"));
-    for (label, set) in [("exact_hit", &names), ("wildcard_hit", &wild), ("miss", &misses)] {
+    for (label, set) in [
+        ("exact_hit", &names),
+        ("wildcard_hit", &wild),
+        ("miss", &misses),
+    ] {
         let expect_hit = label != "miss";
         let mut i = 0usize;
         group.bench_function(label, |b| {
@@ -118,15 +137,25 @@ fn load_from_storage(c: &mut Criterion) {
         let name = format!("load{i}.bench.test");
         let site = dir.path().join(keys::site_prefix(issuer, &name));
         std::fs::create_dir_all(&site).unwrap();
-        std::fs::write(dir.path().join(keys::site_cert(issuer, &name)), certmagic::encode_chain_pem(&g.chain)).unwrap();
+        std::fs::write(
+            dir.path().join(keys::site_cert(issuer, &name)),
+            certmagic::encode_chain_pem(&g.chain),
+        )
+        .unwrap();
         let key = pem::encode(&pem::Pem::new("PRIVATE KEY", g.key.secret_der().to_vec()));
         std::fs::write(dir.path().join(keys::site_private_key(issuer, &name)), key).unwrap();
-        std::fs::write(dir.path().join(keys::site_meta(issuer, &name)), format!("{{\"sans\":[\"{name}\"]}}")).unwrap();
+        std::fs::write(
+            dir.path().join(keys::site_meta(issuer, &name)),
+            format!("{{\"sans\":[\"{name}\"]}}"),
+        )
+        .unwrap();
     }
     let names: Vec<String> = (0..N).map(|i| format!("load{i}.bench.test")).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut group = c.benchmark_group("file_storage");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.bench_function("load_10000_into_cache", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

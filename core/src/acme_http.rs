@@ -49,7 +49,9 @@ impl AcmeHttp {
             store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         } else {
             for r in roots {
-                store.add(r.clone()).map_err(|e| Error::config("trusted_roots_pem", e))?;
+                store
+                    .add(r.clone())
+                    .map_err(|e| Error::config("trusted_roots_pem", e))?;
             }
         }
         let tls = rustls::ClientConfig::builder_with_provider(crypto::provider())
@@ -69,7 +71,11 @@ impl AcmeHttp {
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self {
-            inner: Arc::new(Inner { client, alternates: Mutex::default(), captured: Mutex::default() }),
+            inner: Arc::new(Inner {
+                client,
+                alternates: Mutex::default(),
+                captured: Mutex::default(),
+            }),
         })
     }
 
@@ -108,14 +114,24 @@ impl HttpClient for AcmeHttp {
         let fut = inner.client.request(req);
         Box::pin(async move {
             let exchange = async {
-                let rsp = fut.await.map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+                let rsp = fut
+                    .await
+                    .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
                 let (parts, body) = rsp.into_parts();
-                let body = body.collect().await.map_err(instant_acme::Error::Hyper)?.to_bytes();
+                let body = body
+                    .collect()
+                    .await
+                    .map_err(instant_acme::Error::Hyper)?
+                    .to_bytes();
                 Ok::<_, instant_acme::Error>((parts, body))
             };
             let (parts, body) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
                 .await
-                .map_err(|_| instant_acme::Error::Other(format!("no complete answer from {url} within {REQUEST_TIMEOUT:?}").into()))??;
+                .map_err(|_| {
+                    instant_acme::Error::Other(
+                        format!("no complete answer from {url} within {REQUEST_TIMEOUT:?}").into(),
+                    )
+                })??;
             let alternates = alternate_links(&parts.headers);
             if !alternates.is_empty() {
                 lock(&inner.alternates).insert(url.clone(), alternates);
@@ -123,7 +139,10 @@ impl HttpClient for AcmeHttp {
             if let Some(slot) = lock(&inner.captured).get_mut(&url) {
                 *slot = Some((parts.status, body.clone()));
             }
-            Ok(BytesResponse { parts, body: Box::new(body) })
+            Ok(BytesResponse {
+                parts,
+                body: Box::new(body),
+            })
         })
     }
 }
@@ -135,11 +154,16 @@ fn alternate_links(headers: &http::HeaderMap) -> Vec<String> {
         let Ok(value) = value.to_str() else { continue };
         for link in value.split(',') {
             let mut parts = link.split(';');
-            let Some(target) = parts.next().map(str::trim) else { continue };
-            let Some(url) = target.strip_prefix('<').and_then(|t| t.strip_suffix('>')) else { continue };
+            let Some(target) = parts.next().map(str::trim) else {
+                continue;
+            };
+            let Some(url) = target.strip_prefix('<').and_then(|t| t.strip_suffix('>')) else {
+                continue;
+            };
             let is_alternate = parts.any(|p| {
                 let p = p.trim();
-                p.strip_prefix("rel=").is_some_and(|r| r.trim_matches('"').split(' ').any(|r| r == "alternate"))
+                p.strip_prefix("rel=")
+                    .is_some_and(|r| r.trim_matches('"').split(' ').any(|r| r == "alternate"))
             });
             if is_alternate {
                 out.push(url.to_string());
@@ -160,8 +184,19 @@ mod tests {
     #[test]
     fn parses_alternate_links() {
         let mut h = http::HeaderMap::new();
-        h.append(http::header::LINK, r#"<https://ca/dir>;rel="index""#.parse().unwrap());
-        h.append(http::header::LINK, r#"<https://ca/cert/1/1>;rel="alternate", <https://ca/cert/1/2>; rel=alternate"#.parse().unwrap());
-        assert_eq!(alternate_links(&h), vec!["https://ca/cert/1/1", "https://ca/cert/1/2"]);
+        h.append(
+            http::header::LINK,
+            r#"<https://ca/dir>;rel="index""#.parse().unwrap(),
+        );
+        h.append(
+            http::header::LINK,
+            r#"<https://ca/cert/1/1>;rel="alternate", <https://ca/cert/1/2>; rel=alternate"#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            alternate_links(&h),
+            vec!["https://ca/cert/1/1", "https://ca/cert/1/2"]
+        );
     }
 }

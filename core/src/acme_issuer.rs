@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use instant_acme::{Account, AuthorizationStatus, NewAccount, NewOrder, Order, OrderStatus, RetryPolicy};
+use instant_acme::{
+    Account, AuthorizationStatus, NewAccount, NewOrder, Order, OrderStatus, RetryPolicy,
+};
 use rustls_pki_types::CertificateDer;
 use tokio::sync::Mutex;
 use tracing::Instrument;
@@ -53,7 +55,10 @@ pub struct AcmeIssuer {
 
 impl std::fmt::Debug for AcmeIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcmeIssuer").field("ca", &self.config.ca).field("issuer_key", &self.issuer_key).finish_non_exhaustive()
+        f.debug_struct("AcmeIssuer")
+            .field("ca", &self.config.ca)
+            .field("issuer_key", &self.issuer_key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,26 +108,42 @@ impl AcmeIssuer {
     }
 
     async fn load_account(&self, at: &AccountKeys) -> Result<Option<Account>> {
-        let Some((reg, key)) = account::load(self.config.storage.as_ref(), at).await? else { return Ok(None) };
+        let Some((reg, key)) = account::load(self.config.storage.as_ref(), at).await? else {
+            return Ok(None);
+        };
         let account = acme_retry!(
             "loading ACME account",
             Account::builder_with_http(self.http.boxed())
-                .from_parts(reg.location.clone(), key.clone_key(), self.config.ca.clone())
+                .from_parts(
+                    reg.location.clone(),
+                    key.clone_key(),
+                    self.config.ca.clone()
+                )
                 .await
         )?;
-        tracing::debug!(account = account::short_id(&reg.location), "using stored ACME account");
+        tracing::debug!(
+            account = account::short_id(&reg.location),
+            "using stored ACME account"
+        );
         Ok(Some(account))
     }
 
     async fn register_account(&self, at: &AccountKeys) -> Result<Account> {
-        let contact = (!self.config.email.is_empty()).then(|| format!("mailto:{}", self.config.email));
+        let contact =
+            (!self.config.email.is_empty()).then(|| format!("mailto:{}", self.config.email));
         let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
         let eab = match &self.config.eab {
-            Some(e) => Some(instant_acme::ExternalAccountKey::new(e.key_id.clone(), &e.decoded_key()?)),
+            Some(e) => Some(instant_acme::ExternalAccountKey::new(
+                e.key_id.clone(),
+                &e.decoded_key()?,
+            )),
             None => None,
         };
-        let new_account =
-            NewAccount { contact: &contacts, terms_of_service_agreed: self.config.agreed, only_return_existing: false };
+        let new_account = NewAccount {
+            contact: &contacts,
+            terms_of_service_agreed: self.config.agreed,
+            only_return_existing: false,
+        };
         let (account, credentials) = acme_retry!(
             "registering ACME account",
             Account::builder_with_http(self.http.boxed())
@@ -139,17 +160,29 @@ impl AcmeIssuer {
         };
         let key_pem = account::key_pem_from_credentials(&credentials)?;
         account::save(self.config.storage.as_ref(), at, &reg, &key_pem).await?;
-        tracing::info!(account = account::short_id(account.id()), "registered ACME account");
+        tracing::info!(
+            account = account::short_id(account.id()),
+            "registered ACME account"
+        );
         Ok(account)
     }
 
     /// Forgets an account the CA says does not exist, so the next use registers anew.
     async fn forget_account(&self) -> Result<()> {
         *self.account.lock().await = None;
-        account::delete(self.config.storage.as_ref(), &AccountKeys::new(&self.issuer_key, &self.config.email)).await
+        account::delete(
+            self.config.storage.as_ref(),
+            &AccountKeys::new(&self.issuer_key, &self.config.email),
+        )
+        .await
     }
 
-    async fn issue_with(&self, account: &Account, subject: &Subject, csr_der: &[u8]) -> Result<IssuedCertificate> {
+    async fn issue_with(
+        &self,
+        account: &Account,
+        subject: &Subject,
+        csr_der: &[u8],
+    ) -> Result<IssuedCertificate> {
         let name = subject.as_string();
         let mut types = solvers::challenge_order(&self.config);
         let mut failures: Vec<String> = Vec::new();
@@ -165,7 +198,9 @@ impl AcmeIssuer {
             match self.authorize(account, &mut order, &name, &types).await {
                 Ok(()) => break order,
                 Err(failure) => {
-                    let Some(kind) = failure.challenge else { return Err(failure.error) };
+                    let Some(kind) = failure.challenge else {
+                        return Err(failure.error);
+                    };
                     solvers::record_outcome(kind, false);
                     tracing::warn!(challenge = %kind, error = %failure.error, "challenge failed");
                     failures.push(format!("{kind}: {}", failure.error));
@@ -174,7 +209,10 @@ impl AcmeIssuer {
                     if types.is_empty() || !failure.error.is_retryable() {
                         return Err(Error::new(
                             ErrorKind::Challenge,
-                            format!("no challenge succeeded for `{name}`: {}", failures.join("; ")),
+                            format!(
+                                "no challenge succeeded for `{name}`: {}",
+                                failures.join("; ")
+                            ),
                         )
                         .with_problem(last_problem));
                     }
@@ -191,10 +229,16 @@ impl AcmeIssuer {
                 return Err(e);
             }
         }
-        let default_chain = acme_retry!("downloading certificate", order.poll_certificate(&policy).await)?;
+        let default_chain = acme_retry!(
+            "downloading certificate",
+            order.poll_certificate(&policy).await
+        )?;
         let cert_url = order.state().certificate.clone().unwrap_or_default();
         let chain_pem = match &self.config.preferred_chain {
-            Some(pref) => self.preferred_chain(account, &cert_url, default_chain, pref).await,
+            Some(pref) => {
+                self.preferred_chain(account, &cert_url, default_chain, pref)
+                    .await
+            }
             None => default_chain,
         };
         let metadata = AcmeIssuerData {
@@ -203,15 +247,26 @@ impl AcmeIssuer {
             account: account.id().to_string(),
             extra: Default::default(),
         };
-        Ok(IssuedCertificate { chain_pem, metadata: serde_json::to_value(metadata)? })
+        Ok(IssuedCertificate {
+            chain_pem,
+            metadata: serde_json::to_value(metadata)?,
+        })
     }
 
     /// Presents the challenge of every pending authorization (one per order here), tells the CA
     /// to validate, and waits for the order to become ready.
-    async fn authorize(&self, account: &Account, order: &mut Order, name: &str, types: &[ChallengeType]) -> Result<(), Failure> {
+    async fn authorize(
+        &self,
+        account: &Account,
+        order: &mut Order,
+        name: &str,
+        types: &[ChallengeType],
+    ) -> Result<(), Failure> {
         let mut presented: Vec<Presented> = Vec::new();
         let mut used: Option<ChallengeType> = None;
-        let result = self.present_and_validate(account, order, name, types, &mut presented, &mut used).await;
+        let result = self
+            .present_and_validate(account, order, name, types, &mut presented, &mut used)
+            .await;
         for p in presented {
             p.clean_up().await;
         }
@@ -235,7 +290,9 @@ impl AcmeIssuer {
         {
             let mut authzs = order.authorizations();
             while let Some(authz) = authzs.next().await {
-                let mut authz = authz.map_err(|e| Failure::other(Error::from(e).context("fetching authorization")))?;
+                let mut authz = authz.map_err(|e| {
+                    Failure::other(Error::from(e).context("fetching authorization"))
+                })?;
                 match authz.status {
                     AuthorizationStatus::Valid => continue,
                     AuthorizationStatus::Pending => {}
@@ -246,11 +303,22 @@ impl AcmeIssuer {
                         )));
                     }
                 }
-                let Some(kind) = types.iter().copied().find(|t| authz.challenges.iter().any(|c| c.r#type == t.acme())) else {
-                    let offered: Vec<String> = authz.challenges.iter().map(|c| format!("{:?}", c.r#type)).collect();
+                let Some(kind) = types
+                    .iter()
+                    .copied()
+                    .find(|t| authz.challenges.iter().any(|c| c.r#type == t.acme()))
+                else {
+                    let offered: Vec<String> = authz
+                        .challenges
+                        .iter()
+                        .map(|c| format!("{:?}", c.r#type))
+                        .collect();
                     return Err(Failure::other(Error::new(
                         ErrorKind::Challenge,
-                        format!("the CA offers no enabled challenge for `{name}` (offered: {})", offered.join(", ")),
+                        format!(
+                            "the CA offers no enabled challenge for `{name}` (offered: {})",
+                            offered.join(", ")
+                        ),
                     )));
                 };
                 *used = Some(kind);
@@ -264,15 +332,24 @@ impl AcmeIssuer {
                 let identifier = match identifier {
                     instant_acme::Identifier::Dns(d) => d,
                     instant_acme::Identifier::Ip(ip) => ip.to_string(),
-                    other => return Err(Failure::other(Error::internal(format!("unexpected identifier {other:?}")))),
+                    other => {
+                        return Err(Failure::other(Error::internal(format!(
+                            "unexpected identifier {other:?}"
+                        ))));
+                    }
                 };
                 let key_authorization = format!("{token}.{}", account.key_thumbprint());
                 let info = ChallengeInfo::new(kind, &url, &token, key_authorization, &identifier);
-                presented.push(solvers::present(&self.config, &self.issuer_key, info).await.map_err(|e| Failure::on(kind, e))?);
-                let mut challenge = authz
-                    .challenge(kind.acme())
-                    .ok_or_else(|| Failure::other(Error::internal("challenge vanished from authorization")))?;
-                acme_retry!("answering challenge", challenge.set_ready().await).map_err(|e| Failure::on(kind, e))?;
+                presented.push(
+                    solvers::present(&self.config, &self.issuer_key, info)
+                        .await
+                        .map_err(|e| Failure::on(kind, e))?,
+                );
+                let mut challenge = authz.challenge(kind.acme()).ok_or_else(|| {
+                    Failure::other(Error::internal("challenge vanished from authorization"))
+                })?;
+                acme_retry!("answering challenge", challenge.set_ready().await)
+                    .map_err(|e| Failure::on(kind, e))?;
                 tracing::debug!(challenge = %kind, "challenge presented; CA asked to validate");
             }
         }
@@ -281,14 +358,24 @@ impl AcmeIssuer {
             Ok(OrderStatus::Ready) => return Ok(()),
             // Invalid, or an order-level problem: the failed challenge says why, below.
             Ok(_) | Err(instant_acme::Error::Api(_)) => {}
-            Err(e) => return Err(Failure::on(kind, Error::from(e).context("waiting for validation"))),
+            Err(e) => {
+                return Err(Failure::on(
+                    kind,
+                    Error::from(e).context("waiting for validation"),
+                ));
+            }
         }
         // Find out why: the failed challenge carries the CA's problem document.
         let mut problem = None;
         let mut authzs = order.authorizations();
         while let Some(Ok(mut authz)) = authzs.next().await {
             if let Ok(state) = authz.refresh().await {
-                problem = state.challenges.iter().find_map(|c| c.error.as_ref()).map(AcmeProblem::from).or(problem);
+                problem = state
+                    .challenges
+                    .iter()
+                    .find_map(|c| c.error.as_ref())
+                    .map(AcmeProblem::from)
+                    .or(problem);
             }
         }
         let problem = problem.unwrap_or_else(|| AcmeProblem {
@@ -300,7 +387,8 @@ impl AcmeIssuer {
         });
         Err(Failure::on(
             kind,
-            Error::acme_problem(format!("{kind} validation of `{name}` failed"), problem).with_kind(ErrorKind::Challenge),
+            Error::acme_problem(format!("{kind} validation of `{name}` failed"), problem)
+                .with_kind(ErrorKind::Challenge),
         ))
     }
 
@@ -312,7 +400,13 @@ impl AcmeIssuer {
     }
 
     /// The chain to keep among the default and the CA's alternates, as `preference` says.
-    async fn preferred_chain(&self, account: &Account, cert_url: &str, default: String, preference: &ChainPreference) -> String {
+    async fn preferred_chain(
+        &self,
+        account: &Account,
+        cert_url: &str,
+        default: String,
+        preference: &ChainPreference,
+    ) -> String {
         let mut chains = vec![default];
         for url in self.http.take_alternates(cert_url) {
             match self.fetch_alternate(account, &url).await {
@@ -333,7 +427,10 @@ impl AcmeIssuer {
         match self.http.take_captured(url) {
             Some((status, body)) if status.is_success() => String::from_utf8(body.to_vec())
                 .map_err(|_| Error::new(ErrorKind::Acme, "alternate chain is not UTF-8 PEM")),
-            Some((status, _)) => Err(Error::new(ErrorKind::Acme, format!("alternate chain: HTTP {status}"))),
+            Some((status, _)) => Err(Error::new(
+                ErrorKind::Acme,
+                format!("alternate chain: HTTP {status}"),
+            )),
             None => Err(Error::new(ErrorKind::Acme, "alternate chain: no response")),
         }
     }
@@ -349,10 +446,17 @@ pub(crate) fn choose_chain(chains: &[String], preference: &ChainPreference) -> u
     }
     let issuers: Vec<Vec<String>> = chains
         .iter()
-        .map(|pem| crypto::parse_pem_chain(pem.as_bytes()).map(|c| issuer_common_names(&c)).unwrap_or_default())
+        .map(|pem| {
+            crypto::parse_pem_chain(pem.as_bytes())
+                .map(|c| issuer_common_names(&c))
+                .unwrap_or_default()
+        })
         .collect();
     for want in &preference.any_common_names {
-        if let Some(i) = order.iter().find(|i| issuers[**i].iter().any(|cn| cn == want)) {
+        if let Some(i) = order
+            .iter()
+            .find(|i| issuers[**i].iter().any(|cn| cn == want))
+        {
             return *i;
         }
     }
@@ -372,10 +476,16 @@ struct Failure {
 
 impl Failure {
     fn on(kind: ChallengeType, error: Error) -> Self {
-        Self { challenge: Some(kind), error }
+        Self {
+            challenge: Some(kind),
+            error,
+        }
     }
     fn other(error: Error) -> Self {
-        Self { challenge: None, error }
+        Self {
+            challenge: None,
+            error,
+        }
     }
 }
 
@@ -386,12 +496,15 @@ impl Issuer for AcmeIssuer {
     }
 
     async fn issue(&self, subject: &Subject, csr_der: &[u8]) -> Result<IssuedCertificate> {
-        let span = tracing::info_span!("acme_order", identifier = %subject, issuer = %self.issuer_key);
+        let span =
+            tracing::info_span!("acme_order", identifier = %subject, issuer = %self.issuer_key);
         async {
             let account = self.account().await?;
             match self.issue_with(&account, subject, csr_der).await {
                 Err(e) if e.problem().is_some_and(|p| p.is("accountDoesNotExist")) => {
-                    tracing::warn!("the CA does not know the stored account; registering a new one");
+                    tracing::warn!(
+                        "the CA does not know the stored account; registering a new one"
+                    );
                     self.forget_account().await?;
                     let account = self.account().await?;
                     self.issue_with(&account, subject, csr_der).await
@@ -408,11 +521,18 @@ impl Issuer for AcmeIssuer {
         let acme_reason = match reason {
             RevocationReason::Unspecified => instant_acme::RevocationReason::Unspecified,
             RevocationReason::KeyCompromise => instant_acme::RevocationReason::KeyCompromise,
-            RevocationReason::AffiliationChanged => instant_acme::RevocationReason::AffiliationChanged,
+            RevocationReason::AffiliationChanged => {
+                instant_acme::RevocationReason::AffiliationChanged
+            }
             RevocationReason::Superseded => instant_acme::RevocationReason::Superseded,
-            RevocationReason::CessationOfOperation => instant_acme::RevocationReason::CessationOfOperation,
+            RevocationReason::CessationOfOperation => {
+                instant_acme::RevocationReason::CessationOfOperation
+            }
         };
-        let request = instant_acme::RevocationRequest { certificate: leaf, reason: Some(acme_reason.clone()) };
+        let request = instant_acme::RevocationRequest {
+            certificate: leaf,
+            reason: Some(acme_reason.clone()),
+        };
         acme_retry!("revoking certificate", account.revoke(&request).await)
     }
 }
@@ -421,17 +541,27 @@ impl Issuer for AcmeIssuer {
 /// CA-side 5xx and network trouble 3, anything else once.
 pub(crate) fn transient_attempts(e: &instant_acme::Error) -> u32 {
     match e {
-        instant_acme::Error::Api(p) if p.r#type.as_deref().is_some_and(|t| t.ends_with(":badNonce")) => BAD_NONCE_ATTEMPTS,
+        instant_acme::Error::Api(p)
+            if p.r#type
+                .as_deref()
+                .is_some_and(|t| t.ends_with(":badNonce")) =>
+        {
+            BAD_NONCE_ATTEMPTS
+        }
         instant_acme::Error::Api(p) => {
-            let server_side = p.r#type.as_deref().is_some_and(|t| t.ends_with(":serverInternal"))
+            let server_side = p
+                .r#type
+                .as_deref()
+                .is_some_and(|t| t.ends_with(":serverInternal"))
                 || p.status.is_some_and(|s| s >= 500);
             if server_side { TRANSIENT_ATTEMPTS } else { 1 }
         }
-        instant_acme::Error::Hyper(_) | instant_acme::Error::Other(_) | instant_acme::Error::Json(_) => TRANSIENT_ATTEMPTS,
+        instant_acme::Error::Hyper(_)
+        | instant_acme::Error::Other(_)
+        | instant_acme::Error::Json(_) => TRANSIENT_ATTEMPTS,
         _ => 1,
     }
 }
-
 
 /// Attempts of a step rejected for a bad nonce (acmez: 10).
 const BAD_NONCE_ATTEMPTS: u32 = 10;

@@ -25,7 +25,9 @@ struct Index {
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cache").field("certificates", &self.len()).finish()
+        f.debug_struct("Cache")
+            .field("certificates", &self.len())
+            .finish()
     }
 }
 
@@ -159,7 +161,9 @@ pub(crate) mod tests {
 
     pub(crate) fn self_signed(names: &[&str]) -> Certificate {
         let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
         let cert = params.self_signed(&key).unwrap();
         Certificate::from_der(
             vec![CertificateDer::from(cert.der().to_vec())],
@@ -178,8 +182,14 @@ pub(crate) mod tests {
         assert!(a.names().any(|n| n == "a.example.com"));
         let b = cache.get("b.example.com").unwrap();
         assert!(b.names().any(|n| n == "*.example.com"));
-        assert!(cache.get("a.b.example.com").is_none(), "wildcards cover one label only");
-        assert!(cache.get("example.com").is_none(), "a wildcard does not cover its base");
+        assert!(
+            cache.get("a.b.example.com").is_none(),
+            "wildcards cover one label only"
+        );
+        assert!(
+            cache.get("example.com").is_none(),
+            "a wildcard does not cover its base"
+        );
         assert!(cache.get("127.0.0.1").is_some());
         assert!(cache.get("nope").is_none());
         assert!(cache.get_any_case("B.Example.COM").is_some());

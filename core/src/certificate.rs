@@ -50,8 +50,13 @@ impl Certificate {
     }
 
     /// Builds a snapshot from a DER chain (leaf first) and a DER private key.
-    pub fn from_der(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Self> {
-        let leaf = chain.first().ok_or_else(|| Error::new(ErrorKind::Certificate, "empty certificate chain"))?;
+    pub fn from_der(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self> {
+        let leaf = chain
+            .first()
+            .ok_or_else(|| Error::new(ErrorKind::Certificate, "empty certificate chain"))?;
         let facts = LeafFacts::parse(leaf.as_ref())?;
         let hash = chain_hash(&chain);
         let signing_key = crypto::signing_key(&key)?;
@@ -62,10 +67,17 @@ impl Certificate {
             .collect();
         let certified = CertifiedKey::new(chain, signing_key);
         certified.keys_match().map_err(|e| {
-            Error::new(ErrorKind::Certificate, format!("private key does not match the certificate: {e}"))
+            Error::new(
+                ErrorKind::Certificate,
+                format!("private key does not match the certificate: {e}"),
+            )
         })?;
         Ok(Self {
-            names: facts.names.into_iter().map(String::into_boxed_str).collect(),
+            names: facts
+                .names
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
             certified: Arc::new(certified),
             key_der: key,
             not_before: facts.not_before,
@@ -165,7 +177,13 @@ impl Certificate {
     }
 }
 
-pub(crate) fn needs_renewal(not_before: i64, not_after: i64, ratio: f64, check_interval: Duration, now: SystemTime) -> bool {
+pub(crate) fn needs_renewal(
+    not_before: i64,
+    not_after: i64,
+    ratio: f64,
+    check_interval: Duration,
+    now: SystemTime,
+) -> bool {
     let lifetime = (not_after - not_before).max(0) as f64;
     // Go truncates NotAfter to the second and adds one.
     let remaining = (not_after + 1 - unix(now)) as f64;
@@ -207,21 +225,32 @@ pub(crate) struct LeafFacts {
 
 impl LeafFacts {
     pub fn parse(der: &[u8]) -> Result<Self> {
-        let (_, cert) = x509_parser::parse_x509_certificate(der)
-            .map_err(|e| Error::new(ErrorKind::Certificate, format!("malformed certificate: {e}")))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| {
+            Error::new(
+                ErrorKind::Certificate,
+                format!("malformed certificate: {e}"),
+            )
+        })?;
         let mut names: Vec<String> = Vec::new();
         let mut push = |n: String| {
             if !names.contains(&n) {
                 names.push(n);
             }
         };
-        if let Some(cn) = cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()) {
+        if let Some(cn) = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+        {
             push(cn.to_ascii_lowercase());
         }
         if let Ok(Some(san)) = cert.subject_alternative_name() {
             for gn in &san.value.general_names {
                 match gn {
-                    x509_parser::extensions::GeneralName::DNSName(d) => push(d.to_ascii_lowercase()),
+                    x509_parser::extensions::GeneralName::DNSName(d) => {
+                        push(d.to_ascii_lowercase())
+                    }
                     x509_parser::extensions::GeneralName::IPAddress(b) => {
                         if let Some(ip) = ip_from_bytes(b) {
                             push(ip.to_string());
@@ -253,7 +282,11 @@ pub(crate) fn leaf_serial_hex(der: &[u8]) -> String {
         Ok((_, c)) => {
             let hex: String = c.raw_serial().iter().map(|b| format!("{b:02x}")).collect();
             let trimmed = hex.trim_start_matches('0');
-            if trimmed.is_empty() { "0".into() } else { trimmed.into() }
+            if trimmed.is_empty() {
+                "0".into()
+            } else {
+                trimmed.into()
+            }
         }
         Err(_) => String::new(),
     }
@@ -265,7 +298,12 @@ pub(crate) fn issuer_common_names(chain: &[CertificateDer<'_>]) -> Vec<String> {
         .iter()
         .filter_map(|c| x509_parser::parse_x509_certificate(c.as_ref()).ok())
         .map(|(_, c)| {
-            c.issuer().iter_common_name().next().and_then(|cn| cn.as_str().ok()).unwrap_or("").to_string()
+            c.issuer()
+                .iter_common_name()
+                .next()
+                .and_then(|cn| cn.as_str().ok())
+                .unwrap_or("")
+                .to_string()
         })
         .collect()
 }
@@ -312,13 +350,18 @@ impl CertificateResource {
     /// Decodes a metadata file; a torn, empty or non-JSON file is a [`ErrorKind::Corrupt`] error.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         serde_json::from_slice(bytes).map_err(|e| {
-            Error::new(ErrorKind::Corrupt, format!("certificate metadata is not valid JSON: {e}"))
+            Error::new(
+                ErrorKind::Corrupt,
+                format!("certificate metadata is not valid JSON: {e}"),
+            )
         })
     }
 
     /// The ACME view of `issuer_data`, if it has that shape.
     pub fn acme_data(&self) -> Option<AcmeIssuerData> {
-        self.issuer_data.clone().and_then(|v| serde_json::from_value(v).ok())
+        self.issuer_data
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
     }
 }
 
@@ -360,7 +403,10 @@ mod tests {
         assert_eq!(res.sans, vec!["example.com"]);
         let acme = res.acme_data().unwrap();
         assert_eq!(acme.ca, "https://acme-v02.api.letsencrypt.org/directory");
-        assert_eq!(acme.account, "https://acme-v02.api.letsencrypt.org/acme/acct/123");
+        assert_eq!(
+            acme.account,
+            "https://acme-v02.api.letsencrypt.org/acme/acct/123"
+        );
         assert!(acme.extra.contains_key("renewal_info"));
 
         let null_issuer = br#"{"sans":["x.test"],"issuer_data":null,"future_field":1}"#;
@@ -388,13 +434,19 @@ mod tests {
             text,
             "{\n\t\"sans\": [\n\t\t\"a.test\"\n\t],\n\t\"issuer_data\": {\n\t\t\"url\": \"https://ca/cert/1\",\n\t\t\"ca\": \"https://ca/dir\",\n\t\t\"account\": \"https://ca/acct/1\"\n\t}\n}"
         );
-        assert_eq!(CertificateResource::from_json(text.as_bytes()).unwrap(), res);
+        assert_eq!(
+            CertificateResource::from_json(text.as_bytes()).unwrap(),
+            res
+        );
     }
 
     #[test]
     fn torn_metadata_is_a_clear_error() {
         for bad in [&b""[..], b"{\"sans\":[\"a", b"\0\0\0", b"{} }"] {
-            assert_eq!(CertificateResource::from_json(bad).unwrap_err().kind(), ErrorKind::Corrupt);
+            assert_eq!(
+                CertificateResource::from_json(bad).unwrap_err().kind(),
+                ErrorKind::Corrupt
+            );
         }
     }
 
@@ -412,7 +464,19 @@ mod tests {
         assert!(!needs_renewal(nb, na, 0.001, ten_min, at(87)));
         assert!(needs_renewal(nb, na, 0.001, ten_min, at(89)));
         let short_na = nb + 3600;
-        assert!(needs_renewal(nb, short_na, 0.001, ten_min, to_system_time(nb + 3600 - 2999)));
-        assert!(!needs_renewal(nb, short_na, 0.001, ten_min, to_system_time(nb + 10)));
+        assert!(needs_renewal(
+            nb,
+            short_na,
+            0.001,
+            ten_min,
+            to_system_time(nb + 3600 - 2999)
+        ));
+        assert!(!needs_renewal(
+            nb,
+            short_na,
+            0.001,
+            ten_min,
+            to_system_time(nb + 10)
+        ));
     }
 }

@@ -71,7 +71,10 @@ pub struct ExternalAccountBinding {
 
 impl fmt::Debug for ExternalAccountBinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExternalAccountBinding").field("key_id", &self.key_id).field("hmac_key", &"<redacted>").finish()
+        f.debug_struct("ExternalAccountBinding")
+            .field("key_id", &self.key_id)
+            .field("hmac_key", &"<redacted>")
+            .finish()
     }
 }
 
@@ -108,7 +111,10 @@ pub struct RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        Self { events: 10, window: Duration::from_secs(10) }
+        Self {
+            events: 10,
+            window: Duration::from_secs(10),
+        }
     }
 }
 
@@ -153,7 +159,10 @@ impl fmt::Debug for Config {
             .field("renewal_window_ratio", &self.renewal_window_ratio)
             .field("renew_check_interval", &self.renew_check_interval)
             .field("disable_http_challenge", &self.disable_http_challenge)
-            .field("disable_tls_alpn_challenge", &self.disable_tls_alpn_challenge)
+            .field(
+                "disable_tls_alpn_challenge",
+                &self.disable_tls_alpn_challenge,
+            )
             .field("alt_http_port", &self.alt_http_port)
             .field("alt_tls_alpn_port", &self.alt_tls_alpn_port)
             .field("listen_host", &self.listen_host)
@@ -254,7 +263,9 @@ pub struct ConfigBuilder {
 
 impl fmt::Debug for ConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigBuilder").field("ca", &self.ca).finish_non_exhaustive()
+        f.debug_struct("ConfigBuilder")
+            .field("ca", &self.ca)
+            .finish_non_exhaustive()
     }
 }
 
@@ -335,7 +346,10 @@ impl ConfigBuilder {
     }
     /// External Account Binding for CAs that require it.
     pub fn eab(mut self, key_id: impl Into<String>, hmac_key_base64url: impl Into<String>) -> Self {
-        self.eab = Some(ExternalAccountBinding { key_id: key_id.into(), hmac_key: hmac_key_base64url.into() });
+        self.eab = Some(ExternalAccountBinding {
+            key_id: key_id.into(),
+            hmac_key: hmac_key_base64url.into(),
+        });
         self
     }
     /// Which chain to keep when the CA offers alternates.
@@ -388,16 +402,27 @@ impl ConfigBuilder {
 
     /// Checks every field and builds the config.
     pub fn build(self) -> Result<Config> {
-        let ca = self.ca.unwrap_or_else(|| LETS_ENCRYPT_PRODUCTION.to_string()).trim().to_string();
+        let ca = self
+            .ca
+            .unwrap_or_else(|| LETS_ENCRYPT_PRODUCTION.to_string())
+            .trim()
+            .to_string();
         validate_ca(&ca)?;
 
         let email = self.email.unwrap_or_default().trim().to_lowercase();
         let email = email.strip_prefix("mailto:").unwrap_or(&email).to_string();
         if !email.is_empty() {
-            let ok = email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',');
+            let ok = email
+                .split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+                && !email
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == ',');
             if !ok {
-                return Err(Error::config("email", format!("`{email}` is not an email address")));
+                return Err(Error::config(
+                    "email",
+                    format!("`{email}` is not an email address"),
+                ));
             }
         }
 
@@ -408,33 +433,54 @@ impl ConfigBuilder {
                     .map_err(|e| Error::config("trusted_roots_pem", e.message()))?;
                 let mut store = rustls::RootCertStore::empty();
                 for r in &roots {
-                    store.add(r.clone()).map_err(|e| Error::config("trusted_roots_pem", format!("unusable root: {e}")))?;
+                    store.add(r.clone()).map_err(|e| {
+                        Error::config("trusted_roots_pem", format!("unusable root: {e}"))
+                    })?;
                 }
                 roots
             }
         };
 
-        let ratio = self.renewal_window_ratio.unwrap_or(DEFAULT_RENEWAL_WINDOW_RATIO);
+        let ratio = self
+            .renewal_window_ratio
+            .unwrap_or(DEFAULT_RENEWAL_WINDOW_RATIO);
         if !(ratio.is_finite() && ratio > 0.0 && ratio < 1.0) {
-            return Err(Error::config("renewal_window_ratio", format!("{ratio} is not between 0 and 1 (exclusive)")));
+            return Err(Error::config(
+                "renewal_window_ratio",
+                format!("{ratio} is not between 0 and 1 (exclusive)"),
+            ));
         }
 
-        let interval = self.renew_check_interval.unwrap_or(DEFAULT_RENEW_CHECK_INTERVAL);
+        let interval = self
+            .renew_check_interval
+            .unwrap_or(DEFAULT_RENEW_CHECK_INTERVAL);
         if interval < MIN_RENEW_CHECK_INTERVAL {
-            return Err(Error::config("renew_check_interval", format!("{interval:?} is shorter than 100 ms")));
+            return Err(Error::config(
+                "renew_check_interval",
+                format!("{interval:?} is shorter than 100 ms"),
+            ));
         }
 
-        for (field, port) in [("alt_http_port", self.alt_http_port), ("alt_tls_alpn_port", self.alt_tls_alpn_port)] {
+        for (field, port) in [
+            ("alt_http_port", self.alt_http_port),
+            ("alt_tls_alpn_port", self.alt_tls_alpn_port),
+        ] {
             if port == Some(0) {
                 return Err(Error::config(field, "port 0 is not a port"));
             }
         }
         if self.alt_http_port.is_some() && self.alt_http_port == self.alt_tls_alpn_port {
-            return Err(Error::config("alt_tls_alpn_port", "must differ from alt_http_port"));
+            return Err(Error::config(
+                "alt_tls_alpn_port",
+                "must differ from alt_http_port",
+            ));
         }
         let listen_host = self.listen_host.unwrap_or_default().trim().to_string();
         if listen_host.chars().any(|c| c.is_whitespace() || c == '/') {
-            return Err(Error::config("listen_host", format!("`{listen_host}` is not a host")));
+            return Err(Error::config(
+                "listen_host",
+                format!("`{listen_host}` is not a host"),
+            ));
         }
 
         if self.disable_http_challenge && self.disable_tls_alpn_challenge {
@@ -450,7 +496,10 @@ impl ConfigBuilder {
                 ChallengeType::TlsAlpn01 => !self.disable_tls_alpn_challenge,
             };
             if !enabled {
-                return Err(Error::config("challenge_preference", format!("{t} is listed but disabled")));
+                return Err(Error::config(
+                    "challenge_preference",
+                    format!("{t} is listed but disabled"),
+                ));
             }
             if !preference.contains(&t) {
                 preference.push(t);
@@ -467,7 +516,12 @@ impl ConfigBuilder {
         }
 
         if let Some(pref) = &self.preferred_chain {
-            if pref.root_common_names.iter().chain(&pref.any_common_names).any(|n| n.trim().is_empty()) {
+            if pref
+                .root_common_names
+                .iter()
+                .chain(&pref.any_common_names)
+                .any(|n| n.trim().is_empty())
+            {
                 return Err(Error::config("preferred_chain", "empty common name"));
             }
         }
@@ -475,7 +529,10 @@ impl ConfigBuilder {
         let profile = self.profile.map(|p| p.trim().to_string());
         if let Some(p) = &profile {
             if p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(Error::config("profile", format!("`{p}` is not a profile name")));
+                return Err(Error::config(
+                    "profile",
+                    format!("`{p}` is not a profile name"),
+                ));
             }
         }
 
@@ -486,7 +543,10 @@ impl ConfigBuilder {
 
         let rate_limit = self.rate_limit.unwrap_or_default();
         if rate_limit.events > 0 && rate_limit.window.is_zero() {
-            return Err(Error::config("rate_limit", "a limit needs a window longer than zero"));
+            return Err(Error::config(
+                "rate_limit",
+                "a limit needs a window longer than zero",
+            ));
         }
 
         let storage = match self.storage {
@@ -525,13 +585,17 @@ impl ConfigBuilder {
 
 fn validate_ca(ca: &str) -> Result<()> {
     let Some(rest) = ca.strip_prefix("https://") else {
-        return Err(Error::config("ca", format!("`{ca}` is not an https:// ACME directory URL")));
+        return Err(Error::config(
+            "ca",
+            format!("`{ca}` is not an https:// ACME directory URL"),
+        ));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() || ca.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::config("ca", format!("`{ca}` has no host")));
     }
-    ca.parse::<http::Uri>().map_err(|e| Error::config("ca", format!("`{ca}`: {e}")))?;
+    ca.parse::<http::Uri>()
+        .map_err(|e| Error::config("ca", format!("`{ca}`: {e}")))?;
     Ok(())
 }
 
@@ -561,7 +625,10 @@ mod tests {
         assert_eq!(c.renew_check_interval(), Duration::from_secs(600));
         assert_eq!(c.http_challenge_port(), 80);
         assert_eq!(c.tls_alpn_challenge_port(), 443);
-        assert_eq!(c.enabled_challenges(), vec![ChallengeType::Http01, ChallengeType::TlsAlpn01]);
+        assert_eq!(
+            c.enabled_challenges(),
+            vec![ChallengeType::Http01, ChallengeType::TlsAlpn01]
+        );
         assert_eq!(c.issuer_key(), "acme-v02.api.letsencrypt.org-directory");
     }
 
@@ -575,23 +642,57 @@ mod tests {
             (base().trusted_roots_pem("garbage"), "trusted_roots_pem"),
             (base().renewal_window_ratio(0.0), "renewal_window_ratio"),
             (base().renewal_window_ratio(1.0), "renewal_window_ratio"),
-            (base().renewal_window_ratio(f64::NAN), "renewal_window_ratio"),
-            (base().renew_check_interval(Duration::from_millis(1)), "renew_check_interval"),
+            (
+                base().renewal_window_ratio(f64::NAN),
+                "renewal_window_ratio",
+            ),
+            (
+                base().renew_check_interval(Duration::from_millis(1)),
+                "renew_check_interval",
+            ),
             (base().alt_http_port(0), "alt_http_port"),
-            (base().alt_http_port(5002).alt_tls_alpn_port(5002), "alt_tls_alpn_port"),
-            (base().disable_http_challenge(true).disable_tls_alpn_challenge(true), "disable_tls_alpn_challenge"),
-            (base().disable_http_challenge(true).challenge_preference([ChallengeType::Http01]), "challenge_preference"),
+            (
+                base().alt_http_port(5002).alt_tls_alpn_port(5002),
+                "alt_tls_alpn_port",
+            ),
+            (
+                base()
+                    .disable_http_challenge(true)
+                    .disable_tls_alpn_challenge(true),
+                "disable_tls_alpn_challenge",
+            ),
+            (
+                base()
+                    .disable_http_challenge(true)
+                    .challenge_preference([ChallengeType::Http01]),
+                "challenge_preference",
+            ),
             (base().eab("", "abc"), "eab.key_id"),
             (base().eab("kid", "!!!"), "eab.hmac_key"),
             (base().profile("two words"), "profile"),
-            (base().preferred_chain(ChainPreference { root_common_names: vec![" ".into()], ..Default::default() }), "preferred_chain"),
-            (base().rate_limit(RateLimit { events: 1, window: Duration::ZERO }), "rate_limit"),
+            (
+                base().preferred_chain(ChainPreference {
+                    root_common_names: vec![" ".into()],
+                    ..Default::default()
+                }),
+                "preferred_chain",
+            ),
+            (
+                base().rate_limit(RateLimit {
+                    events: 1,
+                    window: Duration::ZERO,
+                }),
+                "rate_limit",
+            ),
             (base().listen_host("a b"), "listen_host"),
         ];
         for (builder, field) in cases {
             let err = builder.build().unwrap_err();
             assert_eq!(err.field(), Some(field), "{err}");
-            assert!(err.message().contains(field), "message names the field: {err}");
+            assert!(
+                err.message().contains(field),
+                "message names the field: {err}"
+            );
         }
     }
 
@@ -600,12 +701,18 @@ mod tests {
         let c = base()
             .ca("https://127.0.0.1:14000/dir")
             .email("Mailto:Me@Example.com")
-            .eab("kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W")
+            .eab(
+                "kid-1",
+                "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W",
+            )
             .challenge_preference([ChallengeType::TlsAlpn01, ChallengeType::TlsAlpn01])
             .build()
             .unwrap();
         assert_eq!(c.email(), "me@example.com");
         assert_eq!(c.challenge_preference, vec![ChallengeType::TlsAlpn01]);
-        assert!(!format!("{c:?}").contains("zWNDZM6e"), "secrets are not printed");
+        assert!(
+            !format!("{c:?}").contains("zWNDZM6e"),
+            "secrets are not printed"
+        );
     }
 }

@@ -53,8 +53,13 @@ impl KeyType {
     }
 
     /// Every key type, in the order of their names.
-    pub const ALL: [KeyType; 5] =
-        [Self::EcdsaP256, Self::EcdsaP384, Self::Rsa2048, Self::Rsa4096, Self::Ed25519];
+    pub const ALL: [KeyType; 5] = [
+        Self::EcdsaP256,
+        Self::EcdsaP384,
+        Self::Rsa2048,
+        Self::Rsa4096,
+        Self::Ed25519,
+    ];
 }
 
 impl fmt::Display for KeyType {
@@ -70,7 +75,10 @@ impl FromStr for KeyType {
             .into_iter()
             .find(|k| k.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                Error::config("key_type", format!("unknown key type `{s}` (p256, p384, rsa2048, rsa4096, ed25519)"))
+                Error::config(
+                    "key_type",
+                    format!("unknown key type `{s}` (p256, p384, rsa2048, rsa4096, ed25519)"),
+                )
             })
     }
 }
@@ -78,7 +86,9 @@ impl FromStr for KeyType {
 /// The crypto provider used for every TLS object this crate builds (aws-lc-rs).
 pub fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider())).clone()
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .clone()
 }
 
 /// Generates a new private key of `key_type`.
@@ -90,7 +100,12 @@ pub(crate) fn generate_key(key_type: KeyType) -> Result<KeyPair> {
         KeyType::Rsa2048 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048),
         KeyType::Rsa4096 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_4096),
     };
-    res.map_err(|e| Error::new(ErrorKind::Internal, format!("generating {key_type} key: {e}")))
+    res.map_err(|e| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("generating {key_type} key: {e}"),
+        )
+    })
 }
 
 /// The key type of a key pair, if it is one we generate.
@@ -116,18 +131,21 @@ fn is_rsa(alg: &SignatureAlgorithm) -> bool {
 
 /// Encodes a private key as Go CertMagic's `PEMEncodePrivateKey` does.
 pub(crate) fn encode_private_key_pem(key: &KeyPair) -> Result<String> {
-    let pkcs8 = key.serialized_der();
+    let der = key.serialized_der();
     let alg = key.algorithm();
-    let (label, der) = if alg == &PKCS_ECDSA_P256_SHA256 {
-        ("EC PRIVATE KEY", der::pkcs8_ec_to_sec1(pkcs8, der::OID_P256)?)
-    } else if alg == &PKCS_ECDSA_P384_SHA384 {
-        ("EC PRIVATE KEY", der::pkcs8_ec_to_sec1(pkcs8, der::OID_P384)?)
-    } else if is_rsa(alg) {
-        ("RSA PRIVATE KEY", der::pkcs8_inner_key(pkcs8)?.to_vec())
-    } else if alg == &PKCS_ED25519 {
-        ("ED25519 PRIVATE KEY", pkcs8.to_vec())
-    } else {
-        ("PRIVATE KEY", pkcs8.to_vec())
+    let (label, der) = match der::form(der)? {
+        // Keys read back from storage are already in the form Go writes.
+        der::Form::Sec1 => ("EC PRIVATE KEY", der.to_vec()),
+        der::Form::Pkcs1 => ("RSA PRIVATE KEY", der.to_vec()),
+        der::Form::Pkcs8 if alg == &PKCS_ECDSA_P256_SHA256 => {
+            ("EC PRIVATE KEY", der::pkcs8_ec_to_sec1(der, der::OID_P256)?)
+        }
+        der::Form::Pkcs8 if alg == &PKCS_ECDSA_P384_SHA384 => {
+            ("EC PRIVATE KEY", der::pkcs8_ec_to_sec1(der, der::OID_P384)?)
+        }
+        der::Form::Pkcs8 if is_rsa(alg) => ("RSA PRIVATE KEY", der::pkcs8_inner_key(der)?.to_vec()),
+        der::Form::Pkcs8 if alg == &PKCS_ED25519 => ("ED25519 PRIVATE KEY", der.to_vec()),
+        der::Form::Pkcs8 => ("PRIVATE KEY", der.to_vec()),
     };
     Ok(encode_pem(&[Pem::new(label, der)]))
 }
@@ -139,21 +157,31 @@ pub(crate) fn encode_pem(blocks: &[Pem]) -> String {
 
 /// Encodes a DER chain as PEM `CERTIFICATE` blocks.
 pub fn encode_chain_pem(chain: &[CertificateDer<'_>]) -> String {
-    let blocks: Vec<Pem> = chain.iter().map(|c| Pem::new("CERTIFICATE", c.as_ref())).collect();
+    let blocks: Vec<Pem> = chain
+        .iter()
+        .map(|c| Pem::new("CERTIFICATE", c.as_ref()))
+        .collect();
     encode_pem(&blocks)
 }
 
 /// Parses every `CERTIFICATE` block of a PEM bundle, in order. Fails if there is none.
 pub fn parse_pem_chain(pem_bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
-    let blocks = pem::parse_many(pem_bytes)
-        .map_err(|e| Error::new(ErrorKind::Certificate, format!("malformed PEM certificate chain: {e}")))?;
+    let blocks = pem::parse_many(pem_bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Certificate,
+            format!("malformed PEM certificate chain: {e}"),
+        )
+    })?;
     let chain: Vec<_> = blocks
         .into_iter()
         .filter(|b| b.tag() == "CERTIFICATE")
         .map(|b| CertificateDer::from(b.into_contents()))
         .collect();
     if chain.is_empty() {
-        return Err(Error::new(ErrorKind::Certificate, "no CERTIFICATE block in PEM data"));
+        return Err(Error::new(
+            ErrorKind::Certificate,
+            "no CERTIFICATE block in PEM data",
+        ));
     }
     Ok(chain)
 }
@@ -161,8 +189,12 @@ pub fn parse_pem_chain(pem_bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>>
 /// Decodes the first private key of a PEM bundle: any `PRIVATE KEY` or `… PRIVATE KEY` label,
 /// tried as PKCS#1, PKCS#8 and SEC1 (the form the label suggests first).
 pub fn decode_private_key_pem(pem_bytes: &[u8]) -> Result<PrivateKeyDer<'static>> {
-    let blocks = pem::parse_many(pem_bytes)
-        .map_err(|e| Error::new(ErrorKind::Certificate, format!("malformed PEM private key: {e}")))?;
+    let blocks = pem::parse_many(pem_bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Certificate,
+            format!("malformed PEM private key: {e}"),
+        )
+    })?;
     let block = blocks
         .into_iter()
         .find(|b| b.tag() == "PRIVATE KEY" || b.tag().ends_with(" PRIVATE KEY"))
@@ -181,11 +213,18 @@ pub fn decode_private_key_pem(pem_bytes: &[u8]) -> Result<PrivateKeyDer<'static>
     }
     let provider = provider();
     for candidate in candidates {
-        if provider.key_provider.load_private_key(candidate.clone_key()).is_ok() {
+        if provider
+            .key_provider
+            .load_private_key(candidate.clone_key())
+            .is_ok()
+        {
             return Ok(candidate);
         }
     }
-    Err(Error::new(ErrorKind::Certificate, format!("unsupported or malformed private key (PEM label `{label}`)")))
+    Err(Error::new(
+        ErrorKind::Certificate,
+        format!("unsupported or malformed private key (PEM label `{label}`)"),
+    ))
 }
 
 /// A rustls signing key for a decoded private key.
@@ -198,38 +237,61 @@ pub(crate) fn signing_key(der: &PrivateKeyDer<'_>) -> Result<Arc<dyn SigningKey>
 
 /// An rcgen key pair (to sign CSRs with) from a decoded private key.
 pub(crate) fn key_pair_from_der(der: &PrivateKeyDer<'_>) -> Result<KeyPair> {
-    KeyPair::try_from(der).map_err(|e| Error::new(ErrorKind::Certificate, format!("unusable private key: {e}")))
+    KeyPair::try_from(der)
+        .map_err(|e| Error::new(ErrorKind::Certificate, format!("unusable private key: {e}")))
 }
 
 /// A DER CSR for one name (DNS name or IP address), without subject CN, as CertMagic sends.
 pub(crate) fn csr_der(name: &str, key: &KeyPair, must_staple: bool) -> Result<Vec<u8>> {
-    let mut params = CertificateParams::new(vec![name.to_string()])
-        .map_err(|e| Error::new(ErrorKind::InvalidName, format!("`{name}` cannot go in a CSR: {e}")))?;
+    let mut params = CertificateParams::new(vec![name.to_string()]).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidName,
+            format!("`{name}` cannot go in a CSR: {e}"),
+        )
+    })?;
     params.distinguished_name = DistinguishedName::new();
     if must_staple {
-        params.custom_extensions.push(CustomExtension::from_oid_content(OID_TLS_FEATURE, MUST_STAPLE_VALUE.to_vec()));
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                OID_TLS_FEATURE,
+                MUST_STAPLE_VALUE.to_vec(),
+            ));
     }
-    let csr = params
-        .serialize_request(key)
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("building CSR for `{name}`: {e}")))?;
+    let csr = params.serialize_request(key).map_err(|e| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("building CSR for `{name}`: {e}"),
+        )
+    })?;
     Ok(csr.der().to_vec())
 }
 
 /// The self-signed certificate that answers a TLS-ALPN-01 challenge (RFC 8737): SAN = the
 /// identifier, critical id-pe-acmeIdentifier = SHA-256 of the key authorization.
-pub(crate) fn tls_alpn_certificate(identifier: &str, key_authorization: &str) -> Result<Arc<CertifiedKey>> {
+pub(crate) fn tls_alpn_certificate(
+    identifier: &str,
+    key_authorization: &str,
+) -> Result<Arc<CertifiedKey>> {
     let digest = Sha256::digest(key_authorization.as_bytes());
     let mut params = CertificateParams::new(vec![identifier.to_string()])
         .map_err(|e| Error::new(ErrorKind::InvalidName, format!("`{identifier}`: {e}")))?;
     params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, "ACME challenge");
-    params.custom_extensions.push(CustomExtension::new_acme_identifier(&digest));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "ACME challenge");
+    params
+        .custom_extensions
+        .push(CustomExtension::new_acme_identifier(&digest));
     let key = generate_key(KeyType::EcdsaP256)?;
     let cert = params
         .self_signed(&key)
         .map_err(|e| Error::internal(format!("building TLS-ALPN-01 certificate: {e}")))?;
     let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    Ok(Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing_key(&key_der)?)))
+    Ok(Arc::new(CertifiedKey::new(
+        vec![cert.der().clone()],
+        signing_key(&key_der)?,
+    )))
 }
 
 /// A SEC1 P-256 key (as Go writes account keys) wrapped as PKCS#8 (as instant-acme reads them).
@@ -258,7 +320,10 @@ mod der {
     pub const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
 
     fn bad(what: &str) -> Error {
-        Error::new(ErrorKind::Certificate, format!("malformed private key DER: {what}"))
+        Error::new(
+            ErrorKind::Certificate,
+            format!("malformed private key DER: {what}"),
+        )
     }
 
     /// Splits one TLV off the front: (tag, contents, rest).
@@ -272,7 +337,9 @@ mod der {
             if n == 0 || n > 4 || rest.len() < n {
                 return Err(bad("bad length"));
             }
-            let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | *b as usize);
             (len, &rest[n..])
         };
         if rest.len() < len {
@@ -293,6 +360,32 @@ mod der {
             out.extend_from_slice(&bytes[skip..]);
         }
         out.extend_from_slice(content);
+    }
+
+    /// The encodings a private key's DER can have.
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum Form {
+        /// `PrivateKeyInfo`: version, AlgorithmIdentifier, key.
+        Pkcs8,
+        /// `ECPrivateKey`: version 1, key OCTET STRING, ….
+        Sec1,
+        /// `RSAPrivateKey`: version, modulus INTEGER, ….
+        Pkcs1,
+    }
+
+    /// Tells PKCS#8, SEC1 and PKCS#1 apart by the field after the version.
+    pub fn form(der: &[u8]) -> Result<Form> {
+        let (tag, seq, _) = tlv(der)?;
+        if tag != 0x30 {
+            return Err(bad("private key is not a SEQUENCE"));
+        }
+        let (_, _, rest) = tlv(seq)?;
+        match tlv(rest)?.0 {
+            0x30 => Ok(Form::Pkcs8),
+            0x04 => Ok(Form::Sec1),
+            0x02 => Ok(Form::Pkcs1),
+            _ => Err(bad("unknown private key encoding")),
+        }
     }
 
     /// The `privateKey` OCTET STRING contents of a PKCS#8 `PrivateKeyInfo`.
@@ -352,7 +445,9 @@ mod der {
             }
             fields = rest;
         }
-        let (version, private) = version.zip(private).ok_or_else(|| bad("ECPrivateKey lacks fields"))?;
+        let (version, private) = version
+            .zip(private)
+            .ok_or_else(|| bad("ECPrivateKey lacks fields"))?;
         let mut body = Vec::with_capacity(inner.len() + 16);
         write_tlv(&mut body, 0x02, version);
         write_tlv(&mut body, 0x04, private);
@@ -382,12 +477,20 @@ mod tests {
         ] {
             let key = generate_key(kt).unwrap();
             let pem_text = encode_private_key_pem(&key).unwrap();
-            assert!(pem_text.starts_with(&format!("-----BEGIN {label}-----\n")), "{kt}: {pem_text}");
+            assert!(
+                pem_text.starts_with(&format!("-----BEGIN {label}-----\n")),
+                "{kt}: {pem_text}"
+            );
             assert!(!pem_text.contains('\r'));
             let der = decode_private_key_pem(pem_text.as_bytes()).unwrap();
             let back = key_pair_from_der(&der).unwrap();
             assert_eq!(back.public_key_raw(), key.public_key_raw(), "{kt}");
-            assert_eq!(key_type_of(&back).map(|k| k.as_str().starts_with("rsa")), Some(kt.as_str().starts_with("rsa")));
+            // A key read back (SEC1, PKCS#1) is written again in the same form (key reuse).
+            assert_eq!(encode_private_key_pem(&back).unwrap(), pem_text, "{kt}");
+            assert_eq!(
+                key_type_of(&back).map(|k| k.as_str().starts_with("rsa")),
+                Some(kt.as_str().starts_with("rsa"))
+            );
             signing_key(&der).unwrap();
         }
     }
@@ -411,10 +514,24 @@ mod tests {
             decode_private_key_pem(text.as_bytes()).unwrap_or_else(|e| panic!("{label}: {e}"));
         }
         let garbage = encode_pem(&[Pem::new("PRIVATE KEY", vec![1, 2, 3])]);
-        assert_eq!(decode_private_key_pem(garbage.as_bytes()).unwrap_err().kind(), ErrorKind::Certificate);
-        assert_eq!(decode_private_key_pem(b"").unwrap_err().kind(), ErrorKind::Certificate);
-        assert_eq!(decode_private_key_pem(b"-----BEGIN").unwrap_err().kind(), ErrorKind::Certificate);
-        assert_eq!(parse_pem_chain(b"nothing").unwrap_err().kind(), ErrorKind::Certificate);
+        assert_eq!(
+            decode_private_key_pem(garbage.as_bytes())
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Certificate
+        );
+        assert_eq!(
+            decode_private_key_pem(b"").unwrap_err().kind(),
+            ErrorKind::Certificate
+        );
+        assert_eq!(
+            decode_private_key_pem(b"-----BEGIN").unwrap_err().kind(),
+            ErrorKind::Certificate
+        );
+        assert_eq!(
+            parse_pem_chain(b"nothing").unwrap_err().kind(),
+            ErrorKind::Certificate
+        );
     }
 
     #[test]
@@ -424,17 +541,32 @@ mod tests {
             let der = csr_der(name, &key, true).unwrap();
             let (_, csr) = <x509_parser::certification_request::X509CertificationRequest as x509_parser::prelude::FromDer<x509_parser::error::X509Error>>::from_der(&der).unwrap();
             csr.verify_signature().unwrap();
-            assert!(csr.certification_request_info.subject.iter_common_name().next().is_none());
+            assert!(
+                csr.certification_request_info
+                    .subject
+                    .iter_common_name()
+                    .next()
+                    .is_none()
+            );
             let exts: Vec<_> = csr.requested_extensions().unwrap().collect();
             let sans = exts.iter().find_map(|e| match e {
-                x509_parser::extensions::ParsedExtension::SubjectAlternativeName(s) => Some(s.general_names.len()),
+                x509_parser::extensions::ParsedExtension::SubjectAlternativeName(s) => {
+                    Some(s.general_names.len())
+                }
                 _ => None,
             });
             assert_eq!(sans, Some(1), "{name}");
-            assert!(der.windows(MUST_STAPLE_VALUE.len()).any(|w| w == MUST_STAPLE_VALUE));
+            assert!(
+                der.windows(MUST_STAPLE_VALUE.len())
+                    .any(|w| w == MUST_STAPLE_VALUE)
+            );
         }
         let plain = csr_der("a.example.com", &key, false).unwrap();
-        assert!(!plain.windows(MUST_STAPLE_VALUE.len()).any(|w| w == MUST_STAPLE_VALUE));
+        assert!(
+            !plain
+                .windows(MUST_STAPLE_VALUE.len())
+                .any(|w| w == MUST_STAPLE_VALUE)
+        );
     }
 
     #[test]

@@ -167,12 +167,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `kind` with a message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), field: None, problem: None, source: None }
+        Self {
+            kind,
+            message: message.into(),
+            field: None,
+            problem: None,
+            source: None,
+        }
     }
 
     /// A refused configuration value; the message names the field.
     pub fn config(field: &'static str, message: impl fmt::Display) -> Self {
-        let mut e = Self::new(ErrorKind::InvalidConfig, format!("config field `{field}`: {message}"));
+        let mut e = Self::new(
+            ErrorKind::InvalidConfig,
+            format!("config field `{field}`: {message}"),
+        );
         e.field = Some(field);
         e
     }
@@ -295,7 +304,9 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 

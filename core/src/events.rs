@@ -93,7 +93,13 @@ impl Event {
     /// The JSON payload, with CertMagic's keys.
     pub fn payload(&self) -> Value {
         let mut v = match self {
-            Self::CertObtaining { identifier, renewal, forced, issuer, .. } => {
+            Self::CertObtaining {
+                identifier,
+                renewal,
+                forced,
+                issuer,
+                ..
+            } => {
                 let mut v = json!({ "identifier": identifier });
                 if *renewal {
                     v["renewal"] = json!(true);
@@ -124,13 +130,21 @@ impl Event {
                 "metadata_path": metadata_path,
                 "csr_pem": csr_pem,
             }),
-            Self::CertFailed { identifier, renewal, issuers, error, .. } => json!({
+            Self::CertFailed {
+                identifier,
+                renewal,
+                issuers,
+                error,
+                ..
+            } => json!({
                 "renewal": renewal,
                 "identifier": identifier,
                 "issuers": issuers,
                 "error": error,
             }),
-            Self::CachedManagedCert { sans } | Self::CachedUnmanagedCert { sans } => json!({ "sans": sans }),
+            Self::CachedManagedCert { sans } | Self::CachedUnmanagedCert { sans } => {
+                json!({ "sans": sans })
+            }
         };
         let remaining = match self {
             Self::CertObtaining { remaining, .. }
@@ -164,19 +178,26 @@ where
 /// The one emit helper: runs the handler on a blocking thread, contains its panics, and turns a
 /// refusal of an abortable event into an [`ErrorKind::Aborted`] error.
 pub(crate) async fn emit(handler: Option<&Arc<dyn EventHandler>>, event: Event) -> Result<()> {
-    let Some(handler) = handler.cloned() else { return Ok(()) };
+    let Some(handler) = handler.cloned() else {
+        return Ok(());
+    };
     let name = event.name();
     let abortable = event.is_abortable();
     let outcome = tokio::task::spawn_blocking(move || handler.handle(&event)).await;
     let refusal = match outcome {
         Ok(Ok(())) => return Ok(()),
         Ok(Err(reason)) => reason,
-        Err(join) if join.is_panic() => format!("event handler panicked: {}", panic_text(join.into_panic())),
+        Err(join) if join.is_panic() => {
+            format!("event handler panicked: {}", panic_text(join.into_panic()))
+        }
         Err(join) => format!("event handler did not finish: {join}"),
     };
     if abortable {
         tracing::info!(event = name, reason = %refusal, "event handler cancelled the operation");
-        Err(Error::new(ErrorKind::Aborted, format!("`{name}` handler refused: {refusal}")))
+        Err(Error::new(
+            ErrorKind::Aborted,
+            format!("`{name}` handler refused: {refusal}"),
+        ))
     } else {
         tracing::warn!(event = name, error = %refusal, "event handler failed");
         Ok(())
@@ -219,14 +240,25 @@ mod tests {
             issuers: vec!["ca-dir".into()],
             error: "boom".into(),
         };
-        assert_eq!(f.payload(), json!({"renewal": false, "identifier": "a.test", "issuers": ["ca-dir"], "error": "boom"}));
-        assert_eq!(Event::CachedManagedCert { sans: vec!["x".into()] }.payload(), json!({"sans": ["x"]}));
+        assert_eq!(
+            f.payload(),
+            json!({"renewal": false, "identifier": "a.test", "issuers": ["ca-dir"], "error": "boom"})
+        );
+        assert_eq!(
+            Event::CachedManagedCert {
+                sans: vec!["x".into()]
+            }
+            .payload(),
+            json!({"sans": ["x"]})
+        );
     }
 
     #[tokio::test]
     async fn refusal_and_panic_abort_only_abortable_events() {
-        let refuse: Arc<dyn EventHandler> = Arc::new(|_: &Event| -> std::result::Result<(), String> { Err("no".into()) });
-        let panics: Arc<dyn EventHandler> = Arc::new(|_: &Event| -> std::result::Result<(), String> { panic!("handler bug") });
+        let refuse: Arc<dyn EventHandler> =
+            Arc::new(|_: &Event| -> std::result::Result<(), String> { Err("no".into()) });
+        let panics: Arc<dyn EventHandler> =
+            Arc::new(|_: &Event| -> std::result::Result<(), String> { panic!("handler bug") });
         let obtaining = || Event::CertObtaining {
             identifier: "a".into(),
             renewal: false,
@@ -239,8 +271,12 @@ mod tests {
         assert!(err.message().contains("no"));
         let err = emit(Some(&panics), obtaining()).await.unwrap_err();
         assert!(err.message().contains("handler bug"));
-        emit(Some(&refuse), Event::CachedManagedCert { sans: vec![] }).await.unwrap();
-        emit(Some(&panics), Event::CachedManagedCert { sans: vec![] }).await.unwrap();
+        emit(Some(&refuse), Event::CachedManagedCert { sans: vec![] })
+            .await
+            .unwrap();
+        emit(Some(&panics), Event::CachedManagedCert { sans: vec![] })
+            .await
+            .unwrap();
         emit(None, obtaining()).await.unwrap();
     }
 }

@@ -28,7 +28,10 @@ pub struct CertResolver {
 
 impl CertResolver {
     pub(crate) fn new(cache: Arc<Cache>) -> Self {
-        Self { cache, default_server_name: None }
+        Self {
+            cache,
+            default_server_name: None,
+        }
     }
 
     /// The name whose certificate is served when a client sends no SNI (e.g. connects by IP).
@@ -43,7 +46,9 @@ impl ResolvesServerCert for CertResolver {
         if tls_alpn01::is_challenge_alpn(hello.alpn()) {
             return tls_alpn01::answer_local(hello.server_name()?);
         }
-        let name = hello.server_name().or(self.default_server_name.as_deref())?;
+        let name = hello
+            .server_name()
+            .or(self.default_server_name.as_deref())?;
         self.cache.get(name).map(|c| c.certified_key().clone())
     }
 }
@@ -56,6 +61,10 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<Server
         .map_err(|e| Error::internal(format!("TLS server config: {e}")))?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), tls_alpn01::ACME_TLS_ALPN_PROTOCOL.to_vec()];
+    config.alpn_protocols = vec![
+        b"h2".to_vec(),
+        b"http/1.1".to_vec(),
+        tls_alpn01::ACME_TLS_ALPN_PROTOCOL.to_vec(),
+    ];
     Ok(Arc::new(config))
 }

@@ -27,7 +27,13 @@ impl Manager {
         let storage = self.storage().clone();
         let issuer_key = self.issuer_key().to_string();
         let info = crate::runtime::spawn("http challenge", async move {
-            Ok(distributed::load(storage.as_ref(), &[&issuer_key], &host, ChallengeType::Http01).await)
+            Ok(distributed::load(
+                storage.as_ref(),
+                &[&issuer_key],
+                &host,
+                ChallengeType::Http01,
+            )
+            .await)
         })
         .await
         .ok()??;
@@ -36,18 +42,27 @@ impl Manager {
 
     /// The HTTP response for `req` if it is an HTTP-01 validation of an active challenge
     /// (`200 text/plain`), else `None` (hand the request to your application).
-    pub async fn http_challenge_response<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
+    pub async fn http_challenge_response<B>(
+        &self,
+        req: &Request<B>,
+    ) -> Option<Response<Full<Bytes>>> {
         if !http01::looks_like_challenge(req.method(), req.uri().path()) {
             return None;
         }
-        let answer = self.handle_http_challenge(&http01::request_host(req), req.uri().path()).await?;
+        let answer = self
+            .handle_http_challenge(&http01::request_host(req), req.uri().path())
+            .await?;
         Some(http01::answer_response(answer))
     }
 
     /// The certificate answering a TLS-ALPN-01 validation handshake for `server_name`, given the
     /// ClientHello's ALPN list; `None` unless the ALPN list is exactly `["acme-tls/1"]` and a
     /// challenge for that name is active here or in storage.
-    pub async fn tls_alpn_challenge_cert(&self, server_name: &str, alpn: &[&[u8]]) -> Option<Arc<CertifiedKey>> {
+    pub async fn tls_alpn_challenge_cert(
+        &self,
+        server_name: &str,
+        alpn: &[&[u8]],
+    ) -> Option<Arc<CertifiedKey>> {
         if !tls_alpn01::is_challenge_alpn(Some(alpn.iter().copied())) {
             return None;
         }
@@ -58,8 +73,16 @@ impl Manager {
         let storage = self.storage().clone();
         let issuer_key = self.issuer_key().to_string();
         crate::runtime::spawn("tls-alpn challenge", async move {
-            let info = distributed::load(storage.as_ref(), &[&issuer_key], &key, ChallengeType::TlsAlpn01).await;
-            Ok(info.and_then(|i| crypto::tls_alpn_certificate(&i.identifier.value, &i.key_authorization).ok()))
+            let info = distributed::load(
+                storage.as_ref(),
+                &[&issuer_key],
+                &key,
+                ChallengeType::TlsAlpn01,
+            )
+            .await;
+            Ok(info.and_then(|i| {
+                crypto::tls_alpn_certificate(&i.identifier.value, &i.key_authorization).ok()
+            }))
         })
         .await
         .ok()?
@@ -67,10 +90,15 @@ impl Manager {
 
     /// The certificate for a handshake, resolved asynchronously from the ClientHello's SNI and
     /// ALPN: TLS-ALPN-01 challenges (this process's, then storage's), else the cache.
-    pub async fn resolve(&self, server_name: Option<&str>, alpn: &[&[u8]]) -> Option<Arc<CertifiedKey>> {
+    pub async fn resolve(
+        &self,
+        server_name: Option<&str>,
+        alpn: &[&[u8]],
+    ) -> Option<Arc<CertifiedKey>> {
         if tls_alpn01::is_challenge_alpn(Some(alpn.iter().copied())) {
             return self.tls_alpn_challenge_cert(server_name?, alpn).await;
         }
-        self.get_certificate(server_name?).map(|c| c.certified_key().clone())
+        self.get_certificate(server_name?)
+            .map(|c| c.certified_key().clone())
     }
 }

@@ -23,20 +23,31 @@ struct Finished {
 impl Drop for Finished {
     fn drop(&mut self) {
         if let Some(jobs) = self.jobs.upgrade() {
-            jobs.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.name);
+            jobs.running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.name);
         }
     }
 }
 
 impl Jobs {
     /// Starts `job` as `name` unless a job of that name is running; false if it was.
-    pub fn spawn(self: &Arc<Self>, runtime: &Handle, name: String, job: impl Future<Output = ()> + Send + 'static) -> bool {
+    pub fn spawn(
+        self: &Arc<Self>,
+        runtime: &Handle,
+        name: String,
+        job: impl Future<Output = ()> + Send + 'static,
+    ) -> bool {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if running.contains_key(&name) {
             tracing::debug!(job = name, "already running");
             return false;
         }
-        let finished = Finished { jobs: Arc::downgrade(self), name: name.clone() };
+        let finished = Finished {
+            jobs: Arc::downgrade(self),
+            name: name.clone(),
+        };
         // The entry is inserted before this lock is released, so the task's removal comes after.
         let task = runtime.spawn(async move {
             let _finished = finished;
@@ -49,19 +60,32 @@ impl Jobs {
     /// Whether a job of that name is running.
     #[cfg(test)]
     pub fn is_running(&self, name: &str) -> bool {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(name)
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name)
     }
 
     /// Stops the named job, if running.
     pub fn abort(&self, name: &str) {
-        if let Some(task) = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(name) {
+        if let Some(task) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+        {
             task.abort();
         }
     }
 
     /// Stops every job.
     pub fn abort_all(&self) {
-        for (_, task) in self.running.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+        for (_, task) in self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
             task.abort();
         }
     }
@@ -76,7 +100,11 @@ mod tests {
     async fn dedupes_and_cleans_up_even_after_panics() {
         let jobs = Arc::new(Jobs::default());
         let rt = Handle::current();
-        assert!(jobs.spawn(&rt, "a".into(), tokio::time::sleep(Duration::from_millis(100))));
+        assert!(jobs.spawn(
+            &rt,
+            "a".into(),
+            tokio::time::sleep(Duration::from_millis(100))
+        ));
         assert!(!jobs.spawn(&rt, "a".into(), async {}));
         assert!(jobs.spawn(&rt, "b".into(), async { panic!("job bug") }));
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -48,9 +48,10 @@ pub use acme_issuer::AcmeIssuer;
 pub use cache::Cache;
 pub use certificate::{AcmeIssuerData, Certificate, CertificateResource};
 pub use config::{
-    ChainPreference, ChallengeType, Config, ConfigBuilder, DEFAULT_ORDER_TIMEOUT, DEFAULT_RENEW_CHECK_INTERVAL,
-    DEFAULT_RENEWAL_WINDOW_RATIO, ExternalAccountBinding, GOOGLE_TRUST_SERVICES, GOOGLE_TRUST_SERVICES_STAGING,
-    LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, RateLimit, ZEROSSL,
+    ChainPreference, ChallengeType, Config, ConfigBuilder, DEFAULT_ORDER_TIMEOUT,
+    DEFAULT_RENEW_CHECK_INTERVAL, DEFAULT_RENEWAL_WINDOW_RATIO, ExternalAccountBinding,
+    GOOGLE_TRUST_SERVICES, GOOGLE_TRUST_SERVICES_STAGING, LETS_ENCRYPT_PRODUCTION,
+    LETS_ENCRYPT_STAGING, RateLimit, ZEROSSL,
 };
 pub use crypto::{KeyType, decode_private_key_pem, encode_chain_pem, parse_pem_chain};
 pub use error::{AcmeProblem, Error, ErrorKind, Result};

@@ -8,7 +8,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::manager::ManagerInner;
 
-pub(crate) async fn run(manager: Weak<ManagerInner>, interval: Duration, cancel: CancellationToken) {
+pub(crate) async fn run(
+    manager: Weak<ManagerInner>,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
     let mut panics = 0u32;
     loop {
         tokio::select! {
@@ -23,7 +27,9 @@ pub(crate) async fn run(manager: Weak<ManagerInner>, interval: Duration, cancel:
                 let text = crate::events::panic_text(e.into_panic());
                 tracing::error!(panic = %text, panics, "maintenance pass panicked");
                 if panics >= MAX_MAINTENANCE_PANICS {
-                    tracing::error!("maintenance stopped after repeated panics; certificates will not renew");
+                    tracing::error!(
+                        "maintenance stopped after repeated panics; certificates will not renew"
+                    );
                     return;
                 }
             }

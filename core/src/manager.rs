@@ -93,7 +93,11 @@ impl Manager {
             config,
         });
         let interval = inner.config.renew_check_interval;
-        runtime.spawn(crate::maintain::run(Arc::downgrade(&inner), interval, inner.cancel.clone()));
+        runtime.spawn(crate::maintain::run(
+            Arc::downgrade(&inner),
+            interval,
+            inner.cancel.clone(),
+        ));
         Ok(Self { inner })
     }
 
@@ -129,7 +133,10 @@ impl Manager {
     pub fn manage_sync<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
         let subjects = self.inner.usable().and_then(|_| parse_names(names))?;
         let inner = self.inner.clone();
-        runtime::block_on("manage_sync", async move { inner.manage_all(subjects).await })
+        runtime::block_on(
+            "manage_sync",
+            async move { inner.manage_all(subjects).await },
+        )
     }
 
     /// Manages `names` in the background, retrying failures on the [retry
@@ -138,7 +145,11 @@ impl Manager {
     pub fn manage_async<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
         self.inner.usable()?;
         for subject in parse_names(names)? {
-            self.inner.spawn_with_retries(format!("manage_{subject}"), subject, |m, s| async move { m.manage_one(&s).await });
+            self.inner.spawn_with_retries(
+                format!("manage_{subject}"),
+                subject,
+                |m, s| async move { m.manage_one(&s).await },
+            );
         }
         Ok(())
     }
@@ -159,7 +170,11 @@ impl Manager {
     /// Blocking [`Manager::obtain`].
     pub fn obtain_sync(&self, name: &str) -> Result<Arc<Certificate>> {
         runtime::check_blocking_allowed("obtain_sync")?;
-        runtime::block_on("obtain_sync", { let m = self.clone(); let n = name.to_string(); async move { m.obtain(&n).await } })
+        runtime::block_on("obtain_sync", {
+            let m = self.clone();
+            let n = name.to_string();
+            async move { m.obtain(&n).await }
+        })
     }
 
     /// Renews the certificate of `name` now, whether or not it is due.
@@ -179,7 +194,11 @@ impl Manager {
     /// Blocking [`Manager::renew`].
     pub fn renew_sync(&self, name: &str) -> Result<Arc<Certificate>> {
         runtime::check_blocking_allowed("renew_sync")?;
-        runtime::block_on("renew_sync", { let m = self.clone(); let n = name.to_string(); async move { m.renew(&n).await } })
+        runtime::block_on("renew_sync", {
+            let m = self.clone();
+            let n = name.to_string();
+            async move { m.renew(&n).await }
+        })
     }
 
     /// Revokes the certificate of `name` at the CA, deletes its files from storage and stops
@@ -187,13 +206,21 @@ impl Manager {
     pub async fn revoke(&self, name: &str, reason: RevocationReason) -> Result<()> {
         let subject = self.inner.usable().and_then(|_| parse_name(name))?;
         let inner = self.inner.clone();
-        runtime::spawn("revoke", async move { inner.revoke(&subject, reason).await }).await
+        runtime::spawn(
+            "revoke",
+            async move { inner.revoke(&subject, reason).await },
+        )
+        .await
     }
 
     /// Blocking [`Manager::revoke`].
     pub fn revoke_sync(&self, name: &str, reason: RevocationReason) -> Result<()> {
         runtime::check_blocking_allowed("revoke_sync")?;
-        runtime::block_on("revoke_sync", { let m = self.clone(); let n = name.to_string(); async move { m.revoke(&n, reason).await } })
+        runtime::block_on("revoke_sync", {
+            let m = self.clone();
+            let n = name.to_string();
+            async move { m.revoke(&n, reason).await }
+        })
     }
 
     /// The certificate a handshake for `server_name` gets: exact name, then the single-label
@@ -205,10 +232,15 @@ impl Manager {
     /// Adds a certificate obtained elsewhere (PEM chain, leaf first, and PEM key). It is served
     /// for its names but never renewed.
     pub fn add_certificate(&self, chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<Certificate>> {
-        let cert = self.inner.cache.insert(Certificate::from_pem(chain_pem, key_pem)?);
+        let cert = self
+            .inner
+            .cache
+            .insert(Certificate::from_pem(chain_pem, key_pem)?);
         let sans: Vec<String> = cert.names().map(str::to_string).collect();
         let handler = self.inner.config.event_handler.clone();
-        self.inner.runtime.spawn(async move { events::emit(handler.as_ref(), Event::CachedUnmanagedCert { sans }).await });
+        self.inner.runtime.spawn(async move {
+            events::emit(handler.as_ref(), Event::CachedUnmanagedCert { sans }).await
+        });
         Ok(cert)
     }
 
@@ -253,7 +285,9 @@ fn parse_name(name: &str) -> Result<Subject> {
     if subject.is_wildcard() {
         return Err(Error::new(
             ErrorKind::InvalidName,
-            format!("`{name}`: wildcard certificates need the DNS-01 challenge, which is not configured"),
+            format!(
+                "`{name}`: wildcard certificates need the DNS-01 challenge, which is not configured"
+            ),
         ));
     }
     Ok(subject)
@@ -280,17 +314,27 @@ impl ManagerInner {
             ));
         }
         if self.shut_down.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorKind::ShutDown, "the manager has been shut down"));
+            return Err(Error::new(
+                ErrorKind::ShutDown,
+                "the manager has been shut down",
+            ));
         }
         Ok(())
     }
 
     fn needs_renewal(&self, cert: &Certificate) -> bool {
-        cert.needs_renewal(self.config.renewal_window_ratio, self.config.renew_check_interval, SystemTime::now())
+        cert.needs_renewal(
+            self.config.renewal_window_ratio,
+            self.config.renew_check_interval,
+            SystemTime::now(),
+        )
     }
 
     fn mark_managed(&self, subject: &Subject) {
-        self.managed.lock().unwrap_or_else(|p| p.into_inner()).insert(subject.as_string());
+        self.managed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(subject.as_string());
     }
 
     async fn manage_all(self: &Arc<Self>, subjects: Vec<Subject>) -> Result<()> {
@@ -343,9 +387,17 @@ impl ManagerInner {
 
     /// Called by maintenance: starts a renewal job for every managed certificate that is due.
     pub(crate) fn renew_due_certificates(self: &Arc<Self>) {
-        let names: Vec<String> = self.managed.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+        let names: Vec<String> = self
+            .managed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
         for name in names {
-            let Some(cert) = self.cache.get_exact(&name) else { continue };
+            let Some(cert) = self.cache.get_exact(&name) else {
+                continue;
+            };
             if cert.is_managed() && self.needs_renewal(&cert) {
                 if let Ok(subject) = Subject::parse(&name) {
                     self.schedule_renewal(subject);
@@ -357,7 +409,9 @@ impl ManagerInner {
     fn schedule_renewal(self: &Arc<Self>, subject: Subject) {
         self.spawn_with_retries(format!("renew_{subject}"), subject, |m, s| async move {
             let name = s.as_string();
-            let Some(current) = m.cache.get_exact(&name) else { return Ok(()) };
+            let Some(current) = m.cache.get_exact(&name) else {
+                return Ok(());
+            };
             if !m.needs_renewal(&current) {
                 return Ok(());
             }
@@ -406,35 +460,62 @@ impl ManagerInner {
     pub(crate) async fn load_from_storage(&self, name: &str) -> Result<Certificate> {
         let ik = self.issuer.issuer_key();
         let storage = self.config.storage.as_ref();
-        let (crt_key, key_key, meta_key) = (keys::site_cert(ik, name), keys::site_private_key(ik, name), keys::site_meta(ik, name));
-        let (crt, key, meta) = tokio::join!(storage.load(&crt_key), storage.load(&key_key), storage.load(&meta_key));
+        let (crt_key, key_key, meta_key) = (
+            keys::site_cert(ik, name),
+            keys::site_private_key(ik, name),
+            keys::site_meta(ik, name),
+        );
+        let (crt, key, meta) = tokio::join!(
+            storage.load(&crt_key),
+            storage.load(&key_key),
+            storage.load(&meta_key)
+        );
         let (crt, key, meta) = (crt?, key?, meta?);
         CertificateResource::from_json(&meta).map_err(|e| e.context(format!("`{meta_key}`")))?;
         let cert = Certificate::from_pem(&crt, &key).map_err(|e| {
-            let kind = if e.kind() == ErrorKind::Certificate { ErrorKind::Corrupt } else { e.kind() };
-            e.with_kind(kind).context(format!("certificate of `{name}` in storage (`{crt_key}`, `{key_key}`)"))
+            let kind = if e.kind() == ErrorKind::Certificate {
+                ErrorKind::Corrupt
+            } else {
+                e.kind()
+            };
+            e.with_kind(kind).context(format!(
+                "certificate of `{name}` in storage (`{crt_key}`, `{key_key}`)"
+            ))
         })?;
         if !cert.names().any(|n| n == name) {
             return Err(Error::new(
                 ErrorKind::Corrupt,
-                format!("certificate in `{crt_key}` does not cover `{name}` (it is for {:?})", cert.names().collect::<Vec<_>>()),
+                format!(
+                    "certificate in `{crt_key}` does not cover `{name}` (it is for {:?})",
+                    cert.names().collect::<Vec<_>>()
+                ),
             ));
         }
         Ok(cert.into_managed(Some(Arc::from(ik))))
     }
 
+    /// Caches a managed certificate; announces it unless the very same chain was cached already.
     async fn cache_managed(&self, cert: Certificate) -> Arc<Certificate> {
-        let before = self.cache.get_exact(&cert.names().next().unwrap_or_default().to_string());
-        let cert = self.cache.insert(cert);
-        if !before.is_some_and(|b| Arc::ptr_eq(&b, &cert)) {
-            let sans = cert.names().map(str::to_string).collect();
-            let _ = events::emit(self.config.event_handler.as_ref(), Event::CachedManagedCert { sans }).await;
+        let fresh = Arc::new(cert);
+        let cached = self.cache.insert_arc(fresh.clone());
+        if Arc::ptr_eq(&cached, &fresh) {
+            let sans = cached.names().map(str::to_string).collect();
+            let _ = events::emit(
+                self.config.event_handler.as_ref(),
+                Event::CachedManagedCert { sans },
+            )
+            .await;
         }
-        cert
+        cached
     }
 
     /// Obtains (`current` None) or renews a certificate under the name's storage lock.
-    pub(crate) async fn issue_cert(self: &Arc<Self>, subject: &Subject, current: Option<Arc<Certificate>>, forced: bool) -> Result<Arc<Certificate>> {
+    pub(crate) async fn issue_cert(
+        self: &Arc<Self>,
+        subject: &Subject,
+        current: Option<Arc<Certificate>>,
+        forced: bool,
+    ) -> Result<Arc<Certificate>> {
         let name = subject.as_string();
         let span = tracing::info_span!(
             "issue",
@@ -443,7 +524,12 @@ impl ManagerInner {
             renewal = current.is_some()
         );
         async {
-            let lock = LockGuard::acquire(self.config.storage.clone(), keys::lock_issue_cert(&name), &self.runtime).await?;
+            let lock = LockGuard::acquire(
+                self.config.storage.clone(),
+                keys::lock_issue_cert(&name),
+                &self.runtime,
+            )
+            .await?;
             let res = self.issue_cert_locked(subject, current, forced).await;
             lock.release().await;
             res
@@ -452,7 +538,12 @@ impl ManagerInner {
         .await
     }
 
-    async fn issue_cert_locked(self: &Arc<Self>, subject: &Subject, current: Option<Arc<Certificate>>, forced: bool) -> Result<Arc<Certificate>> {
+    async fn issue_cert_locked(
+        self: &Arc<Self>,
+        subject: &Subject,
+        current: Option<Arc<Certificate>>,
+        forced: bool,
+    ) -> Result<Arc<Certificate>> {
         let name = subject.as_string();
         let renewal = current.is_some();
         // Another instance sharing the storage (or an earlier caller) may have done the work
@@ -461,17 +552,23 @@ impl ManagerInner {
             Ok(stored) => {
                 let is_new = current.as_ref().is_none_or(|c| c.hash() != stored.hash());
                 if is_new && !self.needs_renewal(&stored) {
-                    tracing::info!("storage already holds a fresh certificate (from another instance); using it");
+                    tracing::info!(
+                        "storage already holds a fresh certificate (from another instance); using it"
+                    );
                     return Ok(self.cache_managed(stored).await);
                 }
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) if renewal => tracing::warn!(error = %e, "stored certificate is unreadable; replacing it"),
+            Err(e) if renewal => {
+                tracing::warn!(error = %e, "stored certificate is unreadable; replacing it")
+            }
             Err(e) => return Err(e),
         }
 
         let now = SystemTime::now();
-        let remaining = current.as_ref().map(|c| c.not_after().duration_since(now).unwrap_or_default());
+        let remaining = current
+            .as_ref()
+            .map(|c| c.not_after().duration_since(now).unwrap_or_default());
         let issuer_key = self.issuer.issuer_key().to_string();
         events::emit(
             self.config.event_handler.as_ref(),
@@ -480,7 +577,9 @@ impl ManagerInner {
                 renewal,
                 forced,
                 remaining,
-                issuer: current.as_ref().and_then(|c| c.issuer_key().map(str::to_string)),
+                issuer: current
+                    .as_ref()
+                    .and_then(|c| c.issuer_key().map(str::to_string)),
             },
         )
         .await?;
@@ -520,7 +619,11 @@ impl ManagerInner {
     }
 
     /// Key, CSR, issuance, then the three files. Returns the certificate and the CSR as PEM.
-    async fn obtain_and_store(&self, subject: &Subject, current: Option<&Certificate>) -> Result<(Certificate, String)> {
+    async fn obtain_and_store(
+        &self,
+        subject: &Subject,
+        current: Option<&Certificate>,
+    ) -> Result<(Certificate, String)> {
         let name = subject.as_string();
         let key = match current.filter(|_| self.config.reuse_private_keys) {
             Some(c) => crypto::key_pair_from_der(c.key_der())?,
@@ -539,7 +642,10 @@ impl ManagerInner {
             .map_err(|e| e.context("the CA's certificate"))?
             .into_managed(Some(Arc::from(self.issuer.issuer_key())));
         if !cert.names().any(|n| n == name) {
-            return Err(Error::new(ErrorKind::Certificate, format!("the CA's certificate does not cover `{name}`")));
+            return Err(Error::new(
+                ErrorKind::Certificate,
+                format!("the CA's certificate does not cover `{name}`"),
+            ));
         }
         self.store_cert_files(&name, &issued, &key_pem).await?;
         Ok((cert, csr_pem))
@@ -547,13 +653,27 @@ impl ManagerInner {
 
     /// Writes key, chain and metadata (in that order, as Go CertMagic); if one fails, the
     /// files written before it are removed so no half set is left.
-    async fn store_cert_files(&self, name: &str, issued: &IssuedCertificate, key_pem: &str) -> Result<()> {
+    async fn store_cert_files(
+        &self,
+        name: &str,
+        issued: &IssuedCertificate,
+        key_pem: &str,
+    ) -> Result<()> {
         let ik = self.issuer.issuer_key();
         let storage = self.config.storage.as_ref();
-        let meta = CertificateResource { sans: vec![name.to_string()], issuer_data: Some(issued.metadata.clone()) };
+        let meta = CertificateResource {
+            sans: vec![name.to_string()],
+            issuer_data: Some(issued.metadata.clone()),
+        };
         let files = [
-            (keys::site_private_key(ik, name), key_pem.as_bytes().to_vec()),
-            (keys::site_cert(ik, name), issued.chain_pem.as_bytes().to_vec()),
+            (
+                keys::site_private_key(ik, name),
+                key_pem.as_bytes().to_vec(),
+            ),
+            (
+                keys::site_cert(ik, name),
+                issued.chain_pem.as_bytes().to_vec(),
+            ),
             (keys::site_meta(ik, name), meta.to_json()),
         ];
         for (i, (key, value)) in files.iter().enumerate() {
@@ -573,17 +693,28 @@ impl ManagerInner {
             Ok(c) => Arc::new(c),
             Err(e) if e.kind() == ErrorKind::NotFound => match self.cache.get_exact(&name) {
                 Some(c) if c.is_managed() => c,
-                _ => return Err(Error::new(ErrorKind::NotFound, format!("no certificate for `{name}` to revoke"))),
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!("no certificate for `{name}` to revoke"),
+                    ));
+                }
             },
             Err(e) => return Err(e),
         };
         self.issuer.revoke(&cert.chain_der()[0], reason).await?;
         tracing::info!(identifier = %name, serial = %cert.serial_hex(), "certificate revoked");
-        self.managed.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+        self.managed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name);
         self.jobs.abort(&format!("renew_{name}"));
         self.jobs.abort(&format!("manage_{name}"));
         self.cache.remove(&name);
-        self.config.storage.delete(&keys::site_prefix(self.issuer.issuer_key(), &name)).await
+        self.config
+            .storage
+            .delete(&keys::site_prefix(self.issuer.issuer_key(), &name))
+            .await
     }
 }
 
@@ -598,8 +729,16 @@ struct LockGuard {
 
 impl LockGuard {
     async fn acquire(storage: Arc<dyn Storage>, name: String, runtime: &Handle) -> Result<Self> {
-        storage.lock(&name).await.map_err(|e| e.context(format!("lock `{name}`")))?;
-        Ok(Self { storage, name, runtime: runtime.clone(), held: true })
+        storage
+            .lock(&name)
+            .await
+            .map_err(|e| e.context(format!("lock `{name}`")))?;
+        Ok(Self {
+            storage,
+            name,
+            runtime: runtime.clone(),
+            held: true,
+        })
     }
 
     async fn release(mut self) {

@@ -17,10 +17,19 @@ pub(crate) struct RateLimiter {
 impl RateLimiter {
     /// The limiter shared by every user of `key` in this process.
     pub fn shared(key: &str, limit: RateLimit) -> Arc<Self> {
-        static ALL: OnceLock<Mutex<HashMap<(String, usize, Duration), Arc<RateLimiter>>>> = OnceLock::new();
-        let mut all = ALL.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        type Limiters = Mutex<HashMap<(String, usize, Duration), Arc<RateLimiter>>>;
+        static ALL: OnceLock<Limiters> = OnceLock::new();
+        let mut all = ALL
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         all.entry((key.to_string(), limit.events, limit.window))
-            .or_insert_with(|| Arc::new(Self { limit, recent: Default::default() }))
+            .or_insert_with(|| {
+                Arc::new(Self {
+                    limit,
+                    recent: Default::default(),
+                })
+            })
             .clone()
     }
 
@@ -33,7 +42,10 @@ impl RateLimiter {
         let mut recent = self.recent.lock().await;
         loop {
             let now = Instant::now();
-            while recent.front().is_some_and(|t| now.duration_since(*t) >= self.limit.window) {
+            while recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.limit.window)
+            {
                 recent.pop_front();
             }
             if recent.len() < self.limit.events {
@@ -54,7 +66,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn limits_events_per_window() {
-        let rl = RateLimiter::shared("test-ca|a", RateLimit { events: 3, window: Duration::from_secs(10) });
+        let rl = RateLimiter::shared(
+            "test-ca|a",
+            RateLimit {
+                events: 3,
+                window: Duration::from_secs(10),
+            },
+        );
         let start = Instant::now();
         for _ in 0..3 {
             rl.acquire().await;
@@ -62,7 +80,13 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(1));
         rl.acquire().await;
         assert!(start.elapsed() >= Duration::from_secs(10));
-        let off = RateLimiter::shared("test-ca|b", RateLimit { events: 0, window: Duration::ZERO });
+        let off = RateLimiter::shared(
+            "test-ca|b",
+            RateLimit {
+                events: 0,
+                window: Duration::ZERO,
+            },
+        );
         for _ in 0..100 {
             off.acquire().await;
         }

@@ -28,26 +28,63 @@ impl RetrySchedule {
         const M: u64 = 60;
         const H: u64 = 3600;
         let secs = [
-            M, 2 * M, 2 * M, 5 * M, 10 * M, 10 * M, 10 * M, 20 * M, 20 * M, 20 * M, 20 * M, 30 * M,
-            30 * M, 30 * M, 30 * M, 30 * M, 30 * M, H, H, H, 2 * H, 2 * H, 3 * H, 3 * H, 6 * H,
+            M,
+            2 * M,
+            2 * M,
+            5 * M,
+            10 * M,
+            10 * M,
+            10 * M,
+            20 * M,
+            20 * M,
+            20 * M,
+            20 * M,
+            30 * M,
+            30 * M,
+            30 * M,
+            30 * M,
+            30 * M,
+            30 * M,
+            H,
+            H,
+            H,
+            2 * H,
+            2 * H,
+            3 * H,
+            3 * H,
+            6 * H,
         ];
-        Self { intervals: secs.iter().map(|s| Duration::from_secs(*s)).collect(), max_total: MAX_RETRY_DURATION }
+        Self {
+            intervals: secs.iter().map(|s| Duration::from_secs(*s)).collect(),
+            max_total: MAX_RETRY_DURATION,
+        }
     }
 
     /// A custom schedule: the waits after the first, second, … failure (the last repeats), and
     /// the total time after which to give up. An empty list means no retries.
     pub fn new(intervals: Vec<Duration>, max_total: Duration) -> Self {
-        Self { intervals, max_total }
+        Self {
+            intervals,
+            max_total,
+        }
     }
 
     /// The wait after failed attempt number `attempt` (0-based), if any.
     pub fn wait_after(&self, attempt: usize) -> Option<Duration> {
-        self.intervals.get(attempt).or(self.intervals.last()).copied()
+        self.intervals
+            .get(attempt)
+            .or(self.intervals.last())
+            .copied()
     }
 }
 
 /// Runs `op` until it succeeds, fails for good, the schedule is used up or `cancel` fires.
-pub(crate) async fn with_retries<F, Fut>(what: &str, schedule: &RetrySchedule, cancel: &CancellationToken, mut op: F) -> Result<()>
+pub(crate) async fn with_retries<F, Fut>(
+    what: &str,
+    schedule: &RetrySchedule,
+    cancel: &CancellationToken,
+    mut op: F,
+) -> Result<()>
 where
     F: FnMut(usize) -> Fut,
     Fut: Future<Output = Result<()>>,
@@ -65,7 +102,9 @@ where
             tracing::error!(task = what, error = %err, "giving up: the error is permanent");
             return Err(err);
         }
-        let Some(wait) = schedule.wait_after(attempt) else { return Err(err) };
+        let Some(wait) = schedule.wait_after(attempt) else {
+            return Err(err);
+        };
         if start.elapsed() + wait > schedule.max_total {
             tracing::error!(task = what, attempts = attempt + 1, error = %err, "giving up after the retry period");
             return Err(err);
@@ -104,7 +143,11 @@ mod tests {
         let s = RetrySchedule::new(vec![Duration::from_millis(5)], Duration::from_secs(5));
         let n = AtomicUsize::new(0);
         with_retries("t", &s, &CancellationToken::new(), |_| async {
-            if n.fetch_add(1, Ordering::SeqCst) < 3 { Err(Error::new(ErrorKind::Acme, "down")) } else { Ok(()) }
+            if n.fetch_add(1, Ordering::SeqCst) < 3 {
+                Err(Error::new(ErrorKind::Acme, "down"))
+            } else {
+                Ok(())
+            }
         })
         .await
         .unwrap();
@@ -117,7 +160,10 @@ mod tests {
         })
         .await
         .unwrap_err();
-        assert_eq!((err.kind(), n.load(Ordering::SeqCst)), (ErrorKind::InvalidName, 1));
+        assert_eq!(
+            (err.kind(), n.load(Ordering::SeqCst)),
+            (ErrorKind::InvalidName, 1)
+        );
     }
 
     #[tokio::test]
@@ -129,7 +175,11 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
             c2.cancel();
         });
-        let err = with_retries("t", &s, &cancel, |_| async { Err(Error::new(ErrorKind::Acme, "down")) }).await.unwrap_err();
+        let err = with_retries("t", &s, &cancel, |_| async {
+            Err(Error::new(ErrorKind::Acme, "down"))
+        })
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Cancelled);
     }
 }

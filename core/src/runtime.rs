@@ -24,7 +24,11 @@ pub fn handle() -> Result<Handle> {
         }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKER_THREADS.min(std::thread::available_parallelism().map_or(2, |n| n.get())).max(2))
+        .worker_threads(
+            WORKER_THREADS
+                .min(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                .max(2),
+        )
         .thread_name("certmagic")
         .enable_all()
         .build()
@@ -53,7 +57,9 @@ pub struct CallbackGuard {
 impl CallbackGuard {
     /// Enters a callback on this thread.
     pub fn enter() -> Self {
-        Self { previous: IN_CALLBACK.with(|c| c.replace(true)) }
+        Self {
+            previous: IN_CALLBACK.with(|c| c.replace(true)),
+        }
     }
 }
 
@@ -75,14 +81,19 @@ pub fn check_blocking_allowed(what: &str) -> Result<()> {
     if Handle::try_current().is_ok() {
         return Err(Error::new(
             ErrorKind::Reentrant,
-            format!("{what}: blocking call made from inside an async runtime; use the async method"),
+            format!(
+                "{what}: blocking call made from inside an async runtime; use the async method"
+            ),
         ));
     }
     Ok(())
 }
 
 /// Runs `fut` on the library runtime and blocks the calling thread until it is done.
-pub fn block_on<T: Send + 'static>(what: &str, fut: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+pub fn block_on<T: Send + 'static>(
+    what: &str,
+    fut: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
     check_blocking_allowed(what)?;
     let handle = handle()?;
     // Spawned (not `Handle::block_on`) so the work runs on the runtime's workers and a panic in it
@@ -95,7 +106,10 @@ pub fn block_on<T: Send + 'static>(what: &str, fut: impl Future<Output = Result<
 }
 
 /// Runs `fut` on the library runtime and awaits it from any executor.
-pub async fn spawn<T: Send + 'static>(what: &str, fut: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+pub async fn spawn<T: Send + 'static>(
+    what: &str,
+    fut: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
     let handle = handle()?;
     match handle.spawn(fut).await {
         Ok(res) => res,
@@ -105,7 +119,10 @@ pub async fn spawn<T: Send + 'static>(what: &str, fut: impl Future<Output = Resu
 
 pub(crate) fn join_error(what: &str, e: tokio::task::JoinError) -> Error {
     if e.is_panic() {
-        Error::internal(format!("{what}: panicked: {}", crate::events::panic_text(e.into_panic())))
+        Error::internal(format!(
+            "{what}: panicked: {}",
+            crate::events::panic_text(e.into_panic())
+        ))
     } else {
         Error::new(ErrorKind::Cancelled, format!("{what}: cancelled"))
     }
@@ -122,11 +139,16 @@ mod tests {
     #[test]
     fn blocking_calls_work_outside_and_are_refused_inside() {
         assert_eq!(block_on("t", async { Ok(41 + 1) }).unwrap(), 42);
-        let err = block_on("t", async { Ok(block_on("inner", async { Ok(()) })) }).unwrap().unwrap_err();
+        let err = block_on("t", async { Ok(block_on("inner", async { Ok(()) })) })
+            .unwrap()
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Reentrant);
         {
             let _g = CallbackGuard::enter();
-            assert_eq!(block_on("cb", async { Ok(()) }).unwrap_err().kind(), ErrorKind::Reentrant);
+            assert_eq!(
+                block_on("cb", async { Ok(()) }).unwrap_err().kind(),
+                ErrorKind::Reentrant
+            );
         }
         block_on("after", async { Ok(()) }).unwrap();
     }

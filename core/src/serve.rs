@@ -36,14 +36,24 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        Self { http_port: 80, https_port: 443, listen: IpAddr::V6(Ipv6Addr::UNSPECIFIED), redirect_http: true }
+        Self {
+            http_port: 80,
+            https_port: 443,
+            listen: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            redirect_http: true,
+        }
     }
 }
 
 /// Serves `service` over HTTPS for `names` until `manager` is shut down: binds both ports, then
 /// obtains (or loads) the certificates, then serves. Returns an error if a port cannot be bound
 /// or a certificate cannot be had.
-pub async fn serve<S, B>(manager: &Manager, names: &[&str], service: S, options: ServeOptions) -> Result<()>
+pub async fn serve<S, B>(
+    manager: &Manager,
+    names: &[&str],
+    service: S,
+    options: ServeOptions,
+) -> Result<()>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
@@ -87,18 +97,28 @@ async fn bind(ip: IpAddr, port: u16) -> Result<TcpListener> {
     let listen = |ip| async move {
         TcpListener::bind(SocketAddr::new(ip, port))
             .await
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot listen on {ip}:{port}: {e}")).with_source(e))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("cannot listen on {ip}:{port}: {e}"),
+                )
+                .with_source(e)
+            })
     };
     match listen(ip).await {
         // No IPv6 on this machine: fall back to IPv4's "all interfaces".
-        Err(_) if ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED) => listen(IpAddr::from([0, 0, 0, 0])).await,
+        Err(_) if ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED) => {
+            listen(IpAddr::from([0, 0, 0, 0])).await
+        }
         other => other,
     }
 }
 
 async fn serve_http(manager: Manager, listener: TcpListener, options: ServeOptions) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let (manager, options) = (manager.clone(), options.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<Incoming>| {
@@ -114,7 +134,11 @@ async fn serve_http(manager: Manager, listener: TcpListener, options: ServeOptio
     }
 }
 
-async fn plain_http_response(manager: &Manager, options: &ServeOptions, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn plain_http_response(
+    manager: &Manager,
+    options: &ServeOptions,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     if let Some(rsp) = manager.http_challenge_response(&req).await {
         return rsp;
     }
@@ -137,7 +161,10 @@ async fn plain_http_response(manager: &Manager, options: &ServeOptions, req: Req
     if let Ok(v) = header::HeaderValue::from_str(&format!("https://{authority}{target}")) {
         rsp.headers_mut().insert(header::LOCATION, v);
     }
-    rsp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    rsp.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
     rsp
 }
 
@@ -158,13 +185,20 @@ where
         }
     };
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let (manager, config, service) = (manager.clone(), config.clone(), service.clone());
         tokio::spawn(async move {
             let accepted = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, async {
-                let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await.ok()?;
+                let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
+                    .await
+                    .ok()?;
                 let hello = start.client_hello();
-                let alpn: Vec<Vec<u8>> = hello.alpn().map(|a| a.map(<[u8]>::to_vec).collect()).unwrap_or_default();
+                let alpn: Vec<Vec<u8>> = hello
+                    .alpn()
+                    .map(|a| a.map(<[u8]>::to_vec).collect())
+                    .unwrap_or_default();
                 let alpn_refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
                 let config = if tls_alpn01::is_challenge_alpn(Some(alpn_refs.iter().copied())) {
                     let sni = hello.server_name()?.to_string();

@@ -56,15 +56,28 @@ pub struct ChallengeIdentifier {
 }
 
 impl ChallengeInfo {
-    pub(crate) fn new(kind: ChallengeType, url: &str, token: &str, key_authorization: String, identifier: &str) -> Self {
-        let id_type = if identifier.parse::<std::net::IpAddr>().is_ok() { "ip" } else { "dns" };
+    pub(crate) fn new(
+        kind: ChallengeType,
+        url: &str,
+        token: &str,
+        key_authorization: String,
+        identifier: &str,
+    ) -> Self {
+        let id_type = if identifier.parse::<std::net::IpAddr>().is_ok() {
+            "ip"
+        } else {
+            "dns"
+        };
         Self {
             challenge_type: kind.as_str().to_string(),
             url: url.to_string(),
             status: "pending".into(),
             token: token.to_string(),
             key_authorization,
-            identifier: ChallengeIdentifier { id_type: id_type.into(), value: identifier.to_string() },
+            identifier: ChallengeIdentifier {
+                id_type: id_type.into(),
+                value: identifier.to_string(),
+            },
         }
     }
 
@@ -93,7 +106,10 @@ impl Active {
         if let Some(c) = self.tls_alpn_cert.get() {
             return Ok(c.clone());
         }
-        let cert = crypto::tls_alpn_certificate(&self.info.identifier.value, &self.info.key_authorization)?;
+        let cert = crypto::tls_alpn_certificate(
+            &self.info.identifier.value,
+            &self.info.key_authorization,
+        )?;
         Ok(self.tls_alpn_cert.get_or_init(|| cert).clone())
     }
 }
@@ -108,7 +124,9 @@ fn registry() -> &'static Registry {
 /// The challenges of `kind` this process presented for `key` (newest last).
 pub(crate) fn active(key: &str, kind: ChallengeType) -> Vec<Arc<Active>> {
     let reg = registry().read().unwrap_or_else(|p| p.into_inner());
-    reg.get(key).map(|v| v.iter().filter(|a| a.info.is(kind)).cloned().collect()).unwrap_or_default()
+    reg.get(key)
+        .map(|v| v.iter().filter(|a| a.info.is(kind)).cloned().collect())
+        .unwrap_or_default()
 }
 
 /// A presented challenge; [`Presented::clean_up`] withdraws it everywhere.
@@ -141,16 +159,37 @@ impl Presented {
 
 /// Makes a challenge answerable: registry, storage (unless distributed solving is off), and a
 /// standalone listener on the challenge port.
-pub(crate) async fn present(config: &Config, issuer_key: &str, info: ChallengeInfo) -> Result<Presented> {
-    let kind = if info.is(ChallengeType::Http01) { ChallengeType::Http01 } else { ChallengeType::TlsAlpn01 };
+pub(crate) async fn present(
+    config: &Config,
+    issuer_key: &str,
+    info: ChallengeInfo,
+) -> Result<Presented> {
+    let kind = if info.is(ChallengeType::Http01) {
+        ChallengeType::Http01
+    } else {
+        ChallengeType::TlsAlpn01
+    };
     let key = info.challenge_key();
-    let active = Arc::new(Active { info, tls_alpn_cert: OnceLock::new() });
+    let active = Arc::new(Active {
+        info,
+        tls_alpn_cert: OnceLock::new(),
+    });
     if kind == ChallengeType::TlsAlpn01 {
         // Build the certificate now, not while the CA's validation connection waits.
         active.tls_alpn_cert()?;
     }
-    registry().write().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_default().push(active.clone());
-    let mut presented = Presented { key, active: active.clone(), stored: None, _listener: None };
+    registry()
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key.clone())
+        .or_default()
+        .push(active.clone());
+    let mut presented = Presented {
+        key,
+        active: active.clone(),
+        stored: None,
+        _listener: None,
+    };
 
     if !config.disable_distributed_solvers {
         let storage_key = keys::challenge_token(issuer_key, &presented.key);
@@ -189,7 +228,8 @@ struct Listener {
 }
 
 fn listeners() -> &'static Mutex<HashMap<(ChallengeType, SocketAddr), Listener>> {
-    static LISTENERS: OnceLock<Mutex<HashMap<(ChallengeType, SocketAddr), Listener>>> = OnceLock::new();
+    static LISTENERS: OnceLock<Mutex<HashMap<(ChallengeType, SocketAddr), Listener>>> =
+        OnceLock::new();
     LISTENERS.get_or_init(Default::default)
 }
 
@@ -206,7 +246,11 @@ impl Drop for ListenerGuard {
     }
 }
 
-async fn ensure_listener(kind: ChallengeType, host: &str, port: u16) -> Result<Option<ListenerGuard>> {
+async fn ensure_listener(
+    kind: ChallengeType,
+    host: &str,
+    port: u16,
+) -> Result<Option<ListenerGuard>> {
     let addrs = listen_addrs(host, port).await?;
     for addr in &addrs {
         let key = (kind, *addr);
@@ -219,30 +263,49 @@ async fn ensure_listener(kind: ChallengeType, host: &str, port: u16) -> Result<O
             Ok(listener) => {
                 let task = match kind {
                     ChallengeType::Http01 => tokio::spawn(http01::serve_standalone(listener)),
-                    ChallengeType::TlsAlpn01 => tokio::spawn(tls_alpn01::serve_standalone(listener)),
+                    ChallengeType::TlsAlpn01 => {
+                        tokio::spawn(tls_alpn01::serve_standalone(listener))
+                    }
                 };
                 tracing::debug!(challenge = %kind, %addr, "standalone challenge listener started");
-                all.insert(key, Listener { users: 1, task: task.abort_handle() });
+                all.insert(
+                    key,
+                    Listener {
+                        users: 1,
+                        task: task.abort_handle(),
+                    },
+                );
                 return Ok(Some(ListenerGuard { key }));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 tracing::debug!(challenge = %kind, %addr, "port in use; assuming the server there answers challenges");
                 return Ok(None);
             }
-            Err(e) if addrs.len() > 1 && e.kind() == std::io::ErrorKind::AddrNotAvailable => continue,
+            Err(e) if addrs.len() > 1 && e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                continue;
+            }
             Err(e) => {
-                return Err(Error::new(ErrorKind::Challenge, format!("cannot listen on {addr} to answer {kind}: {e}"))
-                    .with_source(e));
+                return Err(Error::new(
+                    ErrorKind::Challenge,
+                    format!("cannot listen on {addr} to answer {kind}: {e}"),
+                )
+                .with_source(e));
             }
         }
     }
-    Err(Error::new(ErrorKind::Challenge, format!("no address to listen on for {kind}")))
+    Err(Error::new(
+        ErrorKind::Challenge,
+        format!("no address to listen on for {kind}"),
+    ))
 }
 
 /// Where a solver listens: `listen_host` (resolved), or every interface (IPv6 dual-stack first).
 async fn listen_addrs(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     if host.is_empty() {
-        return Ok(vec![SocketAddr::from(([0u16; 8], port)), SocketAddr::from(([0u8; 4], port))]);
+        return Ok(vec![
+            SocketAddr::from(([0u16; 8], port)),
+            SocketAddr::from(([0u8; 4], port)),
+        ]);
     }
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
@@ -250,23 +313,38 @@ async fn listen_addrs(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     }
     let found: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
         .await
-        .map_err(|e| Error::new(ErrorKind::Challenge, format!("resolving listen_host `{host}`: {e}")))?
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Challenge,
+                format!("resolving listen_host `{host}`: {e}"),
+            )
+        })?
         .collect();
     if found.is_empty() {
-        return Err(Error::new(ErrorKind::Challenge, format!("listen_host `{host}` has no address")));
+        return Err(Error::new(
+            ErrorKind::Challenge,
+            format!("listen_host `{host}` has no address"),
+        ));
     }
     Ok(found)
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv6() { tokio::net::TcpSocket::new_v6()? } else { tokio::net::TcpSocket::new_v4()? };
+    let socket = if addr.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(128)
 }
 
 /// Attempts and successes per challenge type in this process, to try what works first.
-static STATS: [(AtomicU64, AtomicU64); 2] = [(AtomicU64::new(0), AtomicU64::new(0)), (AtomicU64::new(0), AtomicU64::new(0))];
+static STATS: [(AtomicU64, AtomicU64); 2] = [
+    (AtomicU64::new(0), AtomicU64::new(0)),
+    (AtomicU64::new(0), AtomicU64::new(0)),
+];
 
 fn stats(kind: ChallengeType) -> &'static (AtomicU64, AtomicU64) {
     match kind {
@@ -287,7 +365,11 @@ pub(crate) fn record_outcome(kind: ChallengeType, success: bool) {
 fn success_ratio(kind: ChallengeType) -> f64 {
     let (attempts, successes) = stats(kind);
     let a = attempts.load(Ordering::Relaxed);
-    if a == 0 { 1.0 } else { successes.load(Ordering::Relaxed) as f64 / a as f64 }
+    if a == 0 {
+        1.0
+    } else {
+        successes.load(Ordering::Relaxed) as f64 / a as f64
+    }
 }
 
 /// The order to try challenge types in: the configured preference, else the enabled types

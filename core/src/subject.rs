@@ -18,7 +18,10 @@ impl Subject {
     /// Normalises and checks a name given by a user.
     pub fn parse(input: &str) -> Result<Self> {
         let trimmed = input.trim();
-        let bare = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(trimmed);
+        let bare = trimmed
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .unwrap_or(trimmed);
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(Self::Ip(ip));
         }
@@ -28,7 +31,10 @@ impl Subject {
         if trimmed.starts_with('.') || trimmed.ends_with('.') {
             return Err(invalid(input, "leading or trailing dot"));
         }
-        if let Some(bad) = trimmed.chars().find(|c| FORBIDDEN.contains(*c) || c.is_control()) {
+        if let Some(bad) = trimmed
+            .chars()
+            .find(|c| FORBIDDEN.contains(*c) || c.is_control())
+        {
             return Err(invalid(input, &format!("forbidden character {bad:?}")));
         }
         let (wildcard, rest) = match trimmed.strip_prefix("*.") {
@@ -36,23 +42,36 @@ impl Subject {
             None => (false, trimmed),
         };
         if rest.contains('*') {
-            return Err(invalid(input, "`*` is only allowed as the whole left-most label"));
+            return Err(invalid(
+                input,
+                "`*` is only allowed as the whole left-most label",
+            ));
         }
-        let ascii = idna::domain_to_ascii(rest).map_err(|e| invalid(input, &format!("not a valid domain name: {e}")))?;
+        let ascii = idna::domain_to_ascii(rest)
+            .map_err(|e| invalid(input, &format!("not a valid domain name: {e}")))?;
         let bad_label = |l: &str| {
             l.is_empty()
                 || l.len() > 63
                 || l.starts_with('-')
                 || l.ends_with('-')
-                || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                || !l
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         if ascii.is_empty() || ascii.split('.').any(bad_label) || ascii.len() > 253 {
             return Err(invalid(input, "not a valid domain name"));
         }
         if wildcard && !ascii.contains('.') {
-            return Err(invalid(input, "a wildcard needs at least two labels after `*.`"));
+            return Err(invalid(
+                input,
+                "a wildcard needs at least two labels after `*.`",
+            ));
         }
-        Ok(Self::Dns(if wildcard { format!("*.{ascii}") } else { ascii }))
+        Ok(Self::Dns(if wildcard {
+            format!("*.{ascii}")
+        } else {
+            ascii
+        }))
     }
 
     /// True for `*.`-prefixed names.
@@ -87,7 +106,10 @@ impl std::fmt::Display for Subject {
 }
 
 fn invalid(input: &str, why: &str) -> Error {
-    Error::new(ErrorKind::InvalidName, format!("`{input}` cannot have a certificate: {why}"))
+    Error::new(
+        ErrorKind::InvalidName,
+        format!("`{input}` cannot have a certificate: {why}"),
+    )
 }
 
 /// Characters no certificate name may contain (Go CertMagic's list).
@@ -113,22 +135,56 @@ mod tests {
 
     #[test]
     fn normalises() {
-        assert_eq!(Subject::parse("Example.COM").unwrap().as_string(), "example.com");
-        assert_eq!(Subject::parse(" bücher.de ").unwrap().as_string(), "xn--bcher-kva.de");
-        assert_eq!(Subject::parse("*.Example.com").unwrap().as_string(), "*.example.com");
+        assert_eq!(
+            Subject::parse("Example.COM").unwrap().as_string(),
+            "example.com"
+        );
+        assert_eq!(
+            Subject::parse(" bücher.de ").unwrap().as_string(),
+            "xn--bcher-kva.de"
+        );
+        assert_eq!(
+            Subject::parse("*.Example.com").unwrap().as_string(),
+            "*.example.com"
+        );
         assert!(Subject::parse("*.example.com").unwrap().is_wildcard());
-        assert_eq!(Subject::parse("127.0.0.1").unwrap(), Subject::Ip("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            Subject::parse("127.0.0.1").unwrap(),
+            Subject::Ip("127.0.0.1".parse().unwrap())
+        );
         assert_eq!(Subject::parse("[::1]").unwrap().as_string(), "::1");
-        assert_eq!(Subject::parse("2001:DB8::1").unwrap().as_string(), "2001:db8::1");
+        assert_eq!(
+            Subject::parse("2001:DB8::1").unwrap().as_string(),
+            "2001:db8::1"
+        );
     }
 
     #[test]
     fn refuses_bad_names_with_a_reason() {
-        for bad in ["", " ", ".example.com", "example.com.", "a b.com", "a*.example.com", "*.*.example.com",
-            "*", "*.com", "ex@mple.com", "a..b", "foo;rm", "a/b", "-", "-a.test", "a-.test"] {
+        for bad in [
+            "",
+            " ",
+            ".example.com",
+            "example.com.",
+            "a b.com",
+            "a*.example.com",
+            "*.*.example.com",
+            "*",
+            "*.com",
+            "ex@mple.com",
+            "a..b",
+            "foo;rm",
+            "a/b",
+            "-",
+            "-a.test",
+            "a-.test",
+        ] {
             let err = Subject::parse(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidName, "{bad:?}");
-            assert!(err.message().contains("cannot have a certificate"), "{bad:?}: {err}");
+            assert!(
+                err.message().contains("cannot have a certificate"),
+                "{bad:?}: {err}"
+            );
         }
     }
 

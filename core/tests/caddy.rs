@@ -22,13 +22,21 @@ impl Drop for Caddy {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn caddy_serves_our_certificate_and_we_load_caddys() {
-    let pebble = Pebble::start(PebbleOptions { nonce_reject_percent: 0, ..Default::default() });
+    let pebble = Pebble::start(PebbleOptions {
+        nonce_reject_percent: 0,
+        ..Default::default()
+    });
     let storage_dir = tempfile::tempdir().unwrap();
     let ours = "ours.example.test";
     let theirs = "theirs.example.test";
 
     // 1. This library obtains a certificate into the folder.
-    let manager = Manager::new(pebble_config(&pebble, Arc::new(FileStorage::new(storage_dir.path()))).build().unwrap()).unwrap();
+    let manager = Manager::new(
+        pebble_config(&pebble, Arc::new(FileStorage::new(storage_dir.path())))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     manager.manage(&[ours]).await.unwrap();
     let our_serial = manager.get_certificate(ours).unwrap().serial_hex();
     manager.shutdown().await.unwrap();
@@ -87,37 +95,66 @@ async fn caddy_serves_our_certificate_and_we_load_caddys() {
     );
 
     // 3. Caddy serves our certificate (same serial) and obtains only the other one.
-    let caddy_log = || std::fs::read_to_string(scratch.path().join("caddy.log")).unwrap_or_default();
+    let caddy_log =
+        || std::fs::read_to_string(scratch.path().join("caddy.log")).unwrap_or_default();
     let served_ours = wait_for_serial(&pebble, https_port, ours, &caddy_log).await;
-    assert_eq!(served_ours, our_serial, "Caddy serves the certificate this library stored");
+    assert_eq!(
+        served_ours, our_serial,
+        "Caddy serves the certificate this library stored"
+    );
     let served_theirs = wait_for_serial(&pebble, https_port, theirs, &caddy_log).await;
-    assert_eq!(pebble.orders_created(), 2, "Caddy ordered only the name it did not find in storage:\n{}", caddy_log());
+    assert_eq!(
+        pebble.orders_created(),
+        2,
+        "Caddy ordered only the name it did not find in storage:\n{}",
+        caddy_log()
+    );
     drop(caddy);
 
     // 4. This library loads Caddy's certificate (Ed25519 key, `ED25519 PRIVATE KEY` label), no order.
-    let manager = Manager::new(pebble_config(&pebble, Arc::new(FileStorage::new(storage_dir.path()))).build().unwrap()).unwrap();
+    let manager = Manager::new(
+        pebble_config(&pebble, Arc::new(FileStorage::new(storage_dir.path())))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     manager.manage(&[theirs]).await.unwrap();
     let cert = manager.get_certificate(theirs).unwrap();
     assert_eq!(cert.serial_hex(), served_theirs);
     assert_cert_verifies(&pebble, &cert, theirs);
     let issuer = manager.issuer_key().replace(':', "-");
-    let key = std::fs::read_to_string(storage_dir.path().join(format!("certificates/{issuer}/{theirs}/{theirs}.key"))).unwrap();
-    assert!(key.starts_with("-----BEGIN ED25519 PRIVATE KEY-----"), "Caddy's label: {key}");
+    let key = std::fs::read_to_string(
+        storage_dir
+            .path()
+            .join(format!("certificates/{issuer}/{theirs}/{theirs}.key")),
+    )
+    .unwrap();
+    assert!(
+        key.starts_with("-----BEGIN ED25519 PRIVATE KEY-----"),
+        "Caddy's label: {key}"
+    );
     let served = handshake(&pebble, manager.server_config().unwrap(), theirs).await;
     assert_eq!(served[0], cert.chain_der()[0]);
     assert_eq!(pebble.orders_created(), 2);
 }
 
 /// The serial Caddy serves for `name`, once it serves a certificate that verifies.
-async fn wait_for_serial(pebble: &Pebble, port: u16, name: &str, caddy_log: &dyn Fn() -> String) -> String {
+async fn wait_for_serial(
+    pebble: &Pebble,
+    port: u16,
+    name: &str,
+    caddy_log: &dyn Fn() -> String,
+) -> String {
     let root = certmagic::parse_pem_chain(pebble.root_pem(0).as_bytes()).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root[0].clone()).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -126,11 +163,19 @@ async fn wait_for_serial(pebble: &Pebble, port: u16, name: &str, caddy_log: &dyn
             if let Ok(tls) = connector.connect(sni, stream).await {
                 let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
                 let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).unwrap();
-                let hex: String = parsed.raw_serial().iter().map(|b| format!("{b:02x}")).collect();
+                let hex: String = parsed
+                    .raw_serial()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
                 return hex.trim_start_matches('0').to_string();
             }
         }
-        assert!(Instant::now() < deadline, "Caddy never served {name}:\n{}", caddy_log());
+        assert!(
+            Instant::now() < deadline,
+            "Caddy never served {name}:\n{}",
+            caddy_log()
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

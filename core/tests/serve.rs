@@ -16,7 +16,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn serve_and_fetch(challenge: ChallengeType, name: &'static str) {
     let pebble = Pebble::start(PebbleOptions::default());
-    let config = pebble_config(&pebble, Arc::new(MemoryStorage::new())).challenge_preference([challenge]).build().unwrap();
+    let config = pebble_config(&pebble, Arc::new(MemoryStorage::new()))
+        .challenge_preference([challenge])
+        .build()
+        .unwrap();
     let manager = Manager::new(config).unwrap();
     let options = ServeOptions {
         http_port: pebble.http_port,
@@ -25,7 +28,10 @@ async fn serve_and_fetch(challenge: ChallengeType, name: &'static str) {
         redirect_http: true,
     };
     let app = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
-        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(format!("hello {}", req.uri().path())))))
+        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(format!(
+            "hello {}",
+            req.uri().path()
+        )))))
     });
     let server = {
         let (m, o) = (manager.clone(), options.clone());
@@ -43,34 +49,66 @@ async fn serve_and_fetch(challenge: ChallengeType, name: &'static str) {
     let root = certmagic::parse_pem_chain(pebble.root_pem(0).as_bytes()).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root[0].clone()).unwrap();
-    let mut client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     client.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", options.https_port)).await.unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
-        .connect(rustls_pki_types::ServerName::try_from(name).unwrap(), stream)
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", options.https_port))
         .await
         .unwrap();
-    tls.write_all(format!("GET /path HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+        .connect(
+            rustls_pki_types::ServerName::try_from(name).unwrap(),
+            stream,
+        )
+        .await
+        .unwrap();
+    tls.write_all(
+        format!("GET /path HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut rsp = String::new();
     tls.read_to_string(&mut rsp).await.ok();
     assert!(rsp.starts_with("HTTP/1.1 200"), "{rsp}");
     assert!(rsp.ends_with("hello /path"), "{rsp}");
 
     // Plain HTTP redirects to HTTPS, keeping path and query.
-    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", options.http_port)).await.unwrap();
-    plain.write_all(format!("GET /a?b=c HTTP/1.1\r\nHost: {name}:{}\r\n\r\n", options.http_port).as_bytes()).await.unwrap();
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", options.http_port))
+        .await
+        .unwrap();
+    plain
+        .write_all(
+            format!(
+                "GET /a?b=c HTTP/1.1\r\nHost: {name}:{}\r\n\r\n",
+                options.http_port
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 1024];
     let n = plain.read(&mut buf).await.unwrap();
     let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
     assert!(head.starts_with("http/1.1 308"), "{head}");
-    assert!(head.contains(&format!("location: https://{name}:{}/a?b=c", options.https_port)), "{head}");
+    assert!(
+        head.contains(&format!(
+            "location: https://{name}:{}/a?b=c",
+            options.https_port
+        )),
+        "{head}"
+    );
 
     manager.shutdown().await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -17,7 +17,9 @@ const NAME: &str = "demo.example.test";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_env_filter("certmagic=info").init();
+    tracing_subscriber::fmt()
+        .with_env_filter("certmagic=info")
+        .init();
     let state = std::path::Path::new(".demo");
     std::fs::create_dir_all(state)?;
 
@@ -40,18 +42,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .storage(Arc::new(FileStorage::new(&storage)))
         .build()?;
     let manager = Manager::new(config)?;
-    let app = Router::new().route("/", get(|| async { "Hello over automatic HTTPS from certmagic-rs!\n" }));
+    let app = Router::new().route(
+        "/",
+        get(|| async { "Hello over automatic HTTPS from certmagic-rs!\n" }),
+    );
     let options = ServeOptions {
         http_port: pebble.http_port,
         https_port: pebble.tls_port,
         listen: "127.0.0.1".parse()?,
         redirect_http: true,
     };
-    println!("==> serving https://{NAME}:{} (obtaining its certificate first)", options.https_port);
+    println!(
+        "==> serving https://{NAME}:{} (obtaining its certificate first)",
+        options.https_port
+    );
     let server = {
         let manager = manager.clone();
         let options = options.clone();
-        tokio::spawn(async move { certmagic::serve(&manager, &[NAME], TowerToHyperService::new(app), options).await })
+        tokio::spawn(async move {
+            certmagic::serve(&manager, &[NAME], TowerToHyperService::new(app), options).await
+        })
     };
     while manager.get_certificate(NAME).is_none() {
         if server.is_finished() {
@@ -61,12 +71,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let cert = manager.get_certificate(NAME).expect("just checked");
-    println!("==> certificate obtained: serial {}, stored in {}", cert.serial_hex(), storage.display());
+    println!(
+        "==> certificate obtained: serial {}, stored in {}",
+        cert.serial_hex(),
+        storage.display()
+    );
 
     let url = format!("https://{NAME}:{}/", options.https_port);
     let resolve = format!("{NAME}:{}:127.0.0.1", options.https_port);
-    println!("==> curl --cacert {} --resolve {resolve} {url}", root.display());
-    let out = Command::new("curl").args(["-sS", "--fail", "--cacert"]).arg(&root).args(["--resolve", &resolve, &url]).output()?;
+    println!(
+        "==> curl --cacert {} --resolve {resolve} {url}",
+        root.display()
+    );
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(&root)
+        .args(["--resolve", &resolve, &url])
+        .output()?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     if !out.status.success() {
         eprint!("{}", String::from_utf8_lossy(&out.stderr));

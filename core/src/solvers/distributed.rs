@@ -10,7 +10,10 @@ use crate::storage::{Storage, keys};
 
 pub(crate) async fn store(storage: &dyn Storage, key: &str, info: &ChallengeInfo) -> Result<()> {
     let json = serde_json::to_vec(info)?;
-    storage.store(key, &json).await.map_err(|e| e.context("writing challenge to storage"))
+    storage
+        .store(key, &json)
+        .await
+        .map_err(|e| e.context("writing challenge to storage"))
 }
 
 /// The challenge of `kind` stored for `challenge_key` under any of `issuer_keys`, if one exists
@@ -45,7 +48,13 @@ mod tests {
     #[tokio::test]
     async fn round_trip_in_acmez_shape() {
         let s = MemoryStorage::new();
-        let info = ChallengeInfo::new(ChallengeType::Http01, "https://ca/chall/1", "tok", "tok.thumb".into(), "a.test");
+        let info = ChallengeInfo::new(
+            ChallengeType::Http01,
+            "https://ca/chall/1",
+            "tok",
+            "tok.thumb".into(),
+            "a.test",
+        );
         let key = keys::challenge_token("ca-dir", "a.test");
         store(&s, &key, &info).await.unwrap();
         let raw: serde_json::Value = serde_json::from_slice(&s.load(&key).await.unwrap()).unwrap();
@@ -53,9 +62,18 @@ mod tests {
         assert_eq!(raw["keyAuthorization"], "tok.thumb");
         assert_eq!(raw["identifier"]["type"], "dns");
         assert_eq!(raw["identifier"]["value"], "a.test");
-        assert_eq!(load(&s, &["other", "ca-dir"], "a.test", ChallengeType::Http01).await, Some(info));
-        assert_eq!(load(&s, &["ca-dir"], "a.test", ChallengeType::TlsAlpn01).await, None);
+        assert_eq!(
+            load(&s, &["other", "ca-dir"], "a.test", ChallengeType::Http01).await,
+            Some(info)
+        );
+        assert_eq!(
+            load(&s, &["ca-dir"], "a.test", ChallengeType::TlsAlpn01).await,
+            None
+        );
         s.store(&key, b"{torn").await.unwrap();
-        assert_eq!(load(&s, &["ca-dir"], "a.test", ChallengeType::Http01).await, None);
+        assert_eq!(
+            load(&s, &["ca-dir"], "a.test", ChallengeType::Http01).await,
+            None
+        );
     }
 }

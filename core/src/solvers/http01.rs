@@ -21,7 +21,10 @@ pub const CHALLENGE_PATH_PREFIX: &str = "/.well-known/acme-challenge/";
 pub fn token_of(path: &str) -> Option<&str> {
     let token = path.strip_prefix(CHALLENGE_PATH_PREFIX)?;
     let token = token.split(['?', '#']).next().unwrap_or("");
-    let valid = !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let valid = !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     valid.then_some(token)
 }
 
@@ -47,13 +50,21 @@ pub fn answer_local(host: &str, path: &str) -> Option<String> {
 /// The HTTP response for an answer: `200 text/plain` with the key authorization, connection closed.
 pub fn answer_response(key_authorization: String) -> Response<Full<Bytes>> {
     let mut rsp = Response::new(Full::new(Bytes::from(key_authorization)));
-    rsp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
-    rsp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    rsp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
+    rsp.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
     rsp
 }
 
 fn not_found() -> Response<Full<Bytes>> {
-    let mut rsp = Response::new(Full::new(Bytes::from_static(b"not an active ACME challenge\n")));
+    let mut rsp = Response::new(Full::new(Bytes::from_static(
+        b"not an active ACME challenge\n",
+    )));
     *rsp.status_mut() = StatusCode::NOT_FOUND;
     rsp
 }
@@ -71,7 +82,9 @@ pub fn request_host<B>(req: &Request<B>) -> String {
 /// Serves HTTP-01 answers from this process's challenges until aborted.
 pub(crate) async fn serve_standalone(listener: tokio::net::TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
             let service = service_fn(|req: Request<Incoming>| async move {
                 let path = req.uri().path().to_string();
@@ -95,11 +108,20 @@ mod tests {
 
     #[test]
     fn token_paths() {
-        assert_eq!(token_of("/.well-known/acme-challenge/abc-_DEF"), Some("abc-_DEF"));
+        assert_eq!(
+            token_of("/.well-known/acme-challenge/abc-_DEF"),
+            Some("abc-_DEF")
+        );
         assert_eq!(token_of("/.well-known/acme-challenge/"), None);
         assert_eq!(token_of("/.well-known/acme-challenge/../x"), None);
         assert_eq!(token_of("/other"), None);
-        assert!(looks_like_challenge(&Method::GET, "/.well-known/acme-challenge/x"));
-        assert!(!looks_like_challenge(&Method::POST, "/.well-known/acme-challenge/x"));
+        assert!(looks_like_challenge(
+            &Method::GET,
+            "/.well-known/acme-challenge/x"
+        ));
+        assert!(!looks_like_challenge(
+            &Method::POST,
+            "/.well-known/acme-challenge/x"
+        ));
     }
 }

@@ -19,7 +19,9 @@ pub const ACME_TLS_ALPN_PROTOCOL: &[u8] = b"acme-tls/1";
 
 /// True if a ClientHello's ALPN list is exactly `["acme-tls/1"]`, as a CA's validation sends.
 pub fn is_challenge_alpn<'a>(alpn: Option<impl Iterator<Item = &'a [u8]>>) -> bool {
-    let Some(mut protocols) = alpn else { return false };
+    let Some(mut protocols) = alpn else {
+        return false;
+    };
     protocols.next() == Some(ACME_TLS_ALPN_PROTOCOL) && protocols.next().is_none()
 }
 
@@ -53,10 +55,14 @@ impl ResolvesServerCert for Fixed {
 /// Answers validation handshakes from this process's challenges until aborted.
 pub(crate) async fn serve_standalone(listener: tokio::net::TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
             let handshake = async {
-                let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await.ok()?;
+                let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
+                    .await
+                    .ok()?;
                 let hello = start.client_hello();
                 if !is_challenge_alpn(hello.alpn()) {
                     return None;

@@ -48,7 +48,9 @@ struct HeldLock {
 
 impl std::fmt::Debug for FileStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileStorage").field("root", &self.inner.root).finish()
+        f.debug_struct("FileStorage")
+            .field("root", &self.inner.root)
+            .finish()
     }
 }
 
@@ -87,13 +89,23 @@ impl FileStorage {
             || key.starts_with('/')
             || key.split('/').any(|c| c == ".." || c == ".")
         {
-            return Err(Error::new(ErrorKind::Storage, format!("invalid storage key `{key}`")));
+            return Err(Error::new(
+                ErrorKind::Storage,
+                format!("invalid storage key `{key}`"),
+            ));
         }
-        Ok(if key.is_empty() { self.inner.root.clone() } else { self.inner.root.join(key) })
+        Ok(if key.is_empty() {
+            self.inner.root.clone()
+        } else {
+            self.inner.root.join(key)
+        })
     }
 
     fn lock_path(&self, name: &str) -> PathBuf {
-        self.inner.root.join("locks").join(format!("{}.lock", keys::safe(name)))
+        self.inner
+            .root
+            .join("locks")
+            .join(format!("{}.lock", keys::safe(name)))
     }
 
     async fn blocking<T: Send + 'static>(
@@ -110,8 +122,10 @@ impl Storage for FileStorage {
     async fn store(&self, key: &str, value: &[u8]) -> Result<()> {
         let path = self.path_of(key)?;
         let (key, value) = (key.to_string(), value.to_vec());
-        Self::blocking(move || write_atomic(&path, &value, 0o600).map_err(|e| Error::storage("store", &key, e)))
-            .await
+        Self::blocking(move || {
+            write_atomic(&path, &value, 0o600).map_err(|e| Error::storage("store", &key, e))
+        })
+        .await
     }
 
     async fn load(&self, key: &str) -> Result<Vec<u8>> {
@@ -130,7 +144,9 @@ impl Storage for FileStorage {
                 Err(e) => Err(e),
             };
             match res {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::storage("delete", &key, e)),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    Err(Error::storage("delete", &key, e))
+                }
                 _ => Ok(()),
             }
         })
@@ -151,7 +167,8 @@ impl Storage for FileStorage {
         let prefix = prefix.trim_end_matches('/').to_string();
         Self::blocking(move || {
             let mut out = Vec::new();
-            walk(&path, &prefix, recursive, &mut out).map_err(|e| Error::storage("list", &prefix, e))?;
+            walk(&path, &prefix, recursive, &mut out)
+                .map_err(|e| Error::storage("list", &prefix, e))?;
             out.sort();
             Ok(out)
         })
@@ -233,7 +250,9 @@ impl Storage for FileStorage {
             None => self.lock_path(name),
         };
         let res = Self::blocking(move || match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::storage("unlock", &path.display().to_string(), e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(Error::storage("unlock", &path.display().to_string(), e))
+            }
             _ => Ok(()),
         })
         .await;
@@ -270,12 +289,18 @@ fn lock_unpoisoned<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Writes `value` to `path` atomically: temp file in the same folder, fsync, rename, fsync of the
 /// folder. The temp file is removed if anything fails.
 pub(crate) fn write_atomic(path: &Path, value: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| io::Error::other("key has no parent folder"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("key has no parent folder"))?;
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("value");
     let tmp = dir.join(format!(".{file_name}.{:016x}.tmp", rand::random::<u64>()));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(value)?;
         f.sync_all()?;
         drop(f);
@@ -304,7 +329,11 @@ fn walk(dir: &Path, prefix: &str, recursive: bool, out: &mut Vec<String>) -> io:
         if is_temp_file(name) {
             continue;
         }
-        let key = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+        let key = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let is_dir = entry.file_type()?.is_dir();
         out.push(key.clone());
         if recursive && is_dir {
@@ -357,10 +386,18 @@ fn try_create_lock(path: &Path) -> Result<LockAttempt> {
     if let Err(e) = DirBuilder::new().recursive(true).mode(0o700).create(dir) {
         return Ok(LockAttempt::Failed(e));
     }
-    match OpenOptions::new().write(true).create_new(true).mode(0o644).open(path) {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+    {
         Ok(mut f) => {
             let now = OffsetDateTime::now_utc();
-            let meta = LockMeta { created: now, updated: now };
+            let meta = LockMeta {
+                created: now,
+                updated: now,
+            };
             let res = f.write_all(&meta.encode()).and_then(|_| f.sync_all());
             match res {
                 Ok(()) => Ok(LockAttempt::Acquired(now)),
@@ -370,7 +407,9 @@ fn try_create_lock(path: &Path) -> Result<LockAttempt> {
                 }
             }
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(LockAttempt::Held(inspect_lock(path))),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Ok(LockAttempt::Held(inspect_lock(path)))
+        }
         Err(e) => Ok(LockAttempt::Failed(e)),
     }
 }
@@ -393,7 +432,11 @@ fn inspect_lock(path: &Path) -> LockState {
     match serde_json::from_slice::<LockMeta>(&buf) {
         Ok(meta) => {
             let last = meta.updated.max(meta.created);
-            if OffsetDateTime::now_utc() - last > LOCK_STALE_AFTER { LockState::Stale } else { LockState::Fresh }
+            if OffsetDateTime::now_utc() - last > LOCK_STALE_AFTER {
+                LockState::Stale
+            } else {
+                LockState::Fresh
+            }
         }
         Err(e) => LockState::Undecodable(format!("decoding lock file contents: {e}")),
     }
@@ -413,7 +456,10 @@ async fn keep_lock_fresh(path: PathBuf, created: OffsetDateTime) {
             if current.created != created {
                 return Ok(false);
             }
-            let meta = LockMeta { created, updated: OffsetDateTime::now_utc() };
+            let meta = LockMeta {
+                created,
+                updated: OffsetDateTime::now_utc(),
+            };
             write_atomic(&p, &meta.encode(), 0o644)?;
             Ok(true)
         })
@@ -458,10 +504,19 @@ mod tests {
     #[tokio::test]
     async fn store_load_list_stat_delete() {
         let (dir, s) = storage();
-        s.store("certificates/ca/a.test/a.test.crt", b"chain").await.unwrap();
-        s.store("certificates/ca/a.test/a.test.key", b"key").await.unwrap();
-        s.store("certificates/ca/b.test/b.test.crt", b"other").await.unwrap();
-        assert_eq!(s.load("certificates/ca/a.test/a.test.crt").await.unwrap(), b"chain");
+        s.store("certificates/ca/a.test/a.test.crt", b"chain")
+            .await
+            .unwrap();
+        s.store("certificates/ca/a.test/a.test.key", b"key")
+            .await
+            .unwrap();
+        s.store("certificates/ca/b.test/b.test.crt", b"other")
+            .await
+            .unwrap();
+        assert_eq!(
+            s.load("certificates/ca/a.test/a.test.crt").await.unwrap(),
+            b"chain"
+        );
         let meta = fs::metadata(dir.path().join("certificates/ca/a.test/a.test.key")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         let dmeta = fs::metadata(dir.path().join("certificates/ca/a.test")).unwrap();
@@ -481,9 +536,15 @@ mod tests {
         s.delete("certificates/ca/a.test").await.unwrap();
         assert!(!s.exists("certificates/ca/a.test").await.unwrap());
         s.delete("certificates/ca/a.test").await.unwrap();
-        let err = s.load("certificates/ca/a.test/a.test.crt").await.unwrap_err();
+        let err = s
+            .load("certificates/ca/a.test/a.test.crt")
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound);
-        assert_eq!(s.list("nope", false).await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            s.list("nope", false).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
     }
 
     #[tokio::test]
@@ -493,7 +554,10 @@ mod tests {
             s.store("k/v", &[i; 64]).await.unwrap();
         }
         assert_eq!(s.load("k/v").await.unwrap(), vec![19u8; 64]);
-        let names: Vec<_> = fs::read_dir(dir.path().join("k")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path().join("k"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec!["v"]);
     }
 
@@ -501,7 +565,11 @@ mod tests {
     async fn refuses_keys_outside_root() {
         let (_dir, s) = storage();
         for key in ["../x", "/etc/passwd", "a/../../b", "a/./b"] {
-            assert_eq!(s.store(key, b"x").await.unwrap_err().kind(), ErrorKind::Storage, "{key}");
+            assert_eq!(
+                s.store(key, b"x").await.unwrap_err().kind(),
+                ErrorKind::Storage,
+                "{key}"
+            );
         }
     }
 
@@ -509,13 +577,18 @@ mod tests {
     async fn lock_file_format_and_unlock() {
         let (dir, s) = storage();
         s.lock("issue_cert_*.example.com").await.unwrap();
-        let path = dir.path().join("locks/issue_cert_wildcard_.example.com.lock");
+        let path = dir
+            .path()
+            .join("locks/issue_cert_wildcard_.example.com.lock");
         let raw = fs::read(&path).unwrap();
         assert_eq!(raw.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert!(v["created"].as_str().unwrap().ends_with('Z'));
         assert!(v["updated"].is_string());
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         s.unlock("issue_cert_*.example.com").await.unwrap();
         assert!(!path.exists());
     }
@@ -530,9 +603,15 @@ mod tests {
             b
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!waiter.is_finished(), "second locker must wait while the lock is fresh");
+        assert!(
+            !waiter.is_finished(),
+            "second locker must wait while the lock is fresh"
+        );
         a.unlock("x").await.unwrap();
-        let b = tokio::time::timeout(Duration::from_secs(3), waiter).await.unwrap().unwrap();
+        let b = tokio::time::timeout(Duration::from_secs(3), waiter)
+            .await
+            .unwrap()
+            .unwrap();
         b.unlock("x").await.unwrap();
     }
 
@@ -541,10 +620,17 @@ mod tests {
         let (dir, s) = storage();
         fs::create_dir_all(dir.path().join("locks")).unwrap();
         let old = OffsetDateTime::now_utc() - time::Duration::seconds(11);
-        let meta = LockMeta { created: old, updated: old };
+        let meta = LockMeta {
+            created: old,
+            updated: old,
+        };
         fs::write(dir.path().join("locks/x.lock"), meta.encode()).unwrap();
-        tokio::time::timeout(Duration::from_millis(500), s.lock("x")).await.unwrap().unwrap();
-        let v: LockMeta = serde_json::from_slice(&fs::read(dir.path().join("locks/x.lock")).unwrap()).unwrap();
+        tokio::time::timeout(Duration::from_millis(500), s.lock("x"))
+            .await
+            .unwrap()
+            .unwrap();
+        let v: LockMeta =
+            serde_json::from_slice(&fs::read(dir.path().join("locks/x.lock")).unwrap()).unwrap();
         assert!(v.created > old);
     }
 
@@ -554,9 +640,17 @@ mod tests {
         fs::create_dir_all(dir.path().join("locks")).unwrap();
         // As Go writes it: local offset, nanoseconds.
         let now = OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(-6, 0, 0).unwrap());
-        let text = format!("{{\"created\":\"{0}\",\"updated\":\"{0}\"}}\n", now.format(&time::format_description::well_known::Rfc3339).unwrap());
+        let text = format!(
+            "{{\"created\":\"{0}\",\"updated\":\"{0}\"}}\n",
+            now.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        );
         fs::write(dir.path().join("locks/y.lock"), text).unwrap();
-        assert!(tokio::time::timeout(Duration::from_millis(1500), s.lock("y")).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1500), s.lock("y"))
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -566,9 +660,18 @@ mod tests {
         fs::write(dir.path().join("locks/e.lock"), b"").unwrap();
         fs::write(dir.path().join("locks/g.lock"), b"\0\0\0\0").unwrap();
         let start = std::time::Instant::now();
-        tokio::time::timeout(Duration::from_secs(5), s.lock("e")).await.unwrap().unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(1900), "empty lock gets a grace period");
-        tokio::time::timeout(Duration::from_secs(5), s.lock("g")).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), s.lock("e"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(1900),
+            "empty lock gets a grace period"
+        );
+        tokio::time::timeout(Duration::from_secs(5), s.lock("g"))
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test]

@@ -47,12 +47,18 @@ pub fn issuer_key(ca_url: &str) -> String {
         // Go parses a scheme-less string as a path with an empty host.
         return format!("-{}", path_part(ca_url));
     };
-    let end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
+    let end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
     let authority = &after_scheme[..end];
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let path = after_scheme[end..].split(['?', '#']).next().unwrap_or("");
     let path = path_part(path);
-    if path.is_empty() { host.to_string() } else { format!("{host}-{path}") }
+    if path.is_empty() {
+        host.to_string()
+    } else {
+        format!("{host}-{path}")
+    }
 }
 
 fn path_part(path: &str) -> String {
@@ -107,12 +113,20 @@ pub fn user_prefix(issuer_key: &str, email: &str) -> String {
 
 /// `acme/<issuer>/users/<email>/<local-part>.json`: the account registration.
 pub fn user_reg(issuer_key: &str, email: &str) -> String {
-    format!("{}/{}.json", user_prefix(issuer_key, email), safe(&email_username(email)))
+    format!(
+        "{}/{}.json",
+        user_prefix(issuer_key, email),
+        safe(&email_username(email))
+    )
 }
 
 /// `acme/<issuer>/users/<email>/<local-part>.key`: the account private key.
 pub fn user_private_key(issuer_key: &str, email: &str) -> String {
-    format!("{}/{}.key", user_prefix(issuer_key, email), safe(&email_username(email)))
+    format!(
+        "{}/{}.key",
+        user_prefix(issuer_key, email),
+        safe(&email_username(email))
+    )
 }
 
 /// The part of an email before `@` (all of it without `@`, the part after it when the email
@@ -131,7 +145,11 @@ fn email_username(email: &str) -> String {
 /// `acme/<issuer>/challenge_tokens/<identifier>.json`: a challenge in flight, readable by every
 /// instance sharing the storage.
 pub fn challenge_token(issuer_key: &str, identifier: &str) -> String {
-    format!("{}/challenge_tokens/{}.json", ca_prefix(issuer_key), safe(identifier))
+    format!(
+        "{}/challenge_tokens/{}.json",
+        ca_prefix(issuer_key),
+        safe(identifier)
+    )
 }
 
 /// The challenge key of an identifier: the name itself, except TLS-ALPN-01 for an IP address
@@ -204,13 +222,22 @@ mod tests {
     #[test]
     fn issuer_keys() {
         let cases = [
-            ("https://acme-v02.api.letsencrypt.org/directory", "acme-v02.api.letsencrypt.org-directory"),
+            (
+                "https://acme-v02.api.letsencrypt.org/directory",
+                "acme-v02.api.letsencrypt.org-directory",
+            ),
             (
                 "https://acme-staging-v02.api.letsencrypt.org/directory",
                 "acme-staging-v02.api.letsencrypt.org-directory",
             ),
-            ("https://acme.zerossl.com/v2/DV90", "acme.zerossl.com-v2-DV90"),
-            ("https://dv.acme-v02.api.pki.goog/directory", "dv.acme-v02.api.pki.goog-directory"),
+            (
+                "https://acme.zerossl.com/v2/DV90",
+                "acme.zerossl.com-v2-DV90",
+            ),
+            (
+                "https://dv.acme-v02.api.pki.goog/directory",
+                "dv.acme-v02.api.pki.goog-directory",
+            ),
             ("https://localhost:14000/dir", "localhost:14000-dir"),
             ("https://127.0.0.1:14000/dir", "127.0.0.1:14000-dir"),
             ("https://ca.example/", "ca.example"),
@@ -220,7 +247,10 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(issuer_key(url), want, "issuer_key({url:?})");
         }
-        assert_eq!(safe(&issuer_key("https://127.0.0.1:14000/dir")), "127.0.0.1-14000-dir");
+        assert_eq!(
+            safe(&issuer_key("https://127.0.0.1:14000/dir")),
+            "127.0.0.1-14000-dir"
+        );
     }
 
     #[test]

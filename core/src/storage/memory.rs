@@ -47,34 +47,50 @@ impl MemoryStorage {
 }
 
 fn not_found(op: &str, key: &str) -> Error {
-    Error::new(ErrorKind::NotFound, format!("storage {op} `{key}`: not found"))
+    Error::new(
+        ErrorKind::NotFound,
+        format!("storage {op} `{key}`: not found"),
+    )
 }
 
 fn under(prefix: &str) -> String {
-    if prefix.is_empty() { String::new() } else { format!("{}/", prefix.trim_end_matches('/')) }
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", prefix.trim_end_matches('/'))
+    }
 }
 
 #[async_trait]
 impl Storage for MemoryStorage {
     async fn store(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.values().insert(key.to_string(), (value.to_vec(), SystemTime::now()));
+        self.values()
+            .insert(key.to_string(), (value.to_vec(), SystemTime::now()));
         Ok(())
     }
 
     async fn load(&self, key: &str) -> Result<Vec<u8>> {
-        self.values().get(key).map(|(v, _)| v.clone()).ok_or_else(|| not_found("load", key))
+        self.values()
+            .get(key)
+            .map(|(v, _)| v.clone())
+            .ok_or_else(|| not_found("load", key))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         let dir = under(key);
-        self.values().retain(|k, _| k != key && !k.starts_with(&dir));
+        self.values()
+            .retain(|k, _| k != key && !k.starts_with(&dir));
         Ok(())
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
         let dir = under(key);
         let values = self.values();
-        Ok(values.contains_key(key) || values.range(dir.clone()..).next().is_some_and(|(k, _)| k.starts_with(&dir)))
+        Ok(values.contains_key(key)
+            || values
+                .range(dir.clone()..)
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(&dir)))
     }
 
     async fn list(&self, prefix: &str, recursive: bool) -> Result<Vec<String>> {
@@ -84,7 +100,11 @@ impl Storage for MemoryStorage {
             let rest = &key[dir.len()..];
             let mut acc = dir.trim_end_matches('/').to_string();
             for part in rest.split('/') {
-                acc = if acc.is_empty() { part.to_string() } else { format!("{acc}/{part}") };
+                acc = if acc.is_empty() {
+                    part.to_string()
+                } else {
+                    format!("{acc}/{part}")
+                };
                 out.insert(acc.clone());
                 if !recursive {
                     break;
@@ -99,10 +119,20 @@ impl Storage for MemoryStorage {
 
     async fn stat(&self, key: &str) -> Result<KeyInfo> {
         if let Some((v, modified)) = self.values().get(key) {
-            return Ok(KeyInfo { key: key.to_string(), modified: *modified, size: v.len() as u64, is_terminal: true });
+            return Ok(KeyInfo {
+                key: key.to_string(),
+                modified: *modified,
+                size: v.len() as u64,
+                is_terminal: true,
+            });
         }
         if self.exists(key).await? {
-            return Ok(KeyInfo { key: key.to_string(), modified: SystemTime::now(), size: 0, is_terminal: false });
+            return Ok(KeyInfo {
+                key: key.to_string(),
+                modified: SystemTime::now(),
+                size: 0,
+                is_terminal: false,
+            });
         }
         Err(not_found("stat", key))
     }
@@ -142,13 +172,19 @@ mod tests {
         s.store("a/e", b"3").await.unwrap();
         s.store("ab", b"4").await.unwrap();
         assert_eq!(s.list("a", false).await.unwrap(), vec!["a/b", "a/e"]);
-        assert_eq!(s.list("a", true).await.unwrap(), vec!["a/b", "a/b/c", "a/b/d", "a/e"]);
+        assert_eq!(
+            s.list("a", true).await.unwrap(),
+            vec!["a/b", "a/b/c", "a/b/d", "a/e"]
+        );
         assert!(s.exists("a/b").await.unwrap());
         assert!(!s.stat("a/b").await.unwrap().is_terminal);
         s.delete("a/b").await.unwrap();
         assert!(!s.exists("a/b").await.unwrap());
         assert_eq!(s.load("ab").await.unwrap(), b"4");
-        assert_eq!(s.load("a/b/c").await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            s.load("a/b/c").await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
     }
 
     #[tokio::test]

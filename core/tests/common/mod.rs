@@ -16,7 +16,10 @@ pub fn init_tracing() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CERTMAGIC_LOG").unwrap_or_else(|_| "certmagic=info".into()))
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("CERTMAGIC_LOG")
+                    .unwrap_or_else(|_| "certmagic=info".into()),
+            )
             .with_test_writer()
             .try_init();
     });
@@ -33,7 +36,10 @@ pub fn pebble_config(pebble: &Pebble, storage: Arc<dyn Storage>) -> ConfigBuilde
         .alt_http_port(pebble.http_port)
         .alt_tls_alpn_port(pebble.tls_port)
         .listen_host("127.0.0.1")
-        .rate_limit(RateLimit { events: 0, window: Duration::ZERO })
+        .rate_limit(RateLimit {
+            events: 0,
+            window: Duration::ZERO,
+        })
         .storage(storage)
 }
 
@@ -44,7 +50,9 @@ pub fn assert_chain_verifies(pebble: &Pebble, chain: &[CertificateDer<'static>],
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root[0].clone()).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .unwrap();
     let server_name = ServerName::try_from(name.to_string()).unwrap();
     verifier
         .verify_server_cert(&chain[0], &chain[1..], &server_name, &[], UnixTime::now())
@@ -52,7 +60,11 @@ pub fn assert_chain_verifies(pebble: &Pebble, chain: &[CertificateDer<'static>],
 }
 
 pub fn assert_cert_verifies(pebble: &Pebble, cert: &Certificate, name: &str) {
-    assert!(cert.names().any(|n| n == name), "{name} not in {:?}", cert.names().collect::<Vec<_>>());
+    assert!(
+        cert.names().any(|n| n == name),
+        "{name} not in {:?}",
+        cert.names().collect::<Vec<_>>()
+    );
     assert_chain_verifies(pebble, cert.chain_der(), name);
 }
 
@@ -65,17 +77,35 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn names(&self) -> Vec<String> {
-        self.events.lock().unwrap().iter().map(|(n, _)| n.clone()).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect()
     }
     pub fn payloads(&self, name: &str) -> Vec<serde_json::Value> {
-        self.events.lock().unwrap().iter().filter(|(n, _)| n == name).map(|(_, p)| p.clone()).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 }
 
 impl EventHandler for Recorder {
     fn handle(&self, event: &Event) -> Result<(), String> {
-        self.events.lock().unwrap().push((event.name().to_string(), event.payload()));
-        if event.name() == "cert_obtaining" && self.refuse_obtaining.load(std::sync::atomic::Ordering::SeqCst) {
+        self.events
+            .lock()
+            .unwrap()
+            .push((event.name().to_string(), event.payload()));
+        if event.name() == "cert_obtaining"
+            && self
+                .refuse_obtaining
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
             return Err("refused by test".into());
         }
         Ok(())
@@ -84,14 +114,20 @@ impl EventHandler for Recorder {
 
 /// Completes a TLS handshake with `server_config` for `name`, trusting Pebble's root; returns the
 /// chain the server presented.
-pub async fn handshake(pebble: &Pebble, server_config: Arc<rustls::ServerConfig>, name: &str) -> Vec<CertificateDer<'static>> {
+pub async fn handshake(
+    pebble: &Pebble,
+    server_config: Arc<rustls::ServerConfig>,
+    name: &str,
+) -> Vec<CertificateDer<'static>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
         let mut tls = acceptor.accept(stream).await.expect("server handshake");
-        tokio::io::AsyncWriteExt::write_all(&mut tls, b"hello").await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut tls, b"hello")
+            .await
+            .unwrap();
         tokio::io::AsyncWriteExt::shutdown(&mut tls).await.ok();
     });
     let root = certmagic::parse_pem_chain(pebble.root_pem(0).as_bytes()).unwrap();
@@ -110,7 +146,9 @@ pub async fn handshake(pebble: &Pebble, server_config: Arc<rustls::ServerConfig>
         .await
         .unwrap_or_else(|e| panic!("TLS handshake for {name} failed: {e}"));
     let mut buf = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut buf).await.ok();
+    tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut buf)
+        .await
+        .ok();
     assert_eq!(buf, b"hello");
     server.await.unwrap();
     tls.get_ref().1.peer_certificates().unwrap().to_vec()

@@ -69,7 +69,14 @@ impl Pebble {
     /// Starts Pebble and pebble-challtestsrv and waits until both answer.
     pub fn start(options: PebbleOptions) -> Pebble {
         let dir = tempfile::tempdir().expect("temp dir");
-        let [acme_port, mgmt_port, http_port, tls_port, dns_port, dns_mgmt_port] = free_ports();
+        let [
+            acme_port,
+            mgmt_port,
+            http_port,
+            tls_port,
+            dns_port,
+            dns_mgmt_port,
+        ] = free_ports();
         let (ca_pem, cert_pem, key_pem) = api_certificates();
         write(dir.path(), "api-ca.pem", &ca_pem);
         write(dir.path(), "api-cert.pem", &cert_pem);
@@ -85,13 +92,22 @@ impl Pebble {
             "externalAccountBindingRequired": !options.eab_keys.is_empty(),
         });
         if !options.eab_keys.is_empty() {
-            pebble["externalAccountMACKeys"] =
-                serde_json::Value::Object(options.eab_keys.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect());
+            pebble["externalAccountMACKeys"] = serde_json::Value::Object(
+                options
+                    .eab_keys
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into()))
+                    .collect(),
+            );
         }
         if let Some(v) = options.validity_secs {
             pebble["certificateValidityPeriod"] = v.into();
         }
-        write(dir.path(), "pebble.json", &serde_json::json!({ "pebble": pebble }).to_string());
+        write(
+            dir.path(),
+            "pebble.json",
+            &serde_json::json!({ "pebble": pebble }).to_string(),
+        );
 
         let dns_log = std::fs::File::create(dir.path().join("challtestsrv.log")).expect("log file");
         let dns = Command::new(binary("pebble-challtestsrv"))
@@ -112,9 +128,15 @@ impl Pebble {
             .arg(dir.path().join("pebble.json"))
             .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
             .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", options.nonce_reject_percent.to_string())
+            .env(
+                "PEBBLE_WFE_NONCEREJECT",
+                options.nonce_reject_percent.to_string(),
+            )
             .env("PEBBLE_AUTHZREUSE", options.authz_reuse_percent.to_string())
-            .env("PEBBLE_ALTERNATE_ROOTS", options.alternate_roots.to_string())
+            .env(
+                "PEBBLE_ALTERNATE_ROOTS",
+                options.alternate_roots.to_string(),
+            )
             .current_dir(dir.path())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -145,12 +167,16 @@ impl Pebble {
 
     /// `GET` on the management API (trusting [`Pebble::api_ca_pem`]); panics on failure.
     pub fn management_get(&self, path: &str) -> String {
-        https_get(&self.api_ca_pem, &format!("{}{}", self.management_url, path))
+        https_get(
+            &self.api_ca_pem,
+            &format!("{}{}", self.management_url, path),
+        )
     }
 
     /// Pebble's status for a certificate serial (lower-case hex), e.g. `{"Status": "Revoked", …}`.
     pub fn cert_status(&self, serial_hex: &str) -> serde_json::Value {
-        serde_json::from_str(&self.management_get(&format!("/cert-status-by-serial/{serial_hex}"))).expect("status JSON")
+        serde_json::from_str(&self.management_get(&format!("/cert-status-by-serial/{serial_hex}")))
+            .expect("status JSON")
     }
 
     /// Pebble's log so far.
@@ -160,12 +186,18 @@ impl Pebble {
 
     /// Number of orders Pebble has created so far.
     pub fn orders_created(&self) -> usize {
-        self.log().lines().filter(|l| l.contains("Added order")).count()
+        self.log()
+            .lines()
+            .filter(|l| l.contains("Added order"))
+            .count()
     }
 
     /// Number of certificates Pebble has issued so far.
     pub fn certificates_issued(&self) -> usize {
-        self.log().lines().filter(|l| l.contains("Issued certificate serial")).count()
+        self.log()
+            .lines()
+            .filter(|l| l.contains("Issued certificate serial"))
+            .count()
     }
 
     /// A folder that lives as long as this Pebble.
@@ -250,14 +282,24 @@ fn wait_for_port(port: u16, what: &str) {
 fn api_certificates() -> (String, String, String) {
     let ca_key = KeyPair::generate().expect("key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.distinguished_name.push(DnType::CommonName, "certmagic-rs test API CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "certmagic-rs test API CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().expect("key");
-    let mut leaf_params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).expect("params");
-    leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
+    let mut leaf_params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("params");
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf");
     (ca_cert.pem(), leaf.pem(), leaf_key.serialize_pem())
 }
@@ -283,13 +325,24 @@ pub fn https_get(ca_pem: &str, url: &str) -> String {
     let sock = TcpStream::connect(authority).expect("connect");
     sock.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut tls = rustls::StreamOwned::new(conn, sock);
-    write!(tls, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").expect("request");
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
     let mut raw = Vec::new();
     let _ = tls.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
     assert!(head.starts_with("HTTP/1.1 200"), "GET {url}: {head}");
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    }
 }
 
 fn dechunk(mut body: &str) -> String {
