@@ -224,7 +224,7 @@ impl AcmeIssuer {
         let policy = self.poll_policy();
         if let Err(e) = acme_retry!("finalizing order", order.finalize_csr(csr_der).await) {
             // The CA may have processed a finalize whose answer was lost on the way.
-            let status = order.refresh().await.map(|s| s.status);
+            let status = acme_retry!("checking order", order.refresh().await.map(|s| s.status));
             if !matches!(status, Ok(OrderStatus::Processing | OrderStatus::Valid)) {
                 return Err(e);
             }
@@ -287,6 +287,10 @@ impl AcmeIssuer {
         presented: &mut Vec<Presented>,
         used: &mut Option<ChallengeType>,
     ) -> Result<(), Failure> {
+        // Fetched (with retries) before walking them: a failed fetch inside the walk would skip
+        // an authorization.
+        acme_retry!("fetching authorizations", fetch_authorizations(order).await)
+            .map_err(Failure::other)?;
         {
             let mut authzs = order.authorizations();
             while let Some(authz) = authzs.next().await {
@@ -354,16 +358,13 @@ impl AcmeIssuer {
             }
         }
         let kind = used.unwrap_or(ChallengeType::Http01);
-        match order.poll_ready(&self.poll_policy()).await {
+        let policy = self.poll_policy();
+        match acme_retry!("waiting for validation", order.poll_ready(&policy).await) {
             Ok(OrderStatus::Ready) => return Ok(()),
             // Invalid, or an order-level problem: the failed challenge says why, below.
-            Ok(_) | Err(instant_acme::Error::Api(_)) => {}
-            Err(e) => {
-                return Err(Failure::on(
-                    kind,
-                    Error::from(e).context("waiting for validation"),
-                ));
-            }
+            Ok(_) => {}
+            Err(e) if e.problem().is_some() => {}
+            Err(e) => return Err(Failure::on(kind, e)),
         }
         // Find out why: the failed challenge carries the CA's problem document.
         let mut problem = None;
@@ -434,6 +435,15 @@ impl AcmeIssuer {
             None => Err(Error::new(ErrorKind::Acme, "alternate chain: no response")),
         }
     }
+}
+
+/// Fetches the state of every authorization of `order` (kept in the order afterwards).
+async fn fetch_authorizations(order: &mut Order) -> Result<(), instant_acme::Error> {
+    let mut authzs = order.authorizations();
+    while let Some(authz) = authzs.next().await {
+        authz?;
+    }
+    Ok(())
 }
 
 /// Index of the chain `preference` picks: smallest first if asked, then the first chain with any

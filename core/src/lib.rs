@@ -35,6 +35,7 @@ mod issuer;
 mod jobs;
 mod maintain;
 mod manager;
+mod net;
 mod rate_limiter;
 mod retry;
 pub mod runtime;

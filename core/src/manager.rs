@@ -169,12 +169,8 @@ impl Manager {
 
     /// Blocking [`Manager::obtain`].
     pub fn obtain_sync(&self, name: &str) -> Result<Arc<Certificate>> {
-        runtime::check_blocking_allowed("obtain_sync")?;
-        runtime::block_on("obtain_sync", {
-            let m = self.clone();
-            let n = name.to_string();
-            async move { m.obtain(&n).await }
-        })
+        let name = name.to_string();
+        self.block("obtain_sync", |m| async move { m.obtain(&name).await })
     }
 
     /// Renews the certificate of `name` now, whether or not it is due.
@@ -193,12 +189,8 @@ impl Manager {
 
     /// Blocking [`Manager::renew`].
     pub fn renew_sync(&self, name: &str) -> Result<Arc<Certificate>> {
-        runtime::check_blocking_allowed("renew_sync")?;
-        runtime::block_on("renew_sync", {
-            let m = self.clone();
-            let n = name.to_string();
-            async move { m.renew(&n).await }
-        })
+        let name = name.to_string();
+        self.block("renew_sync", |m| async move { m.renew(&name).await })
     }
 
     /// Revokes the certificate of `name` at the CA, deletes its files from storage and stops
@@ -215,12 +207,11 @@ impl Manager {
 
     /// Blocking [`Manager::revoke`].
     pub fn revoke_sync(&self, name: &str, reason: RevocationReason) -> Result<()> {
-        runtime::check_blocking_allowed("revoke_sync")?;
-        runtime::block_on("revoke_sync", {
-            let m = self.clone();
-            let n = name.to_string();
-            async move { m.revoke(&n, reason).await }
-        })
+        let name = name.to_string();
+        self.block(
+            "revoke_sync",
+            |m| async move { m.revoke(&name, reason).await },
+        )
     }
 
     /// The certificate a handshake for `server_name` gets: exact name, then the single-label
@@ -269,9 +260,17 @@ impl Manager {
 
     /// Blocking [`Manager::shutdown`].
     pub fn shutdown_sync(&self) -> Result<()> {
-        runtime::check_blocking_allowed("shutdown_sync")?;
-        let m = self.clone();
-        runtime::block_on("shutdown_sync", async move { m.shutdown().await })
+        self.block("shutdown_sync", |m| async move { m.shutdown().await })
+    }
+
+    /// Runs an async method to completion on the library runtime, blocking this thread.
+    fn block<T, F, Fut>(&self, what: &str, method: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Manager) -> Fut,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        runtime::block_on(what, method(self.clone()))
     }
 
     /// Resolves when the manager is shut down.

@@ -116,9 +116,7 @@ async fn bind(ip: IpAddr, port: u16) -> Result<TcpListener> {
 
 async fn serve_http(manager: Manager, listener: TcpListener, options: ServeOptions) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let stream = crate::net::accept(&listener).await;
         let (manager, options) = (manager.clone(), options.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<Incoming>| {
@@ -185,9 +183,7 @@ where
         }
     };
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let stream = crate::net::accept(&listener).await;
         let (manager, config, service) = (manager.clone(), config.clone(), service.clone());
         tokio::spawn(async move {
             let accepted = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, async {

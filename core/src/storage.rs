@@ -53,7 +53,8 @@ pub trait Storage: Send + Sync + Debug + 'static {
     async fn delete(&self, key: &str) -> Result<()>;
     /// Whether `key` exists (as a value or as a prefix of other keys).
     async fn exists(&self, key: &str) -> Result<bool>;
-    /// The keys under `prefix`: direct children only, or every value below it if `recursive`.
+    /// The keys under `prefix`: its direct children (values and "directories"), or every key
+    /// below it if `recursive`. Sorted.
     async fn list(&self, prefix: &str, recursive: bool) -> Result<Vec<String>>;
     /// Information about `key`.
     async fn stat(&self, key: &str) -> Result<KeyInfo>;

@@ -82,9 +82,7 @@ pub fn request_host<B>(req: &Request<B>) -> String {
 /// Serves HTTP-01 answers from this process's challenges until aborted.
 pub(crate) async fn serve_standalone(listener: tokio::net::TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let stream = crate::net::accept(&listener).await;
         tokio::spawn(async move {
             let service = service_fn(|req: Request<Incoming>| async move {
                 let path = req.uri().path().to_string();

@@ -55,9 +55,7 @@ impl ResolvesServerCert for Fixed {
 /// Answers validation handshakes from this process's challenges until aborted.
 pub(crate) async fn serve_standalone(listener: tokio::net::TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let stream = crate::net::accept(&listener).await;
         tokio::spawn(async move {
             let handshake = async {
                 let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
