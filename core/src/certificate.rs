@@ -27,6 +27,9 @@ pub struct Certificate {
     hash: [u8; 32],
     managed: bool,
     issuer_key: Option<Arc<str>>,
+    /// PEM forms, made on first request (bindings hand out views of them).
+    chain_pem: OnceLock<Box<str>>,
+    key_pem: OnceLock<Box<str>>,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -85,6 +88,8 @@ impl Certificate {
             hash,
             managed: false,
             issuer_key: None,
+            chain_pem: OnceLock::new(),
+            key_pem: OnceLock::new(),
         })
     }
 
@@ -104,19 +109,23 @@ impl Certificate {
         &self.certified.cert
     }
 
-    /// The chain as PEM, leaf first.
-    pub fn chain_pem(&self) -> String {
-        crypto::encode_chain_pem(&self.certified.cert)
+    /// The chain as PEM, leaf first (encoded once, then shared).
+    pub fn chain_pem(&self) -> &str {
+        self.chain_pem
+            .get_or_init(|| crypto::encode_chain_pem(&self.certified.cert).into())
     }
 
-    /// The private key as PEM (label by form: `EC PRIVATE KEY`, `RSA PRIVATE KEY`, `PRIVATE KEY`).
-    pub fn key_pem(&self) -> String {
-        let label = match &self.key_der {
-            PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
-            PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
-            _ => "PRIVATE KEY",
-        };
-        crypto::encode_pem(&[Pem::new(label, self.key_der.secret_der())])
+    /// The private key as PEM, labelled by its form: `EC PRIVATE KEY`, `RSA PRIVATE KEY`,
+    /// `PRIVATE KEY` (encoded once, then shared).
+    pub fn key_pem(&self) -> &str {
+        self.key_pem.get_or_init(|| {
+            let label = match &self.key_der {
+                PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
+                PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
+                _ => "PRIVATE KEY",
+            };
+            crypto::encode_pem(&[Pem::new(label, self.key_der.secret_der())]).into()
+        })
     }
 
     /// The private key as DER.

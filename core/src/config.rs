@@ -12,6 +12,7 @@ use rustls_pki_types::CertificateDer;
 use crate::crypto::{self, KeyType};
 use crate::error::{Error, Result};
 use crate::events::EventHandler;
+use crate::on_demand::DecisionHandler;
 use crate::retry::RetrySchedule;
 use crate::storage::Storage;
 use crate::storage::file::FileStorage;
@@ -146,6 +147,7 @@ pub struct Config {
     pub(crate) retry_schedule: RetrySchedule,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) event_handler: Option<Arc<dyn EventHandler>>,
+    pub(crate) on_demand_decision: Option<Arc<dyn DecisionHandler>>,
 }
 
 impl fmt::Debug for Config {
@@ -218,6 +220,10 @@ impl Config {
     pub fn issuer_key(&self) -> String {
         crate::storage::keys::issuer_key(&self.ca)
     }
+    /// The on-demand decision hook, if one is set.
+    pub fn on_demand_decision(&self) -> Option<&Arc<dyn DecisionHandler>> {
+        self.on_demand_decision.as_ref()
+    }
     /// The challenge types that are enabled.
     pub fn enabled_challenges(&self) -> Vec<ChallengeType> {
         let mut v = Vec::new();
@@ -259,6 +265,7 @@ pub struct ConfigBuilder {
     retry_schedule: Option<RetrySchedule>,
     storage: Option<Arc<dyn Storage>>,
     event_handler: Option<Arc<dyn EventHandler>>,
+    on_demand_decision: Option<Arc<dyn DecisionHandler>>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -397,6 +404,13 @@ impl ConfigBuilder {
     /// Receives every [`Event`](crate::Event).
     pub fn event_handler(mut self, handler: Arc<dyn EventHandler>) -> Self {
         self.event_handler = Some(handler);
+        self
+    }
+
+    /// The on-demand TLS decision: whether a name first seen in a handshake may get a
+    /// certificate (see [`DecisionHandler`]).
+    pub fn on_demand_decision(mut self, decision: Arc<dyn DecisionHandler>) -> Self {
+        self.on_demand_decision = Some(decision);
         self
     }
 
@@ -579,6 +593,7 @@ impl ConfigBuilder {
             retry_schedule: self.retry_schedule.unwrap_or_default(),
             storage,
             event_handler: self.event_handler,
+            on_demand_decision: self.on_demand_decision,
         })
     }
 }

@@ -15,7 +15,7 @@ use rcgen::{
     PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256, RsaKeySize, SignatureAlgorithm,
 };
 use rustls::crypto::CryptoProvider;
-use rustls::sign::{CertifiedKey, SigningKey};
+use rustls::sign::SigningKey;
 use rustls_pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
 };
@@ -268,11 +268,12 @@ pub(crate) fn csr_der(name: &str, key: &KeyPair, must_staple: bool) -> Result<Ve
 }
 
 /// The self-signed certificate that answers a TLS-ALPN-01 challenge (RFC 8737): SAN = the
-/// identifier, critical id-pe-acmeIdentifier = SHA-256 of the key authorization.
+/// identifier, critical id-pe-acmeIdentifier = SHA-256 of the key authorization. Returns the
+/// certificate and its P-256 key, DER.
 pub(crate) fn tls_alpn_certificate(
     identifier: &str,
     key_authorization: &str,
-) -> Result<Arc<CertifiedKey>> {
+) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>)> {
     let digest = Sha256::digest(key_authorization.as_bytes());
     let mut params = CertificateParams::new(vec![identifier.to_string()])
         .map_err(|e| Error::new(ErrorKind::InvalidName, format!("`{identifier}`: {e}")))?;
@@ -288,10 +289,7 @@ pub(crate) fn tls_alpn_certificate(
         .self_signed(&key)
         .map_err(|e| Error::internal(format!("building TLS-ALPN-01 certificate: {e}")))?;
     let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    Ok(Arc::new(CertifiedKey::new(
-        vec![cert.der().clone()],
-        signing_key(&key_der)?,
-    )))
+    Ok((cert.der().clone(), key_der))
 }
 
 /// A SEC1 P-256 key (as Go writes account keys) wrapped as PKCS#8 (as instant-acme reads them).
@@ -571,8 +569,9 @@ mod tests {
 
     #[test]
     fn tls_alpn_certificate_has_critical_acme_extension() {
-        let ck = tls_alpn_certificate("a.example.com", "token.thumb").unwrap();
-        let (_, cert) = x509_parser::parse_x509_certificate(ck.cert[0].as_ref()).unwrap();
+        let (der, key) = tls_alpn_certificate("a.example.com", "token.thumb").unwrap();
+        signing_key(&key).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
         let ext = cert
             .extensions()
             .iter()

@@ -44,7 +44,8 @@ impl CertResolver {
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         if tls_alpn01::is_challenge_alpn(hello.alpn()) {
-            return tls_alpn01::answer_local(hello.server_name()?);
+            return tls_alpn01::answer_local(hello.server_name()?)
+                .map(|c| c.certified_key().clone());
         }
         let name = hello
             .server_name()

@@ -8,8 +8,8 @@ use http::{Request, Response};
 use http_body_util::Full;
 use rustls::sign::CertifiedKey;
 
+use crate::certificate::Certificate;
 use crate::config::ChallengeType;
-use crate::crypto;
 use crate::manager::Manager;
 use crate::solvers::{distributed, http01, tls_alpn01};
 use crate::subject::host_only;
@@ -55,14 +55,14 @@ impl Manager {
         Some(http01::answer_response(answer))
     }
 
-    /// The certificate answering a TLS-ALPN-01 validation handshake for `server_name`, given the
-    /// ClientHello's ALPN list; `None` unless the ALPN list is exactly `["acme-tls/1"]` and a
-    /// challenge for that name is active here or in storage.
+    /// The certificate (with its key) answering a TLS-ALPN-01 validation handshake for
+    /// `server_name`, given the ClientHello's ALPN list; `None` unless the ALPN list is exactly
+    /// `["acme-tls/1"]` and a challenge for that name is active here or in storage.
     pub async fn tls_alpn_challenge_cert(
         &self,
         server_name: &str,
         alpn: &[&[u8]],
-    ) -> Option<Arc<CertifiedKey>> {
+    ) -> Option<Arc<Certificate>> {
         if !tls_alpn01::is_challenge_alpn(Some(alpn.iter().copied())) {
             return None;
         }
@@ -81,7 +81,7 @@ impl Manager {
             )
             .await;
             Ok(info.and_then(|i| {
-                crypto::tls_alpn_certificate(&i.identifier.value, &i.key_authorization).ok()
+                tls_alpn01::challenge_certificate(&i.identifier.value, &i.key_authorization).ok()
             }))
         })
         .await
@@ -96,7 +96,8 @@ impl Manager {
         alpn: &[&[u8]],
     ) -> Option<Arc<CertifiedKey>> {
         if tls_alpn01::is_challenge_alpn(Some(alpn.iter().copied())) {
-            return self.tls_alpn_challenge_cert(server_name?, alpn).await;
+            let cert = self.tls_alpn_challenge_cert(server_name?, alpn).await?;
+            return Some(cert.certified_key().clone());
         }
         self.get_certificate(server_name?)
             .map(|c| c.certified_key().clone())

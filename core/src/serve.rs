@@ -199,7 +199,7 @@ where
                 let config = if tls_alpn01::is_challenge_alpn(Some(alpn_refs.iter().copied())) {
                     let sni = hello.server_name()?.to_string();
                     let cert = manager.tls_alpn_challenge_cert(&sni, &alpn_refs).await?;
-                    tls_alpn01::challenge_server_config(cert)?
+                    tls_alpn01::challenge_server_config(cert.certified_key().clone())?
                 } else {
                     config
                 };

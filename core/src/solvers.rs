@@ -14,12 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use rand::seq::SliceRandom;
-use rustls::sign::CertifiedKey;
 use serde::{Deserialize, Serialize};
 use tokio::task::AbortHandle;
 
+use crate::certificate::Certificate;
 use crate::config::{ChallengeType, Config};
-use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
 use crate::storage::{Storage, keys};
 
@@ -97,16 +96,16 @@ impl ChallengeInfo {
 #[derive(Debug)]
 pub(crate) struct Active {
     pub info: ChallengeInfo,
-    tls_alpn_cert: OnceLock<Arc<CertifiedKey>>,
+    tls_alpn_cert: OnceLock<Arc<Certificate>>,
 }
 
 impl Active {
     /// The TLS-ALPN-01 certificate, built once.
-    pub fn tls_alpn_cert(&self) -> Result<Arc<CertifiedKey>> {
+    pub fn tls_alpn_cert(&self) -> Result<Arc<Certificate>> {
         if let Some(c) = self.tls_alpn_cert.get() {
             return Ok(c.clone());
         }
-        let cert = crypto::tls_alpn_certificate(
+        let cert = tls_alpn01::challenge_certificate(
             &self.info.identifier.value,
             &self.info.key_authorization,
         )?;

@@ -11,8 +11,10 @@ use rustls::sign::CertifiedKey;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::active;
+use crate::certificate::Certificate;
 use crate::config::ChallengeType;
 use crate::crypto;
+use crate::error::Result;
 
 /// The ALPN protocol of TLS-ALPN-01 validation handshakes.
 pub const ACME_TLS_ALPN_PROTOCOL: &[u8] = b"acme-tls/1";
@@ -26,10 +28,19 @@ pub fn is_challenge_alpn<'a>(alpn: Option<impl Iterator<Item = &'a [u8]>>) -> bo
 }
 
 /// The challenge certificate for `server_name` from a challenge this process presented.
-pub fn answer_local(server_name: &str) -> Option<Arc<CertifiedKey>> {
+pub fn answer_local(server_name: &str) -> Option<Arc<Certificate>> {
     let key = server_name.trim_end_matches('.').to_ascii_lowercase();
     let candidates = active(&key, ChallengeType::TlsAlpn01);
     candidates.last().and_then(|a| a.tls_alpn_cert().ok())
+}
+
+/// The certificate (with its key) answering TLS-ALPN-01 for `identifier`.
+pub(crate) fn challenge_certificate(
+    identifier: &str,
+    key_authorization: &str,
+) -> Result<Arc<Certificate>> {
+    let (der, key) = crypto::tls_alpn_certificate(identifier, key_authorization)?;
+    Ok(Arc::new(Certificate::from_der(vec![der], key)?))
 }
 
 /// A server config that presents `cert` to a validation handshake.
@@ -66,7 +77,7 @@ pub(crate) async fn serve_standalone(listener: tokio::net::TcpListener) {
                     return None;
                 }
                 let cert = answer_local(hello.server_name()?)?;
-                let config = challenge_server_config(cert)?;
+                let config = challenge_server_config(cert.certified_key().clone())?;
                 let mut tls = start.into_stream(config).await.ok()?;
                 let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
                 Some(())
