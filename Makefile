@@ -3,9 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Real servers the tests and the demo start on 127.0.0.1, from Debian.
-APT_PACKAGES := pebble caddy curl
+APT_PACKAGES := pebble caddy curl valgrind libssl-dev
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: demo test lint fmt bench deps
+.PHONY: demo test lint fmt bench deps header install lib install-check
 
 ## Install what is missing (Debian packages).
 deps:
@@ -30,6 +35,41 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Criterion benchmarks with figures (BENCH_CERTS=20000 for a quicker run).
+## Criterion benchmarks with figures (BENCH_CERTS=20000 for a quicker run), then the C hand-over.
 bench: deps
 	$(CARGO) bench -p certmagic
+	$(CARGO) build --release -p certmagic-ffi
+	mkdir -p target/release/c-bench && ln -sf ../libcertmagic.so target/release/c-bench/libcertmagic.so.$(SOMAJOR)
+	cc -std=c99 -O2 -Iinclude -Itests/c tests/c/bench_get_certificate.c -Ltarget/release -lcertmagic \
+		-Wl,-rpath,$(CURDIR)/target/release/c-bench -lpthread -o target/release/c-bench/bench_get_certificate
+	d=$$(mktemp -d) && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj / \
+		-addext subjectAltName=DNS:unmanaged.example.test -keyout $$d/k.pem -out $$d/c.pem 2>/dev/null && \
+		CM_STORAGE=$$d CM_UNMANAGED_CRT=$$d/c.pem CM_UNMANAGED_KEY=$$d/k.pem target/release/c-bench/bench_get_certificate; \
+		rm -rf $$d
+
+## Regenerate include/certmagic.h from ffi/src (CI fails when the committed one differs).
+header:
+	CERTMAGIC_BLESS=1 $(CARGO) test -q -p certmagic-ffi --test header_current
+
+## The C library: libcertmagic.so (soname libcertmagic.so.$(SOMAJOR)) and libcertmagic.a.
+lib:
+	$(CARGO) build --release -p certmagic-ffi
+
+## make install PREFIX=/usr/local: library, header and certmagic.pc for pkg-config.
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 0755 target/release/libcertmagic.so $(DESTDIR)$(LIBDIR)/libcertmagic.so.$(VERSION)
+	ln -sf libcertmagic.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcertmagic.so.$(SOMAJOR)
+	ln -sf libcertmagic.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libcertmagic.so
+	install -m 0644 target/release/libcertmagic.a $(DESTDIR)$(LIBDIR)/libcertmagic.a
+	install -m 0644 include/certmagic.h $(DESTDIR)$(INCLUDEDIR)/certmagic.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+		ffi/certmagic.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/certmagic.pc
+
+## Installs into a scratch prefix and builds a C program with pkg-config against it.
+install-check:
+	d=$$(mktemp -d) && $(MAKE) --no-print-directory install PREFIX=$$d && \
+	printf '#include <certmagic.h>\n#include <stdio.h>\n#include <string.h>\nint main(void) { printf("libcertmagic %%s\\n", certmagic_version()); return strcmp(certmagic_version(), CERTMAGIC_VERSION) != 0; }\n' > $$d/v.c && \
+	cc -std=c99 -Wall -Werror $$d/v.c $$(PKG_CONFIG_PATH=$$d/lib/pkgconfig pkg-config --cflags --libs certmagic) -Wl,-rpath,$$d/lib -o $$d/v && \
+	$$d/v && readelf -d $$d/lib/libcertmagic.so | grep -q 'soname: \[libcertmagic.so.$(SOMAJOR)\]' && \
+	echo "install-check: OK ($$d)" && rm -rf $$d

@@ -57,6 +57,23 @@ impl Certificate {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<Self> {
+        Self::build(chain, key, true)
+    }
+
+    /// A snapshot of a certificate this library just made with `key` (TLS-ALPN-01 answers),
+    /// whose critical acmeIdentifier extension a general-purpose key check would refuse.
+    pub(crate) fn from_own_der(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self> {
+        Self::build(chain, key, false)
+    }
+
+    fn build(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        check_key: bool,
+    ) -> Result<Self> {
         let leaf = chain
             .first()
             .ok_or_else(|| Error::new(ErrorKind::Certificate, "empty certificate chain"))?;
@@ -69,12 +86,14 @@ impl Certificate {
             .map(|(i, c)| if i == 0 { c } else { intern_intermediate(c) })
             .collect();
         let certified = CertifiedKey::new(chain, signing_key);
-        certified.keys_match().map_err(|e| {
-            Error::new(
-                ErrorKind::Certificate,
-                format!("private key does not match the certificate: {e}"),
-            )
-        })?;
+        if check_key {
+            certified.keys_match().map_err(|e| {
+                Error::new(
+                    ErrorKind::Certificate,
+                    format!("private key does not match the certificate: {e}"),
+                )
+            })?;
+        }
         Ok(Self {
             names: facts
                 .names

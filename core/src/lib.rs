@@ -48,6 +48,8 @@ mod subject;
 
 pub use account::AccountRegistration;
 pub use acme_issuer::AcmeIssuer;
+/// Re-exported so storage implementations need no direct dependency.
+pub use async_trait::async_trait;
 pub use cache::Cache;
 pub use certificate::{AcmeIssuerData, Certificate, CertificateResource};
 pub use config::{

@@ -155,10 +155,16 @@ mod tests {
         let (level, text) = find("certificate obtained").expect("own INFO record forwarded");
         assert_eq!(level, Level::INFO);
         assert!(text.contains("serial=\"01\""), "{text}");
-        assert!(text.contains("identifier=\"a.test\"") && text.contains("issuer=\"ca\""), "{text}");
+        assert!(
+            text.contains("identifier=\"a.test\"") && text.contains("issuer=\"ca\""),
+            "{text}"
+        );
         assert_eq!(find("from a dependency").map(|r| r.0), Some(Level::WARN));
         assert!(find("too detailed").is_none(), "above the level");
-        assert!(find("dependency chatter").is_none(), "dependencies only from WARN");
+        assert!(
+            find("dependency chatter").is_none(),
+            "dependencies only from WARN"
+        );
         assert!(find("after removal").is_none(), "sink removed");
     }
 }

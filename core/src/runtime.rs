@@ -117,6 +117,17 @@ pub async fn spawn<T: Send + 'static>(
     }
 }
 
+/// Runs blocking work (a user callback, file I/O) on the library runtime's blocking pool.
+pub async fn spawn_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let handle = handle()?;
+    handle
+        .spawn_blocking(f)
+        .await
+        .map_err(|e| join_error("blocking call", e))
+}
+
 pub(crate) fn join_error(what: &str, e: tokio::task::JoinError) -> Error {
     if e.is_panic() {
         Error::internal(format!(

@@ -40,7 +40,7 @@ pub(crate) fn challenge_certificate(
     key_authorization: &str,
 ) -> Result<Arc<Certificate>> {
     let (der, key) = crypto::tls_alpn_certificate(identifier, key_authorization)?;
-    Ok(Arc::new(Certificate::from_der(vec![der], key)?))
+    Ok(Arc::new(Certificate::from_own_der(vec![der], key)?))
 }
 
 /// A server config that presents `cert` to a validation handshake.

@@ -1,0 +1,697 @@
+//! Configuration: `certmagic_config_builder` (Box: one owner, one thread at a time) collects
+//! settings; `certmagic_config_builder_build` checks them all and yields an immutable
+//! `certmagic_config` (Arc: shared, any thread) from which managers are made.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+use std::time::Duration;
+
+use certmagic::{
+    ChainPreference, ChallengeType, Config, ConfigBuilder, FileStorage, KeyType, RateLimit,
+    RetrySchedule,
+};
+
+use crate::boundary::{Failure, FfiResult, call};
+use crate::events::{CEvents, certmagic_event_cb};
+use crate::handle::{
+    self, ArcCastable, BoxCastable, Castable, Userdata, certmagic_userdata_free_cb,
+};
+use crate::result::certmagic_result;
+use crate::slice::{bytes, text};
+use crate::storage::{CStorage, certmagic_storage_callbacks};
+
+/// Settings for a manager, before they are checked. Owned by the caller from
+/// `certmagic_config_builder_new` until `certmagic_config_builder_build` (which consumes it) or
+/// `certmagic_config_builder_free`. Not thread-safe: one thread at a time.
+#[derive(Debug)]
+pub struct certmagic_config_builder {
+    _private: [u8; 0],
+}
+
+/// A checked, immutable configuration. A counted reference: release each with
+/// `certmagic_config_free`. Thread-safe.
+#[derive(Debug)]
+pub struct certmagic_config {
+    _private: [u8; 0],
+}
+
+/// The builder's Rust side: the core builder plus the chain preference, which C sets piecewise.
+#[derive(Default)]
+pub(crate) struct Builder {
+    inner: ConfigBuilder,
+    chain: ChainPreference,
+}
+
+impl Castable for certmagic_config_builder {
+    type Rust = Builder;
+}
+impl BoxCastable for certmagic_config_builder {}
+impl Castable for certmagic_config {
+    type Rust = Config;
+}
+impl ArcCastable for certmagic_config {}
+
+/// Private key types for certificates.
+#[repr(u32)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum certmagic_key_type {
+    /// ECDSA P-256 (the default).
+    P256 = 1,
+    /// ECDSA P-384.
+    P384 = 2,
+    /// RSA 2048.
+    Rsa2048 = 3,
+    /// RSA 4096.
+    Rsa4096 = 4,
+    /// Ed25519.
+    Ed25519 = 5,
+}
+
+/// ACME challenge types.
+#[repr(u32)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum certmagic_challenge_type {
+    /// HTTP-01.
+    Http01 = 1,
+    /// TLS-ALPN-01.
+    TlsAlpn01 = 2,
+}
+
+/// Decides whether a certificate may be obtained on demand for `name` (NUL-terminated, valid
+/// during the call), the slot of on-demand TLS. Return `CERTMAGIC_RESULT_OK` to allow, any other
+/// code to refuse. Same thread rules as `certmagic_event_cb`.
+#[allow(non_camel_case_types)]
+pub type certmagic_decision_cb =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, name: *const c_char) -> u32>;
+
+struct CDecision {
+    cb: unsafe extern "C" fn(*mut c_void, *const c_char) -> u32,
+    userdata: Userdata,
+}
+
+impl certmagic::DecisionHandler for CDecision {
+    fn decide(&self, name: &str) -> Result<(), String> {
+        let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
+        let _in_callback = certmagic::runtime::CallbackGuard::enter();
+        // SAFETY: registered by the caller for `userdata`; the name outlives the call.
+        let rc = unsafe { (self.cb)(self.userdata.ptr, c.as_ptr()) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "decision callback returned {}",
+                crate::result_name(rc)
+            ))
+        }
+    }
+}
+
+/// Applies `f` to the builder behind `builder`.
+///
+/// # Safety
+/// `builder` must be NULL or a live builder.
+unsafe fn update(
+    builder: *mut certmagic_config_builder,
+    f: impl FnOnce(&mut Builder) -> FfiResult,
+) -> certmagic_result {
+    call(|| {
+        // SAFETY: per the contract above.
+        let b = unsafe { handle::box_mut(builder, "builder") }?;
+        f(b)
+    })
+}
+
+fn set(b: &mut Builder, f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> FfiResult {
+    b.inner = f(std::mem::take(&mut b.inner));
+    Ok(())
+}
+
+/// A builder with the defaults: Let's Encrypt production, P-256, renewal at 1/3 of the lifetime
+/// left, checks every 10 minutes, HTTP-01 and TLS-ALPN-01 on ports 80 and 443, file storage in
+/// `$XDG_DATA_HOME/certmagic` (else `~/.local/share/certmagic`). Never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn certmagic_config_builder_new() -> *mut certmagic_config_builder {
+    handle::to_box::<certmagic_config_builder>(Builder::default())
+}
+
+/// Frees a builder that was not built. NULL is ignored.
+///
+/// # Safety
+/// `builder` must be NULL or a live builder; it is invalid afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_free(builder: *mut certmagic_config_builder) {
+    // SAFETY: per the contract above.
+    crate::boundary::guard((), || unsafe { handle::box_free(builder) })
+}
+
+/// Sets the ACME directory URL (`https://…`).
+///
+/// # Safety
+/// `builder` live; `url` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_ca(
+    builder: *mut certmagic_config_builder,
+    url: *const c_char,
+) -> certmagic_result {
+    // SAFETY: per the contract above (for this and every setter below).
+    unsafe { set_text(builder, url, "url", |i, v| i.ca(v)) }
+}
+
+/// Sets the account email.
+///
+/// # Safety
+/// `builder` live; `email` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_email(
+    builder: *mut certmagic_config_builder,
+    email: *const c_char,
+) -> certmagic_result {
+    unsafe { set_text(builder, email, "email", |i, v| i.email(v)) }
+}
+
+/// Agrees (or not) to the CA's terms of service.
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_agreed(
+    builder: *mut certmagic_config_builder,
+    agreed: bool,
+) -> certmagic_result {
+    unsafe { update(builder, |b| set(b, |i| i.agreed(agreed))) }
+}
+
+/// Trusts these PEM roots (instead of the built-in ones) for the connection to the CA.
+///
+/// # Safety
+/// `builder` live; `pem` valid for `pem_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_trusted_roots_pem(
+    builder: *mut certmagic_config_builder,
+    pem: *const u8,
+    pem_len: usize,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let pem = bytes(pem, pem_len, "pem")?.to_vec();
+            set(b, |i| i.trusted_roots_pem(pem))
+        })
+    }
+}
+
+/// Sets the certificate key type (a `certmagic_key_type`).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_key_type(
+    builder: *mut certmagic_config_builder,
+    key_type: u32,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let kt = match key_type {
+                1 => KeyType::EcdsaP256,
+                2 => KeyType::EcdsaP384,
+                3 => KeyType::Rsa2048,
+                4 => KeyType::Rsa4096,
+                5 => KeyType::Ed25519,
+                other => return Err(Failure::invalid(format!("unknown key type {other}"))),
+            };
+            set(b, |i| i.key_type(kt))
+        })
+    }
+}
+
+/// Renew when less than this fraction of a certificate's lifetime remains (0 < ratio < 1).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_renewal_window_ratio(
+    builder: *mut certmagic_config_builder,
+    ratio: f64,
+) -> certmagic_result {
+    unsafe { update(builder, |b| set(b, |i| i.renewal_window_ratio(ratio))) }
+}
+
+/// How often certificates are checked for renewal, in milliseconds.
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_renew_check_interval_ms(
+    builder: *mut certmagic_config_builder,
+    interval_ms: u64,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            set(b, |i| {
+                i.renew_check_interval(Duration::from_millis(interval_ms))
+            })
+        })
+    }
+}
+
+/// Turns HTTP-01 off (or on again).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_disable_http_challenge(
+    builder: *mut certmagic_config_builder,
+    disable: bool,
+) -> certmagic_result {
+    unsafe { update(builder, |b| set(b, |i| i.disable_http_challenge(disable))) }
+}
+
+/// Turns TLS-ALPN-01 off (or on again).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_disable_tls_alpn_challenge(
+    builder: *mut certmagic_config_builder,
+    disable: bool,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            set(b, |i| i.disable_tls_alpn_challenge(disable))
+        })
+    }
+}
+
+/// The port the HTTP-01 solver uses instead of 80.
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_alt_http_port(
+    builder: *mut certmagic_config_builder,
+    port: u16,
+) -> certmagic_result {
+    unsafe { update(builder, |b| set(b, |i| i.alt_http_port(port))) }
+}
+
+/// The port the TLS-ALPN-01 solver uses instead of 443.
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_alt_tls_alpn_port(
+    builder: *mut certmagic_config_builder,
+    port: u16,
+) -> certmagic_result {
+    unsafe { update(builder, |b| set(b, |i| i.alt_tls_alpn_port(port))) }
+}
+
+/// The address challenge solvers listen on (default: all interfaces).
+///
+/// # Safety
+/// `builder` live; `host` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_listen_host(
+    builder: *mut certmagic_config_builder,
+    host: *const c_char,
+) -> certmagic_result {
+    unsafe { set_text(builder, host, "host", |i, v| i.listen_host(v)) }
+}
+
+/// Tries challenge types in this order (`certmagic_challenge_type` values) instead of at random.
+///
+/// # Safety
+/// `builder` live; `types` valid for `types_len` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_challenge_preference(
+    builder: *mut certmagic_config_builder,
+    types: *const u32,
+    types_len: usize,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let raw: &[u32] = if types_len == 0 {
+                &[]
+            } else if types.is_null() {
+                return Err(Failure::null("types"));
+            } else {
+                std::slice::from_raw_parts(types, types_len)
+            };
+            let mut order = Vec::with_capacity(raw.len());
+            for t in raw {
+                order.push(match t {
+                    1 => ChallengeType::Http01,
+                    2 => ChallengeType::TlsAlpn01,
+                    other => {
+                        return Err(Failure::invalid(format!("unknown challenge type {other}")));
+                    }
+                });
+            }
+            set(b, |i| i.challenge_preference(order))
+        })
+    }
+}
+
+/// Do not write challenges to storage (only this process can then answer them).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_disable_distributed_solvers(
+    builder: *mut certmagic_config_builder,
+    disable: bool,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            set(b, |i| i.disable_distributed_solvers(disable))
+        })
+    }
+}
+
+/// External Account Binding: key id and base64url HMAC key.
+///
+/// # Safety
+/// `builder` live; both strings NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_eab(
+    builder: *mut certmagic_config_builder,
+    key_id: *const c_char,
+    hmac_key_base64url: *const c_char,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let (id, key) = (
+                text(key_id, "key_id")?,
+                text(hmac_key_base64url, "hmac_key_base64url")?,
+            );
+            set(b, |i| i.eab(id, key))
+        })
+    }
+}
+
+/// Prefers the chain whose root was issued with this common name (call again for more, in order).
+///
+/// # Safety
+/// `builder` live; `common_name` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_add_preferred_root_cn(
+    builder: *mut certmagic_config_builder,
+    common_name: *const c_char,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            b.chain
+                .root_common_names
+                .push(text(common_name, "common_name")?.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// Prefers the chain in which any certificate was issued by this common name.
+///
+/// # Safety
+/// `builder` live; `common_name` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_add_preferred_issuer_cn(
+    builder: *mut certmagic_config_builder,
+    common_name: *const c_char,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            b.chain
+                .any_common_names
+                .push(text(common_name, "common_name")?.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// Considers the smallest chains first.
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_preferred_chain_smallest(
+    builder: *mut certmagic_config_builder,
+    smallest: bool,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            b.chain.smallest = smallest;
+            Ok(())
+        })
+    }
+}
+
+/// The ACME profile to order (e.g. `shortlived`).
+///
+/// # Safety
+/// `builder` live; `profile` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_profile(
+    builder: *mut certmagic_config_builder,
+    profile: *const c_char,
+) -> certmagic_result {
+    unsafe { set_text(builder, profile, "profile", |i, v| i.profile(v)) }
+}
+
+/// Asks for OCSP Must-Staple in CSRs.
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_must_staple(
+    builder: *mut certmagic_config_builder,
+    must_staple: bool,
+) -> certmagic_result {
+    unsafe { update(builder, |b| set(b, |i| i.must_staple(must_staple))) }
+}
+
+/// Keeps private keys across renewals.
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_reuse_private_keys(
+    builder: *mut certmagic_config_builder,
+    reuse: bool,
+) -> certmagic_result {
+    unsafe { update(builder, |b| set(b, |i| i.reuse_private_keys(reuse))) }
+}
+
+/// How long one order may take, in milliseconds (default 5 minutes).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_order_timeout_ms(
+    builder: *mut certmagic_config_builder,
+    timeout_ms: u64,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            set(b, |i| i.order_timeout(Duration::from_millis(timeout_ms)))
+        })
+    }
+}
+
+/// Internal limit on new orders per (CA, account): `events` per `window_ms` (0 events: off).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_rate_limit(
+    builder: *mut certmagic_config_builder,
+    events: usize,
+    window_ms: u64,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            set(b, |i| {
+                i.rate_limit(RateLimit {
+                    events,
+                    window: Duration::from_millis(window_ms),
+                })
+            })
+        })
+    }
+}
+
+/// Waits between attempts of failed background work (the last repeats), giving up after
+/// `max_total_ms`. Default: CertMagic's schedule, 1 minute rising to 6 hours, for 30 days.
+///
+/// # Safety
+/// `builder` live; `intervals_ms` valid for `intervals_len` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_retry_intervals_ms(
+    builder: *mut certmagic_config_builder,
+    intervals_ms: *const u64,
+    intervals_len: usize,
+    max_total_ms: u64,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let raw: &[u64] = if intervals_len == 0 {
+                &[]
+            } else if intervals_ms.is_null() {
+                return Err(Failure::null("intervals_ms"));
+            } else {
+                std::slice::from_raw_parts(intervals_ms, intervals_len)
+            };
+            let schedule = RetrySchedule::new(
+                raw.iter().map(|ms| Duration::from_millis(*ms)).collect(),
+                Duration::from_millis(max_total_ms),
+            );
+            set(b, |i| i.retry_schedule(schedule))
+        })
+    }
+}
+
+/// Keeps certificates in this folder (Go CertMagic's layout; Caddy can share it).
+///
+/// # Safety
+/// `builder` live; `path` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_storage_path(
+    builder: *mut certmagic_config_builder,
+    path: *const c_char,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let path = text(path, "path")?;
+            if path.is_empty() {
+                return Err(Failure::invalid("`path` is empty"));
+            }
+            let storage = Arc::new(FileStorage::new(path));
+            set(b, |i| i.storage(storage))
+        })
+    }
+}
+
+/// Keeps certificates in a storage implemented by C callbacks (the table is copied; every member
+/// but `userdata_free` must be set). Replaces an earlier storage setting; the earlier callbacks'
+/// `userdata_free` runs when nothing uses them any more.
+///
+/// # Safety
+/// `builder` live; `callbacks` a valid table whose functions follow its documented contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_storage_callbacks(
+    builder: *mut certmagic_config_builder,
+    callbacks: *const certmagic_storage_callbacks,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let table = callbacks
+                .as_ref()
+                .ok_or_else(|| Failure::null("callbacks"))?;
+            let storage = Arc::new(CStorage::new(table)?);
+            set(b, |i| i.storage(storage))
+        })
+    }
+}
+
+/// Sends every event to `cb` (see `certmagic_event_cb`). `userdata_free` (may be NULL) runs once
+/// when nothing uses the callback any more.
+///
+/// # Safety
+/// `builder` live; `cb` safe to call with `userdata` from any thread until `userdata_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_event_callback(
+    builder: *mut certmagic_config_builder,
+    cb: certmagic_event_cb,
+    userdata: *mut c_void,
+    userdata_free: certmagic_userdata_free_cb,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let userdata = Userdata::new(userdata, userdata_free);
+            let cb = cb.ok_or_else(|| Failure::null("cb"))?;
+            let handler = Arc::new(CEvents { cb, userdata });
+            set(b, |i| i.event_handler(handler))
+        })
+    }
+}
+
+/// Sets the on-demand TLS decision (see `certmagic_decision_cb`).
+///
+/// # Safety
+/// `builder` live; `cb` safe to call with `userdata` from any thread until `userdata_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_on_demand_decision(
+    builder: *mut certmagic_config_builder,
+    cb: certmagic_decision_cb,
+    userdata: *mut c_void,
+    userdata_free: certmagic_userdata_free_cb,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let userdata = Userdata::new(userdata, userdata_free);
+            let cb = cb.ok_or_else(|| Failure::null("cb"))?;
+            let decision = Arc::new(CDecision { cb, userdata });
+            set(b, |i| i.on_demand_decision(decision))
+        })
+    }
+}
+
+/// Checks every setting and, on success, writes a new config to `*out` (release it with
+/// `certmagic_config_free`). Consumes `builder` either way. A refused value gives
+/// `CERTMAGIC_RESULT_INVALID_CONFIG` and a message naming the field.
+///
+/// # Safety
+/// `builder` a live builder (invalid afterwards); `out` valid for one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_build(
+    builder: *mut certmagic_config_builder,
+    out: *mut *const certmagic_config,
+) -> certmagic_result {
+    call(|| {
+        // SAFETY: per the contract above.
+        let b = unsafe { handle::box_take(builder, "builder") }?;
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        let mut inner = b.inner;
+        if b.chain != ChainPreference::default() {
+            inner = inner.preferred_chain(b.chain);
+        }
+        let config = inner.build()?;
+        // SAFETY: checked non-NULL above.
+        unsafe {
+            handle::write_out(
+                out,
+                handle::to_arc::<certmagic_config>(Arc::new(config)),
+                "out",
+            )
+        }
+    })
+}
+
+/// Releases a reference to a config. NULL is ignored.
+///
+/// # Safety
+/// `config` NULL or a live reference; invalid afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_free(config: *const certmagic_config) {
+    // SAFETY: per the contract above.
+    crate::boundary::guard((), || unsafe { handle::arc_free(config) })
+}
+
+/// Sets a text field.
+///
+/// # Safety
+/// `builder` live; `value` NUL-terminated.
+unsafe fn set_text(
+    builder: *mut certmagic_config_builder,
+    value: *const c_char,
+    name: &'static str,
+    apply: impl FnOnce(ConfigBuilder, &str) -> ConfigBuilder,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let v = text(value, name)?;
+            set(b, |i| apply(i, v))
+        })
+    }
+}
