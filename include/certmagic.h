@@ -230,7 +230,8 @@ typedef uint32_t certmagic_log_level;
 #endif // __cplusplus
 
 /**
- * A buffer owned by the library, filled by a callback with [`certmagic_buffer_set`].
+ * A buffer owned by the library, filled by a callback with [`certmagic_buffer_set`]. Valid only
+ * during the callback that received it; used by that callback's thread.
  */
 typedef struct certmagic_buffer certmagic_buffer;
 
@@ -265,7 +266,7 @@ typedef struct certmagic_manager certmagic_manager;
 
 /**
  * A list of strings owned by the library, filled by a callback with
- * [`certmagic_string_list_push`].
+ * [`certmagic_string_list_push`]. Valid only during the callback that received it.
  */
 typedef struct certmagic_string_list certmagic_string_list;
 

@@ -84,7 +84,8 @@ pub(crate) unsafe fn texts<'a>(
         .collect()
 }
 
-/// A buffer owned by the library, filled by a callback with [`certmagic_buffer_set`].
+/// A buffer owned by the library, filled by a callback with [`certmagic_buffer_set`]. Valid only
+/// during the callback that received it; used by that callback's thread.
 #[derive(Debug, Default)]
 pub struct certmagic_buffer {
     pub(crate) data: Vec<u8>,
@@ -115,7 +116,7 @@ pub unsafe extern "C" fn certmagic_buffer_set(
 }
 
 /// A list of strings owned by the library, filled by a callback with
-/// [`certmagic_string_list_push`].
+/// [`certmagic_string_list_push`]. Valid only during the callback that received it.
 #[derive(Debug, Default)]
 pub struct certmagic_string_list {
     pub(crate) items: Vec<String>,
