@@ -17,6 +17,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_unmanaged_events = 0;
 static certmagic_result g_reentrant_rc = CERTMAGIC_RESULT_OK;
 static int g_userdata_frees = 0;
+static int g_decision_frees = 0;
 
 static uint32_t on_event(void *userdata, const char *name, const char *payload) {
     (void)userdata;
@@ -32,6 +33,11 @@ static uint32_t on_event(void *userdata, const char *name, const char *payload) 
         pthread_mutex_unlock(&g_lock);
     }
     return CERTMAGIC_RESULT_OK;
+}
+
+static uint32_t decide(void *userdata, const char *name) {
+    (void)userdata;
+    return strcmp(name, "allowed.example.test") == 0 ? CERTMAGIC_RESULT_OK : CERTMAGIC_RESULT_ABORTED;
 }
 
 static void free_userdata(void *userdata) {
@@ -163,6 +169,7 @@ static void test_manager(void) {
     CHECK_OK(certmagic_config_builder_set_ca(b, "https://127.0.0.1:1/dir"));
     CHECK_OK(certmagic_config_builder_set_storage_path(b, need_env("CM_STORAGE")));
     CHECK_OK(certmagic_config_builder_set_event_callback(b, on_event, &g_userdata_frees, free_userdata));
+    CHECK_OK(certmagic_config_builder_set_on_demand_decision(b, decide, &g_decision_frees, free_userdata));
     CHECK_OK(certmagic_config_builder_build(b, &config));
     CHECK_RC(certmagic_manager_new(NULL, &manager), CERTMAGIC_RESULT_NULL_PARAMETER);
     CHECK_RC(certmagic_manager_new(config, NULL), CERTMAGIC_RESULT_NULL_PARAMETER);
@@ -267,6 +274,7 @@ static void test_manager(void) {
     sleep_ms(100);
     pthread_mutex_lock(&g_lock);
     CHECK(g_userdata_frees == 1);
+    CHECK(g_decision_frees == 1);
     pthread_mutex_unlock(&g_lock);
     free(crt);
     free(key);
