@@ -24,7 +24,9 @@ static SINK: RwLock<Option<LogSink>> = RwLock::new(None);
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(0);
 static INSTALLED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
 
-fn rank(level: Level) -> u8 {
+/// A level as a number, most severe first: ERROR 1, WARN 2, INFO 3, DEBUG 4, TRACE 5 (the
+/// numbering the C API uses).
+pub fn level_number(level: Level) -> u8 {
     match level {
         Level::ERROR => 1,
         Level::WARN => 2,
@@ -32,6 +34,18 @@ fn rank(level: Level) -> u8 {
         Level::DEBUG => 4,
         Level::TRACE => 5,
     }
+}
+
+/// The level of a [`level_number`].
+pub fn level_from_number(n: u32) -> Option<Level> {
+    Some(match n {
+        1 => Level::ERROR,
+        2 => Level::WARN,
+        3 => Level::INFO,
+        4 => Level::DEBUG,
+        5 => Level::TRACE,
+        _ => return None,
+    })
 }
 
 /// Sends this library's records up to `max_level` to `sink` (replacing any earlier sink), or
@@ -42,8 +56,12 @@ pub fn set_log_sink(sink: Option<LogSink>, max_level: Level) -> Result<()> {
         let filter = tracing_subscriber::filter::filter_fn(|meta: &Metadata<'_>| {
             let max = MAX_LEVEL.load(Ordering::Relaxed);
             let own = meta.target().starts_with("certmagic");
-            let limit = if own { max } else { max.min(rank(Level::WARN)) };
-            rank(*meta.level()) <= limit
+            let limit = if own {
+                max
+            } else {
+                max.min(level_number(Level::WARN))
+            };
+            level_number(*meta.level()) <= limit
         });
         let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
@@ -62,7 +80,11 @@ pub fn set_log_sink(sink: Option<LogSink>, max_level: Level) -> Result<()> {
         ));
     }
     MAX_LEVEL.store(
-        if sink.is_some() { rank(max_level) } else { 0 },
+        if sink.is_some() {
+            level_number(max_level)
+        } else {
+            0
+        },
         Ordering::Relaxed,
     );
     *SINK.write().unwrap_or_else(|p| p.into_inner()) = sink;

@@ -42,27 +42,6 @@ struct CLog {
     userdata: Userdata,
 }
 
-fn level_of(code: u32) -> Option<Level> {
-    Some(match code {
-        1 => Level::ERROR,
-        2 => Level::WARN,
-        3 => Level::INFO,
-        4 => Level::DEBUG,
-        5 => Level::TRACE,
-        _ => return None,
-    })
-}
-
-fn code_of(level: Level) -> u32 {
-    match level {
-        Level::ERROR => 1,
-        Level::WARN => 2,
-        Level::INFO => 3,
-        Level::DEBUG => 4,
-        Level::TRACE => 5,
-    }
-}
-
 /// Sends the library's log records up to `max_level` (a `certmagic_log_level`) to `cb`, for the
 /// whole process, replacing an earlier callback (whose `userdata_free` is then called). A NULL
 /// `cb` stops forwarding. Fails with `CERTMAGIC_RESULT_INVALID_CONFIG` if the process already
@@ -78,7 +57,7 @@ pub unsafe extern "C" fn certmagic_set_log_callback(
     max_level: u32,
 ) -> certmagic_result {
     call(|| {
-        let level = level_of(max_level)
+        let level = certmagic::log::level_from_number(max_level)
             .ok_or_else(|| Failure::invalid(format!("unknown log level {max_level}")))?;
         let userdata = Userdata::new(userdata, userdata_free);
         let sink = cb.map(|cb| {
@@ -90,7 +69,13 @@ pub unsafe extern "C" fn certmagic_set_log_callback(
                     };
                     let _in_callback = CallbackGuard::enter();
                     // SAFETY: registered by the caller for `userdata`; the message outlives the call.
-                    unsafe { (log.cb)(log.userdata.ptr, code_of(level), message.as_ptr()) };
+                    unsafe {
+                        (log.cb)(
+                            log.userdata.ptr,
+                            u32::from(certmagic::log::level_number(level)),
+                            message.as_ptr(),
+                        )
+                    };
                 });
             sink
         });

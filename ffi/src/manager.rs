@@ -51,6 +51,25 @@ unsafe fn give(
     Ok(())
 }
 
+/// Runs a blocking per-name operation that yields a certificate, handing it to `out` (if set).
+///
+/// # Safety
+/// `manager` live; `name` NUL-terminated; `out` NULL or valid for one pointer.
+unsafe fn for_name(
+    manager: *const certmagic_manager,
+    name: *const c_char,
+    out: *mut *const certmagic_certificate,
+    op: fn(&Manager, &str) -> certmagic::Result<Arc<certmagic::Certificate>>,
+) -> certmagic_result {
+    call(|| {
+        // SAFETY: per the contract above.
+        let (m, name) = unsafe { (self::manager(manager)?, text(name, "name")?) };
+        let cert = op(m, name)?;
+        // SAFETY: per the contract above.
+        unsafe { give(out, cert) }
+    })
+}
+
 /// Creates a manager from `config` (which the caller may free afterwards) and starts its
 /// maintenance (renewals). Writes it to `*out`.
 ///
@@ -138,13 +157,8 @@ pub unsafe extern "C" fn certmagic_manager_obtain_sync(
     name: *const c_char,
     out: *mut *const certmagic_certificate,
 ) -> certmagic_result {
-    call(|| {
-        // SAFETY: per the contract above.
-        let (m, name) = unsafe { (self::manager(manager)?, text(name, "name")?) };
-        let cert = m.obtain_sync(name)?;
-        // SAFETY: per the contract above.
-        unsafe { give(out, cert) }
-    })
+    // SAFETY: per the contract above.
+    unsafe { for_name(manager, name, out, Manager::obtain_sync) }
 }
 
 /// Renews the certificate of `name` now, due or not; blocks. Writes the new certificate to
@@ -158,13 +172,8 @@ pub unsafe extern "C" fn certmagic_manager_renew_sync(
     name: *const c_char,
     out: *mut *const certmagic_certificate,
 ) -> certmagic_result {
-    call(|| {
-        // SAFETY: per the contract above.
-        let (m, name) = unsafe { (self::manager(manager)?, text(name, "name")?) };
-        let cert = m.renew_sync(name)?;
-        // SAFETY: per the contract above.
-        unsafe { give(out, cert) }
-    })
+    // SAFETY: per the contract above.
+    unsafe { for_name(manager, name, out, Manager::renew_sync) }
 }
 
 /// Revokes the certificate of `name` with an RFC 5280 reason code (0 unspecified, 1 key
