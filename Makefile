@@ -10,7 +10,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: demo test lint fmt bench deps header install lib install-check
+.PHONY: demo test test-rust test-python lint fmt bench deps header install lib install-check
 
 ## Install what is missing (Debian packages).
 deps:
@@ -25,8 +25,25 @@ demo: deps
 	$(CARGO) run --quiet -p certmagic --example demo
 
 ## Every test of every language, plus format and lint checks.
-test: deps lint
+test: deps lint test-rust test-python
+
+## Rust tests, C tests (built and run by ffi/tests), header check.
+test-rust:
 	$(CARGO) test --workspace
+
+PY_VENV := target/py-venv
+PY := $(PY_VENV)/bin/python
+## Python: a fresh virtual environment, the package built from source, stubs checked, pytest.
+test-python:
+	rm -rf $(PY_VENV) && python3 -m venv $(PY_VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q maturin pytest mypy typing_extensions hypercorn starlette
+	MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install -q ./bindings/python
+	$(PY) -m mypy.stubtest certmagic._certmagic
+	$(PY) -m mypy --strict --cache-dir target/mypy-cache tests/python examples/python
+	cd bindings/python/python && $(CURDIR)/$(PY) -m mypy --strict --cache-dir $(CURDIR)/target/mypy-cache certmagic
+	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
+	$(PY) -m pytest -q -p no:cacheprovider tests/python
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -40,6 +57,7 @@ bench: deps
 	$(CARGO) bench -p certmagic
 	$(CARGO) build --release -p certmagic-ffi
 	mkdir -p target/release/c-bench && ln -sf ../libcertmagic.so target/release/c-bench/libcertmagic.so.$(SOMAJOR)
+	$(PY) tests/python/bench_ssl_context.py || echo "(run make test-python first for the Python benchmark)"
 	cc -std=c99 -O2 -Iinclude -Itests/c tests/c/bench_get_certificate.c -Ltarget/release -lcertmagic \
 		-Wl,-rpath,$(CURDIR)/target/release/c-bench -lpthread -o target/release/c-bench/bench_get_certificate
 	d=$$(mktemp -d) && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj / \

@@ -199,6 +199,15 @@ impl Error {
         self
     }
 
+    /// Attach an already boxed cause (e.g. a callback's error from a binding).
+    pub fn with_boxed_source(
+        mut self,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    ) -> Self {
+        self.source = Some(Arc::from(source));
+        self
+    }
+
     /// Prefix the message with context (e.g. the name concerned), keeping kind and problem.
     pub fn context(mut self, context: impl fmt::Display) -> Self {
         self.message = format!("{context}: {}", self.message);

@@ -159,24 +159,30 @@ impl Event {
     }
 }
 
+/// Why a handler refused an event (kept whole: bindings attach it as the cause of the error the
+/// operation fails with).
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Receives every event. Called on a blocking thread (it may block), possibly from several
 /// threads at once. Returning an error from a [`Event::is_abortable`] event cancels the operation.
 pub trait EventHandler: Send + Sync + 'static {
     /// Handles one event.
-    fn handle(&self, event: &Event) -> std::result::Result<(), String>;
+    fn handle(&self, event: &Event) -> std::result::Result<(), HandlerError>;
 }
 
-impl<F> EventHandler for F
+impl<F, E> EventHandler for F
 where
-    F: Fn(&Event) -> std::result::Result<(), String> + Send + Sync + 'static,
+    F: Fn(&Event) -> std::result::Result<(), E> + Send + Sync + 'static,
+    E: Into<HandlerError>,
 {
-    fn handle(&self, event: &Event) -> std::result::Result<(), String> {
-        self(event)
+    fn handle(&self, event: &Event) -> std::result::Result<(), HandlerError> {
+        self(event).map_err(Into::into)
     }
 }
 
 /// The one emit helper: runs the handler on a blocking thread, contains its panics, and turns a
-/// refusal of an abortable event into an [`ErrorKind::Aborted`] error.
+/// refusal of an abortable event into an [`ErrorKind::Aborted`] error whose source is the
+/// handler's error.
 pub(crate) async fn emit(handler: Option<&Arc<dyn EventHandler>>, event: Event) -> Result<()> {
     let Some(handler) = handler.cloned() else {
         return Ok(());
@@ -184,20 +190,25 @@ pub(crate) async fn emit(handler: Option<&Arc<dyn EventHandler>>, event: Event) 
     let name = event.name();
     let abortable = event.is_abortable();
     let outcome = tokio::task::spawn_blocking(move || handler.handle(&event)).await;
-    let refusal = match outcome {
+    let (refusal, cause) = match outcome {
         Ok(Ok(())) => return Ok(()),
-        Ok(Err(reason)) => reason,
-        Err(join) if join.is_panic() => {
-            format!("event handler panicked: {}", panic_text(join.into_panic()))
-        }
-        Err(join) => format!("event handler did not finish: {join}"),
+        Ok(Err(cause)) => (cause.to_string(), Some(cause)),
+        Err(join) if join.is_panic() => (
+            format!("event handler panicked: {}", panic_text(join.into_panic())),
+            None,
+        ),
+        Err(join) => (format!("event handler did not finish: {join}"), None),
     };
     if abortable {
         tracing::info!(event = name, reason = %refusal, "event handler cancelled the operation");
-        Err(Error::new(
+        let error = Error::new(
             ErrorKind::Aborted,
             format!("`{name}` handler refused: {refusal}"),
-        ))
+        );
+        Err(match cause {
+            Some(cause) => error.with_boxed_source(cause),
+            None => error,
+        })
     } else {
         tracing::warn!(event = name, error = %refusal, "event handler failed");
         Ok(())

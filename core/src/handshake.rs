@@ -69,3 +69,92 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<Server
     ];
     Ok(Arc::new(config))
 }
+
+/// What the first bytes a client sent on a TLS connection say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientHelloPeek {
+    /// Not all of the ClientHello has arrived yet.
+    Incomplete,
+    /// A complete ClientHello.
+    Hello {
+        /// The SNI, if sent.
+        server_name: Option<String>,
+        /// The ALPN protocols offered, in order.
+        alpn: Vec<Vec<u8>>,
+    },
+}
+
+/// Parses the ClientHello at the start of `data` (bytes peeked from a connection before any TLS
+/// library sees them), so a server can pick the certificate (or answer a TLS-ALPN-01
+/// validation) before starting TLS. Bytes that are not a TLS ClientHello give
+/// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt).
+pub fn peek_client_hello(data: &[u8]) -> Result<ClientHelloPeek> {
+    let not_tls = |e: String| {
+        Error::new(
+            crate::ErrorKind::Corrupt,
+            format!("not a TLS ClientHello: {e}"),
+        )
+    };
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut rest = data;
+    while !rest.is_empty() {
+        match acceptor.read_tls(&mut rest) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(not_tls(e.to_string())),
+        }
+    }
+    match acceptor.accept() {
+        Ok(None) => Ok(ClientHelloPeek::Incomplete),
+        Ok(Some(accepted)) => {
+            let hello = accepted.client_hello();
+            Ok(ClientHelloPeek::Hello {
+                server_name: hello.server_name().map(str::to_string),
+                alpn: hello
+                    .alpn()
+                    .map(|a| a.map(<[u8]>::to_vec).collect())
+                    .unwrap_or_default(),
+            })
+        }
+        Err((e, _alert)) => Err(not_tls(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first flight of a real rustls client.
+    fn client_hello(sni: &str, alpn: &[&[u8]]) -> Vec<u8> {
+        let mut config = rustls::ClientConfig::builder_with_provider(crypto::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
+        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut out = Vec::new();
+        conn.write_tls(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn peeks_sni_and_alpn_and_waits_for_the_rest() {
+        let hello = client_hello("a.example.test", &[b"acme-tls/1"]);
+        assert_eq!(
+            peek_client_hello(&hello).unwrap(),
+            ClientHelloPeek::Hello {
+                server_name: Some("a.example.test".into()),
+                alpn: vec![b"acme-tls/1".to_vec()]
+            }
+        );
+        assert_eq!(
+            peek_client_hello(&hello[..hello.len() / 2]).unwrap(),
+            ClientHelloPeek::Incomplete
+        );
+        assert_eq!(peek_client_hello(&[]).unwrap(), ClientHelloPeek::Incomplete);
+        let err = peek_client_hello(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt);
+    }
+}

@@ -60,8 +60,8 @@ pub use config::{
 };
 pub use crypto::{KeyType, decode_private_key_pem, encode_chain_pem, parse_pem_chain};
 pub use error::{AcmeProblem, Error, ErrorKind, Result};
-pub use events::{Event, EventHandler};
-pub use handshake::{CertResolver, server_config};
+pub use events::{Event, EventHandler, HandlerError};
+pub use handshake::{CertResolver, ClientHelloPeek, peek_client_hello, server_config};
 pub use issuer::{IssuedCertificate, Issuer, RevocationReason};
 pub use manager::Manager;
 pub use on_demand::DecisionHandler;

@@ -92,7 +92,7 @@ struct CDecision {
 }
 
 impl certmagic::DecisionHandler for CDecision {
-    fn decide(&self, name: &str) -> Result<(), String> {
+    fn decide(&self, name: &str) -> Result<(), certmagic::HandlerError> {
         let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
         let _in_callback = certmagic::runtime::CallbackGuard::enter();
         // SAFETY: registered by the caller for `userdata`; the name outlives the call.
@@ -100,10 +100,7 @@ impl certmagic::DecisionHandler for CDecision {
         if rc == 0 {
             Ok(())
         } else {
-            Err(format!(
-                "decision callback returned {}",
-                crate::result_name(rc)
-            ))
+            Err(format!("decision callback returned {}", crate::result_name(rc)).into())
         }
     }
 }

@@ -30,7 +30,7 @@ pub(crate) struct CEvents {
 }
 
 impl EventHandler for CEvents {
-    fn handle(&self, event: &Event) -> Result<(), String> {
+    fn handle(&self, event: &Event) -> Result<(), certmagic::HandlerError> {
         let name = CString::new(event.name()).map_err(|e| e.to_string())?;
         // serde_json escapes NUL, so a payload never holds one.
         let payload = CString::new(event.payload().to_string()).map_err(|e| e.to_string())?;
@@ -40,10 +40,7 @@ impl EventHandler for CEvents {
         if rc == 0 {
             Ok(())
         } else {
-            Err(format!(
-                "event callback returned {}",
-                crate::result_name(rc)
-            ))
+            Err(format!("event callback returned {}", crate::result_name(rc)).into())
         }
     }
 }

@@ -96,7 +96,7 @@ impl Recorder {
 }
 
 impl EventHandler for Recorder {
-    fn handle(&self, event: &Event) -> Result<(), String> {
+    fn handle(&self, event: &Event) -> Result<(), certmagic::HandlerError> {
         self.events
             .lock()
             .unwrap()

@@ -1,0 +1,272 @@
+//! `Config`: every core setting as a keyword argument. Types are checked by PyO3 (a `TypeError`
+//! naming the argument); values by the core (a `certmagic.ConfigError`, also a `ValueError`,
+//! naming the field).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use certmagic::{
+    ChainPreference, ChallengeType, Error, FileStorage, KeyType, RateLimit, RetrySchedule,
+};
+use pyo3::prelude::*;
+
+use crate::bridge::check;
+use crate::events::{PyDecision, PyEvents};
+use crate::storage::PyStorage;
+
+/// A checked configuration for a `Manager`.
+#[pyclass(frozen, name = "Config", module = "certmagic._certmagic")]
+#[derive(Debug)]
+pub struct PyConfig {
+    pub(crate) inner: certmagic::Config,
+}
+
+fn seconds(field: &'static str, value: f64) -> PyResult<Duration> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        check(Err(Error::config(
+            field,
+            format!("{value} is not a number of seconds"),
+        )))
+    }
+}
+
+fn port(field: &'static str, value: i64) -> PyResult<u16> {
+    match u16::try_from(value) {
+        Ok(p) if p > 0 => Ok(p),
+        _ => check(Err(Error::config(
+            field,
+            format!("{value} is not a TCP port"),
+        ))),
+    }
+}
+
+fn text_or_bytes(v: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    match v.extract::<String>() {
+        Ok(s) => Ok(s.into_bytes()),
+        Err(_) => v.extract::<Vec<u8>>(),
+    }
+}
+
+#[pymethods]
+impl PyConfig {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        ca = None,
+        email = None,
+        agreed = false,
+        trusted_roots_pem = None,
+        key_type = None,
+        renewal_window_ratio = None,
+        renew_check_interval = None,
+        disable_http_challenge = false,
+        disable_tls_alpn_challenge = false,
+        alt_http_port = None,
+        alt_tls_alpn_port = None,
+        listen_host = None,
+        challenge_preference = None,
+        disable_distributed_solvers = false,
+        eab_key_id = None,
+        eab_hmac_key = None,
+        preferred_chain_root_cns = None,
+        preferred_chain_issuer_cns = None,
+        preferred_chain_smallest = false,
+        profile = None,
+        must_staple = false,
+        reuse_private_keys = false,
+        order_timeout = None,
+        rate_limit = None,
+        retry_intervals = None,
+        retry_max_total = None,
+        storage = None,
+        on_event = None,
+        on_demand_decision = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        ca: Option<String>,
+        email: Option<String>,
+        agreed: bool,
+        trusted_roots_pem: Option<Bound<'_, PyAny>>,
+        key_type: Option<String>,
+        renewal_window_ratio: Option<f64>,
+        renew_check_interval: Option<f64>,
+        disable_http_challenge: bool,
+        disable_tls_alpn_challenge: bool,
+        alt_http_port: Option<i64>,
+        alt_tls_alpn_port: Option<i64>,
+        listen_host: Option<String>,
+        challenge_preference: Option<Vec<String>>,
+        disable_distributed_solvers: bool,
+        eab_key_id: Option<String>,
+        eab_hmac_key: Option<String>,
+        preferred_chain_root_cns: Option<Vec<String>>,
+        preferred_chain_issuer_cns: Option<Vec<String>>,
+        preferred_chain_smallest: bool,
+        profile: Option<String>,
+        must_staple: bool,
+        reuse_private_keys: bool,
+        order_timeout: Option<f64>,
+        rate_limit: Option<(usize, f64)>,
+        retry_intervals: Option<Vec<f64>>,
+        retry_max_total: Option<f64>,
+        storage: Option<Bound<'_, PyAny>>,
+        on_event: Option<Bound<'_, PyAny>>,
+        on_demand_decision: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let mut b = certmagic::Config::builder()
+            .agreed(agreed)
+            .disable_http_challenge(disable_http_challenge)
+            .disable_tls_alpn_challenge(disable_tls_alpn_challenge)
+            .disable_distributed_solvers(disable_distributed_solvers)
+            .must_staple(must_staple)
+            .reuse_private_keys(reuse_private_keys);
+        if let Some(v) = ca {
+            b = b.ca(v);
+        }
+        if let Some(v) = email {
+            b = b.email(v);
+        }
+        if let Some(v) = trusted_roots_pem {
+            b = b.trusted_roots_pem(text_or_bytes(&v)?);
+        }
+        if let Some(v) = key_type {
+            b = b.key_type(check(v.parse::<KeyType>())?);
+        }
+        if let Some(v) = renewal_window_ratio {
+            b = b.renewal_window_ratio(v);
+        }
+        if let Some(v) = renew_check_interval {
+            b = b.renew_check_interval(seconds("renew_check_interval", v)?);
+        }
+        if let Some(v) = alt_http_port {
+            b = b.alt_http_port(port("alt_http_port", v)?);
+        }
+        if let Some(v) = alt_tls_alpn_port {
+            b = b.alt_tls_alpn_port(port("alt_tls_alpn_port", v)?);
+        }
+        if let Some(v) = listen_host {
+            b = b.listen_host(v);
+        }
+        if let Some(types) = challenge_preference {
+            let mut order = Vec::new();
+            for t in types {
+                order.push(match t.as_str() {
+                    "http-01" => ChallengeType::Http01,
+                    "tls-alpn-01" => ChallengeType::TlsAlpn01,
+                    other => {
+                        return check(Err(Error::config(
+                            "challenge_preference",
+                            format!("unknown challenge type `{other}` (http-01, tls-alpn-01)"),
+                        )));
+                    }
+                });
+            }
+            b = b.challenge_preference(order);
+        }
+        match (eab_key_id, eab_hmac_key) {
+            (Some(id), Some(key)) => b = b.eab(id, key),
+            (None, None) => {}
+            _ => {
+                return check(Err(Error::config(
+                    "eab_key_id",
+                    "eab_key_id and eab_hmac_key go together",
+                )));
+            }
+        }
+        let chain = ChainPreference {
+            root_common_names: preferred_chain_root_cns.unwrap_or_default(),
+            any_common_names: preferred_chain_issuer_cns.unwrap_or_default(),
+            smallest: preferred_chain_smallest,
+        };
+        if chain != ChainPreference::default() {
+            b = b.preferred_chain(chain);
+        }
+        if let Some(v) = profile {
+            b = b.profile(v);
+        }
+        if let Some(v) = order_timeout {
+            b = b.order_timeout(seconds("order_timeout", v)?);
+        }
+        if let Some((events, window)) = rate_limit {
+            b = b.rate_limit(RateLimit {
+                events,
+                window: seconds("rate_limit", window)?,
+            });
+        }
+        if retry_intervals.is_some() || retry_max_total.is_some() {
+            let intervals = retry_intervals
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| seconds("retry_intervals", s))
+                .collect::<PyResult<Vec<_>>>()?;
+            let total = seconds(
+                "retry_max_total",
+                retry_max_total.unwrap_or(30.0 * 24.0 * 3600.0),
+            )?;
+            b = b.retry_schedule(RetrySchedule::new(intervals, total));
+        }
+        if let Some(s) = storage {
+            let is_path = s.extract::<String>().is_ok() || s.hasattr("__fspath__")?;
+            b = if is_path {
+                let path: std::path::PathBuf =
+                    py.import("os")?.call_method1("fspath", (&s,))?.extract()?;
+                b.storage(Arc::new(FileStorage::new(path)))
+            } else {
+                b.storage(Arc::new(PyStorage::new(&s)?))
+            };
+        }
+        if let Some(f) = on_event {
+            if !f.is_callable() {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "on_event must be callable",
+                ));
+            }
+            b = b.event_handler(Arc::new(PyEvents {
+                callable: Arc::new(f.unbind()),
+            }));
+        }
+        if let Some(f) = on_demand_decision {
+            if !f.is_callable() {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "on_demand_decision must be callable",
+                ));
+            }
+            b = b.on_demand_decision(Arc::new(PyDecision {
+                callable: Arc::new(f.unbind()),
+            }));
+        }
+        Ok(Self {
+            inner: check(b.build())?,
+        })
+    }
+
+    /// The CA directory URL.
+    #[getter]
+    fn ca(&self) -> &str {
+        self.inner.ca()
+    }
+
+    /// The account email ("" for none).
+    #[getter]
+    fn email(&self) -> &str {
+        self.inner.email()
+    }
+
+    /// The storage folder name of the CA (`certificates/<issuer_key>/…`), before sanitising.
+    #[getter]
+    fn issuer_key(&self) -> String {
+        self.inner.issuer_key()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Config ca={:?} email={:?}>",
+            self.inner.ca(),
+            self.inner.email()
+        )
+    }
+}

@@ -1,0 +1,255 @@
+//! `Manager`: the engine for Python. Blocking `*_sync` methods release the interpreter while
+//! they wait (and still answer Ctrl-C); the others return awaitables for asyncio.
+
+use certmagic::{Manager, RevocationReason};
+use pyo3::prelude::*;
+
+use crate::bridge::{awaitable, block, check};
+use crate::certificate::PyCertificate;
+use crate::config::PyConfig;
+
+/// Obtains, renews and serves certificates for names.
+#[pyclass(frozen, subclass, name = "Manager", module = "certmagic._certmagic")]
+#[derive(Debug)]
+pub struct PyManager {
+    inner: Manager,
+}
+
+fn reason(value: &Bound<'_, PyAny>) -> PyResult<RevocationReason> {
+    let by_name = |s: &str| match s {
+        "unspecified" => Some(RevocationReason::Unspecified),
+        "key_compromise" => Some(RevocationReason::KeyCompromise),
+        "affiliation_changed" => Some(RevocationReason::AffiliationChanged),
+        "superseded" => Some(RevocationReason::Superseded),
+        "cessation_of_operation" => Some(RevocationReason::CessationOfOperation),
+        _ => None,
+    };
+    let found = match value.extract::<String>() {
+        Ok(s) => by_name(&s),
+        Err(_) => value
+            .extract::<u8>()
+            .ok()
+            .and_then(RevocationReason::from_code),
+    };
+    found.ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "reason: {} is not a revocation reason (unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation, or their codes 0, 1, 3, 4, 5)",
+            value.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })
+}
+
+fn none_or_cert(
+    py: Python<'_>,
+    cert: Option<std::sync::Arc<certmagic::Certificate>>,
+) -> PyResult<Py<PyAny>> {
+    match cert {
+        Some(c) => PyCertificate::object(py, c),
+        None => Ok(py.None()),
+    }
+}
+
+fn unit(py: Python<'_>, _: ()) -> PyResult<Py<PyAny>> {
+    Ok(py.None())
+}
+
+#[pymethods]
+impl PyManager {
+    #[new]
+    fn new(config: &PyConfig) -> PyResult<Self> {
+        Ok(Self {
+            inner: check(Manager::new(config.inner.clone()))?,
+        })
+    }
+
+    /// Obtains or loads certificates for `names` now and keeps them renewed; raises the first
+    /// failure. Blocks (without holding the interpreter).
+    fn manage_sync(&self, py: Python<'_>, names: Vec<String>) -> PyResult<()> {
+        let m = self.inner.clone();
+        block(py, "manage_sync", async move { m.manage(&names).await })
+    }
+
+    /// `await manage(names)`: as `manage_sync`, while the event loop keeps running.
+    fn manage<'py>(&self, py: Python<'py>, names: Vec<String>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(py, async move { m.manage(&names).await }, unit)
+    }
+
+    /// Manages `names` in the background, retrying failures; returns at once.
+    fn manage_background(&self, names: Vec<String>) -> PyResult<()> {
+        check(self.inner.manage_async(&names))
+    }
+
+    /// Obtains a new certificate for `name` now (or a fresh one from storage). Blocks.
+    fn obtain_sync(&self, py: Python<'_>, name: String) -> PyResult<PyCertificate> {
+        let m = self.inner.clone();
+        block(py, "obtain_sync", async move { m.obtain(&name).await }).map(PyCertificate::new)
+    }
+
+    /// `await obtain(name)`.
+    fn obtain<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(
+            py,
+            async move { m.obtain(&name).await },
+            PyCertificate::object,
+        )
+    }
+
+    /// Renews the certificate of `name` now, due or not. Blocks.
+    fn renew_sync(&self, py: Python<'_>, name: String) -> PyResult<PyCertificate> {
+        let m = self.inner.clone();
+        block(py, "renew_sync", async move { m.renew(&name).await }).map(PyCertificate::new)
+    }
+
+    /// `await renew(name)`.
+    fn renew<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(
+            py,
+            async move { m.renew(&name).await },
+            PyCertificate::object,
+        )
+    }
+
+    /// Revokes the certificate of `name`, deletes its files, stops managing it. Blocks.
+    #[pyo3(signature = (name, reason = None))]
+    fn revoke_sync(
+        &self,
+        py: Python<'_>,
+        name: String,
+        reason: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let r = reason
+            .map(|r| self::reason(&r))
+            .transpose()?
+            .unwrap_or_default();
+        let m = self.inner.clone();
+        block(py, "revoke_sync", async move { m.revoke(&name, r).await })
+    }
+
+    /// `await revoke(name, reason)`.
+    #[pyo3(signature = (name, reason = None))]
+    fn revoke<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        reason: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let r = reason
+            .map(|r| self::reason(&r))
+            .transpose()?
+            .unwrap_or_default();
+        let m = self.inner.clone();
+        awaitable(py, async move { m.revoke(&name, r).await }, unit)
+    }
+
+    /// The certificate a handshake for `server_name` gets (exact, then wildcard), or None.
+    /// A memory lookup: never blocks.
+    fn get_certificate(&self, server_name: &str) -> Option<PyCertificate> {
+        self.inner
+            .get_certificate(server_name)
+            .map(PyCertificate::new)
+    }
+
+    /// Adds a certificate obtained elsewhere (PEM chain, leaf first, and PEM key): served for its
+    /// names, never renewed.
+    fn add_certificate(
+        &self,
+        chain_pem: &Bound<'_, PyAny>,
+        key_pem: &Bound<'_, PyAny>,
+    ) -> PyResult<PyCertificate> {
+        let bytes = |v: &Bound<'_, PyAny>| -> PyResult<Vec<u8>> {
+            match v.extract::<String>() {
+                Ok(s) => Ok(s.into_bytes()),
+                Err(_) => v.extract::<Vec<u8>>(),
+            }
+        };
+        check(
+            self.inner
+                .add_certificate(&bytes(chain_pem)?, &bytes(key_pem)?),
+        )
+        .map(PyCertificate::new)
+    }
+
+    /// The body answering an HTTP-01 request for `host` and `path`, or None if it is not one.
+    /// Blocks briefly (may read storage).
+    fn http_challenge_answer_sync(
+        &self,
+        py: Python<'_>,
+        host: String,
+        path: String,
+    ) -> PyResult<Option<String>> {
+        let m = self.inner.clone();
+        block(py, "http_challenge_answer_sync", async move {
+            Ok(m.handle_http_challenge(&host, &path).await)
+        })
+    }
+
+    /// `await http_challenge_answer(host, path)`.
+    fn http_challenge_answer<'py>(
+        &self,
+        py: Python<'py>,
+        host: String,
+        path: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(
+            py,
+            async move { Ok(m.handle_http_challenge(&host, &path).await) },
+            |py, v| Ok(v.into_pyobject(py)?.into_any().unbind()),
+        )
+    }
+
+    /// `await tls_alpn_challenge_certificate(server_name, alpn)`: the certificate answering a
+    /// TLS-ALPN-01 validation (ALPN exactly `[b"acme-tls/1"]`), or None.
+    fn tls_alpn_challenge_certificate<'py>(
+        &self,
+        py: Python<'py>,
+        server_name: String,
+        alpn: Vec<Vec<u8>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(
+            py,
+            async move {
+                let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+                Ok(m.tls_alpn_challenge_cert(&server_name, &refs).await)
+            },
+            none_or_cert,
+        )
+    }
+
+    /// Stops background work and releases this process's storage locks. Blocks briefly.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let m = self.inner.clone();
+        block(py, "close", async move { m.shutdown().await })
+    }
+
+    /// `await aclose()`.
+    fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(py, async move { m.shutdown().await }, unit)
+    }
+
+    /// The storage folder name of the CA (`certificates/<issuer_key>/…`), before sanitising.
+    #[getter]
+    fn issuer_key(&self) -> &str {
+        self.inner.issuer_key()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<Bound<'_, PyAny>>,
+        _exc: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}

@@ -1,0 +1,191 @@
+"""The Python API without a CA: configuration checks, errors, certificates added by PEM, the
+ClientHello parser, the middleware."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, List, MutableMapping, Tuple
+
+import pytest
+
+import certmagic
+
+
+def self_signed(tmp_path: Path, name: str) -> Tuple[str, str]:
+    crt, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
+         "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(crt)],
+        check=True,
+        capture_output=True,
+    )
+    return crt.read_text(), key.read_text()
+
+
+def offline_manager(tmp_path: Path, **kw: Any) -> certmagic.Manager:
+    return certmagic.Manager(certmagic.Config(ca="https://127.0.0.1:1/dir", storage=str(tmp_path / "storage"), **kw))
+
+
+def test_version_and_exports() -> None:
+    assert certmagic.__version__.count(".") == 2
+    assert certmagic.LETS_ENCRYPT_PRODUCTION.startswith("https://acme-v02.api.letsencrypt.org")
+    for name in certmagic.__all__:
+        assert hasattr(certmagic, name), name
+
+
+def test_error_tree() -> None:
+    for cls in (certmagic.ConfigError, certmagic.StorageError, certmagic.AcmeError, certmagic.TimeoutError):
+        assert issubclass(cls, certmagic.Error)
+    assert issubclass(certmagic.ConfigError, ValueError)
+    assert issubclass(certmagic.ChallengeError, certmagic.AcmeError)
+    assert issubclass(certmagic.TimeoutError, TimeoutError)
+    assert issubclass(certmagic.NotFoundError, KeyError)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"ca": "http://insecure.example/dir"}, "ca"),
+        ({"email": "not-an-email"}, "email"),
+        ({"key_type": "dsa"}, "key_type"),
+        ({"renewal_window_ratio": 1.5}, "renewal_window_ratio"),
+        ({"renew_check_interval": -1.0}, "renew_check_interval"),
+        ({"alt_http_port": 70000}, "alt_http_port"),
+        ({"challenge_preference": ["dns-01"]}, "challenge_preference"),
+        ({"eab_key_id": "kid"}, "eab_key_id"),
+        ({"trusted_roots_pem": "garbage"}, "trusted_roots_pem"),
+        ({"disable_http_challenge": True, "disable_tls_alpn_challenge": True}, "disable_tls_alpn_challenge"),
+    ],
+)
+def test_bad_values_raise_config_error_naming_the_field(kwargs: Dict[str, Any], field: str) -> None:
+    with pytest.raises(certmagic.ConfigError) as info:
+        certmagic.Config(**kwargs)
+    assert isinstance(info.value, ValueError)
+    assert info.value.field == field
+    assert field in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, field", [({"email": 5}, "email"), ({"agreed": "yes"}, "agreed"), ({"alt_http_port": "80"}, "alt_http_port")])
+def test_wrong_types_raise_type_error_naming_the_field(kwargs: Dict[str, Any], field: str) -> None:
+    with pytest.raises(TypeError) as info:
+        certmagic.Config(**kwargs)
+    text = str(info.value) + " ".join(getattr(info.value, "__notes__", []))
+    assert field in text
+
+
+def test_storage_objects_are_checked() -> None:
+    class NoLoad:
+        def store(self, key: str, value: bytes) -> None: ...
+
+    with pytest.raises(TypeError, match="storage.*`load`"):
+        certmagic.Config(storage=NoLoad())
+    with pytest.raises(TypeError, match="on_event"):
+        certmagic.Config(on_event="not callable")  # type: ignore[arg-type]
+
+
+def test_bad_names_pem_and_reasons(tmp_path: Path) -> None:
+    with offline_manager(tmp_path) as m:
+        with pytest.raises(certmagic.InvalidNameError, match="bad name.example.test"):
+            m.manage_sync(["bad name.example.test"])
+        with pytest.raises(certmagic.InvalidNameError, match="DNS-01"):
+            m.manage_sync(["*.example.test"])
+        with pytest.raises(TypeError):
+            m.manage_sync("a.example.test")  # a str is not a list of names
+        with pytest.raises(certmagic.CertificateError):
+            m.add_certificate("not pem", "not pem")
+        with pytest.raises(ValueError, match="reason"):
+            m.revoke_sync("a.example.test", reason="bored")
+        with pytest.raises(certmagic.NotFoundError):
+            m.revoke_sync("a.example.test", reason="superseded")
+        assert m.get_certificate("nothing.example.test") is None
+    with pytest.raises(certmagic.ShutDownError):
+        m.manage_sync(["after.example.test"])
+
+
+def test_added_certificate_accessors(tmp_path: Path) -> None:
+    chain, key = self_signed(tmp_path, "added.example.test")
+    with offline_manager(tmp_path) as m:
+        cert = m.add_certificate(chain, key.encode())
+        assert not cert.is_managed
+        assert cert.names == ["added.example.test"]
+        assert cert.chain_pem.startswith("-----BEGIN CERTIFICATE-----")
+        assert "PRIVATE KEY" in cert.key_pem
+        assert len(cert.chain_der) == 1 and cert.chain_der[0][0] == 0x30
+        assert cert.key_der[0] == 0x30
+        assert cert.not_before.tzinfo is not None and cert.not_before < cert.not_after
+        assert cert.ocsp_staple is None
+        again = m.get_certificate("ADDED.example.test")
+        assert again is not None and again == cert and hash(again) == hash(cert)
+        assert len(cert.hash) == 32 and len(cert.serial) > 0
+        # The certificate serves through ssl_context().
+        ctx = m.ssl_context(default_server_name="added.example.test")
+        assert isinstance(ctx, ssl.SSLContext)
+
+
+def test_peek_client_hello() -> None:
+    client = ssl.create_default_context()
+    client.set_alpn_protocols(["acme-tls/1"])
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client.wrap_bio(incoming, outgoing, server_hostname="peek.example.test")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    hello = outgoing.read()
+    assert certmagic.peek_client_hello(hello) == ("peek.example.test", [b"acme-tls/1"])
+    assert certmagic.peek_client_hello(hello[:20]) is None
+    with pytest.raises(certmagic.CorruptError):
+        certmagic.peek_client_hello(b"GET / HTTP/1.1\r\n\r\n")
+
+
+def test_asgi_middleware_redirects_and_passes_through(tmp_path: Path) -> None:
+    with offline_manager(tmp_path) as m:
+        calls: List[str] = []
+
+        async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+            calls.append(scope["path"])
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        mw = certmagic.ACMEMiddleware(app, m, https_port=8443)
+        sent: List[Dict[str, Any]] = []
+
+        async def send(msg: MutableMapping[str, Any]) -> None:
+            sent.append(dict(msg))
+
+        async def receive() -> MutableMapping[str, Any]:
+            return {"type": "http.request"}
+
+        async def run(scope: Dict[str, Any]) -> None:
+            sent.clear()
+            await mw(scope, receive, send)
+
+        base = {"type": "http", "method": "GET", "headers": [(b"host", b"a.example.test:8080")], "query_string": b"x=1"}
+        asyncio.run(run({**base, "scheme": "http", "path": "/page"}))
+        assert sent[0]["status"] == 308
+        assert (b"location", b"https://a.example.test:8443/page?x=1") in sent[0]["headers"]
+        asyncio.run(run({**base, "scheme": "http", "path": "/.well-known/acme-challenge/unknown"}))
+        assert sent[0]["status"] == 308  # not an active challenge: redirected like any request
+        asyncio.run(run({**base, "scheme": "https", "path": "/app"}))
+        assert sent[0]["status"] == 204 and calls == ["/app"]
+
+
+def test_wsgi_middleware(tmp_path: Path) -> None:
+    with offline_manager(tmp_path) as m:
+        def app(environ: Dict[str, Any], start_response: Any) -> List[bytes]:
+            start_response("200 OK", [])
+            return [b"app"]
+
+        mw = certmagic.ACMEWSGIMiddleware(app, m)
+        seen: List[str] = []
+
+        def start(status: str, headers: List[Tuple[str, str]]) -> None:
+            seen.append(status)
+            seen.extend(v for k, v in headers if k == "Location")
+
+        env = {"PATH_INFO": "/x", "HTTP_HOST": "w.example.test", "REQUEST_METHOD": "GET", "wsgi.url_scheme": "http", "QUERY_STRING": ""}
+        mw(env, start)
+        assert seen == ["308 Permanent Redirect", "https://w.example.test/x"]
+        seen.clear()
+        assert list(mw({**env, "wsgi.url_scheme": "https"}, start)) == [b"app"]
