@@ -103,3 +103,59 @@ impl Manager {
             .map(|c| c.certified_key().clone())
     }
 }
+
+/// Where a plain-HTTP request for `host` (its `Host` header) and `path_and_query` is redirected:
+/// `https://host[:https_port]/path?query` (port left out when 443). `None` without a usable host.
+pub fn https_redirect_location(
+    host: &str,
+    https_port: u16,
+    path_and_query: &str,
+) -> Option<String> {
+    let bare = host_only(host);
+    if bare.is_empty()
+        || bare
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '@')
+    {
+        return None;
+    }
+    let authority = match (bare.contains(':'), https_port) {
+        (true, 443) => format!("[{bare}]"),
+        (true, p) => format!("[{bare}]:{p}"),
+        (false, 443) => bare,
+        (false, p) => format!("{bare}:{p}"),
+    };
+    let target = if path_and_query.starts_with('/') {
+        path_and_query
+    } else {
+        "/"
+    };
+    Some(format!("https://{authority}{target}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_locations() {
+        assert_eq!(
+            https_redirect_location("a.test:8080", 443, "/x?y=1").as_deref(),
+            Some("https://a.test/x?y=1")
+        );
+        assert_eq!(
+            https_redirect_location("a.test", 8443, "/").as_deref(),
+            Some("https://a.test:8443/")
+        );
+        assert_eq!(
+            https_redirect_location("[::1]:80", 443, "/p").as_deref(),
+            Some("https://[::1]/p")
+        );
+        assert_eq!(https_redirect_location("", 443, "/"), None);
+        assert_eq!(https_redirect_location("evil.test/x", 443, "/"), None);
+        assert_eq!(
+            https_redirect_location("a.test", 443, "*").as_deref(),
+            Some("https://a.test/")
+        );
+    }
+}

@@ -62,6 +62,7 @@ pub use crypto::{KeyType, decode_private_key_pem, encode_chain_pem, parse_pem_ch
 pub use error::{AcmeProblem, Error, ErrorKind, Result};
 pub use events::{Event, EventHandler, HandlerError};
 pub use handshake::{CertResolver, ClientHelloPeek, peek_client_hello, server_config};
+pub use http_handlers::https_redirect_location;
 pub use issuer::{IssuedCertificate, Issuer, RevocationReason};
 pub use manager::Manager;
 pub use on_demand::DecisionHandler;

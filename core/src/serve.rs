@@ -141,22 +141,19 @@ async fn plain_http_response(
         return rsp;
     }
     let host = http01::request_host(&req);
-    let bare = crate::subject::host_only(&host);
-    if !options.redirect_http || bare.is_empty() {
+    let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let location = options
+        .redirect_http
+        .then(|| crate::https_redirect_location(&host, options.https_port, target))
+        .flatten();
+    let Some(location) = location else {
         let mut rsp = Response::new(Full::new(Bytes::from_static(b"use HTTPS\n")));
         *rsp.status_mut() = StatusCode::NOT_FOUND;
         return rsp;
-    }
-    let authority = match (bare.contains(':'), options.https_port) {
-        (true, 443) => format!("[{bare}]"),
-        (true, p) => format!("[{bare}]:{p}"),
-        (false, 443) => bare,
-        (false, p) => format!("{bare}:{p}"),
     };
-    let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let mut rsp = Response::new(Full::new(Bytes::new()));
     *rsp.status_mut() = StatusCode::PERMANENT_REDIRECT;
-    if let Ok(v) = header::HeaderValue::from_str(&format!("https://{authority}{target}")) {
+    if let Ok(v) = header::HeaderValue::from_str(&location) {
         rsp.headers_mut().insert(header::LOCATION, v);
     }
     rsp.headers_mut().insert(

@@ -30,6 +30,13 @@ fn peek_client_hello<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<Hello
     }
 }
 
+/// Where a plain-HTTP request is redirected: `https://host[:https_port]/path?query` (port left
+/// out when 443), or None without a usable `Host`.
+#[pyfunction]
+fn https_redirect_location(host: &str, https_port: u16, path_and_query: &str) -> Option<String> {
+    certmagic::https_redirect_location(host, https_port, path_and_query)
+}
+
 #[pymodule]
 fn _certmagic(m: &Bound<'_, PyModule>) -> PyResult<()> {
     log::install();
@@ -49,5 +56,6 @@ fn _certmagic(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::PyManager>()?;
     m.add_class::<certificate::PyCertificate>()?;
     m.add_function(wrap_pyfunction!(peek_client_hello, m)?)?;
+    m.add_function(wrap_pyfunction!(https_redirect_location, m)?)?;
     Ok(())
 }

@@ -19,6 +19,7 @@ from ._certmagic import (
     Certificate,
     Config,
     __version__,
+    https_redirect_location,
     peek_client_hello,
 )
 from .asgi import ACMEMiddleware
@@ -74,6 +75,7 @@ __all__ = [
     "ZEROSSL",
     "__version__",
     "https",
+    "https_redirect_location",
     "peek_client_hello",
     "serve_https",
     "serve_tls",

@@ -18,6 +18,7 @@ __all__ = [
     "Manager",
     "Certificate",
     "peek_client_hello",
+    "https_redirect_location",
 ]
 
 __version__: str
@@ -27,6 +28,7 @@ ZEROSSL: str
 GOOGLE_TRUST_SERVICES: str
 GOOGLE_TRUST_SERVICES_STAGING: str
 
+def https_redirect_location(host: str, https_port: int, path_and_query: str) -> Optional[str]: ...
 def peek_client_hello(data: bytes) -> Optional[Tuple[Optional[str], list[bytes]]]: ...
 
 @final

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Tuple
 
-from ._certmagic import Manager
+from ._certmagic import Manager, https_redirect_location
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -19,16 +19,6 @@ def _header(scope: Scope, name: bytes) -> Optional[str]:
         if key.lower() == name:
             return bytes(value).decode("latin-1")
     return None
-
-
-def https_url(host: str, https_port: int, path: str, query: str) -> str:
-    """``https://host[:port]/path?query`` for a plain-HTTP request's ``Host``."""
-    if host.startswith("["):
-        hostname = host[: host.find("]") + 1]
-    else:
-        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    port = "" if https_port == 443 else f":{https_port}"
-    return f"https://{hostname}{port}{path}" + (f"?{query}" if query else "")
 
 
 class ACMEMiddleware:
@@ -53,11 +43,12 @@ class ACMEMiddleware:
             if answer is not None:
                 await _respond(send, 200, answer.encode(), [(b"content-type", b"text/plain")])
                 return
-        if self.redirect_http and scope.get("scheme") == "http" and host:
+        if self.redirect_http and scope.get("scheme") == "http":
             query = bytes(scope.get("query_string", b"")).decode("latin-1")
-            location = https_url(host, self.https_port, path, query)
-            await _respond(send, 308, b"", [(b"location", location.encode("latin-1"))])
-            return
+            location = https_redirect_location(host, self.https_port, path + (f"?{query}" if query else ""))
+            if location is not None:
+                await _respond(send, 308, b"", [(b"location", location.encode("latin-1"))])
+                return
         await self.app(scope, receive, send)
 
 

@@ -218,12 +218,31 @@ async def serve_https(
         kwargs["shutdown_trigger"] = shutdown_trigger
     serving = asyncio.ensure_future(serve(wrapped, hypercorn_config, **kwargs))
     try:
-        await asyncio.sleep(0)  # let the server bind before the CA calls back
+        # The plain port must be ours before the CA calls back (else the standalone solver
+        # would take it and the server could not bind).
+        await _listening(serving, "127.0.0.1" if host in ("0.0.0.0", "::", "") else host, http_port)
         await manager.manage(list(names))
         await serving
     finally:
         if not serving.done():
             serving.cancel()
+
+
+async def _listening(serving: "asyncio.Future[Any]", host: str, port: int, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if serving.done():
+            serving.result()  # raises why the server stopped
+            raise RuntimeError("the server stopped before serving")
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+            writer.close()
+            return
+        except OSError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.02)
 
 
 def https(names: Iterable[str], app: Any, **kwargs: Any) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, List, Tuple
 
-from ._certmagic import Manager
-from .asgi import CHALLENGE_PREFIX, https_url
+from ._certmagic import Manager, https_redirect_location
+from .asgi import CHALLENGE_PREFIX
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Dict[str, Any], StartResponse], Iterable[bytes]]
@@ -30,8 +30,10 @@ class ACMEWSGIMiddleware:
                 headers: List[Tuple[str, str]] = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
                 start_response("200 OK", headers)
                 return [body]
-        if self.redirect_http and environ.get("wsgi.url_scheme") == "http" and host:
-            location = https_url(host, self.https_port, path, environ.get("QUERY_STRING", ""))
-            start_response("308 Permanent Redirect", [("Location", location), ("Content-Length", "0")])
-            return [b""]
+        if self.redirect_http and environ.get("wsgi.url_scheme") == "http":
+            query = environ.get("QUERY_STRING", "")
+            location = https_redirect_location(host, self.https_port, path + (f"?{query}" if query else ""))
+            if location is not None:
+                start_response("308 Permanent Redirect", [("Location", location), ("Content-Length", "0")])
+                return [b""]
         return self.app(environ, start_response)
