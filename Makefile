@@ -10,11 +10,12 @@ INCLUDEDIR ?= $(PREFIX)/include
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: demo test test-rust test-python lint fmt bench deps header install lib install-check
+.PHONY: demo test test-rust test-python test-node lint fmt bench deps header dts install lib install-check
 
 ## Install what is missing (Debian packages).
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "==> installing:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -25,7 +26,7 @@ demo: deps
 	$(CARGO) run --quiet -p certmagic --example demo
 
 ## Every test of every language, plus format and lint checks.
-test: deps lint test-rust test-python
+test: deps lint test-rust test-python test-node
 
 ## Rust tests, C tests (built and run by ffi/tests), header check.
 test-rust:
@@ -52,12 +53,27 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+## Node: the generated binding.d.ts checked, the package installed from bindings/node like a
+## user would (building the addon), tests and examples type-checked with tsc --strict, node --test.
+test-node:
+	cd bindings/node && npm ci --no-audit --no-fund --ignore-scripts
+	cd bindings/node && node scripts/typedefs.mjs --check
+	cd tests/node && rm -rf node_modules package-lock.json && CERTMAGIC_NODE_PROFILE=dev npm install --no-audit --no-fund
+	cd tests/node && npx tsc -p tsconfig.json
+	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
+	cd tests/node && node --test --test-concurrency=1 api.test.mjs obtain.test.mjs
+
+## Regenerate bindings/node/binding.d.ts from the Rust definitions.
+dts:
+	cd bindings/node && npm ci --no-audit --no-fund --ignore-scripts && node scripts/typedefs.mjs
+
 ## Criterion benchmarks with figures (BENCH_CERTS=20000 for a quicker run), then the C hand-over.
 bench: deps
 	$(CARGO) bench -p certmagic
 	$(CARGO) build --release -p certmagic-ffi
 	mkdir -p target/release/c-bench && ln -sf ../libcertmagic.so target/release/c-bench/libcertmagic.so.$(SOMAJOR)
 	$(PY) tests/python/bench_ssl_context.py || echo "(run make test-python first for the Python benchmark)"
+	cd tests/node && node bench_tls_options.mjs || echo "(run make test-node first for the Node benchmark)"
 	cc -std=c99 -O2 -Iinclude -Itests/c tests/c/bench_get_certificate.c -Ltarget/release -lcertmagic \
 		-Wl,-rpath,$(CURDIR)/target/release/c-bench -lpthread -o target/release/c-bench/bench_get_certificate
 	d=$$(mktemp -d) && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj / \

@@ -66,7 +66,7 @@ pub use http_handlers::https_redirect_location;
 pub use issuer::{IssuedCertificate, Issuer, RevocationReason};
 pub use manager::Manager;
 pub use on_demand::DecisionHandler;
-pub use retry::RetrySchedule;
+pub use retry::{MAX_RETRY_DURATION, RetrySchedule};
 pub use serve::{ServeOptions, https, serve};
 pub use storage::file::FileStorage;
 pub use storage::memory::MemoryStorage;

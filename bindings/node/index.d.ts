@@ -1,0 +1,205 @@
+// Types of the `certmagic` package (hand-written over the generated binding.d.ts; checked by
+// `tsc --noEmit --strict` against the tests and examples in CI).
+
+import { EventEmitter } from 'node:events'
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
+import type { Server as HttpsServer } from 'node:https'
+import type { Server as NetServer } from 'node:net'
+import type { SecureContext, TLSSocket } from 'node:tls'
+
+export type KeyType = 'p256' | 'p384' | 'rsa2048' | 'rsa4096' | 'ed25519'
+export type ChallengeType = 'http-01' | 'tls-alpn-01'
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'
+export type RevocationReason = 'unspecified' | 'keyCompromise' | 'affiliationChanged' | 'superseded' | 'cessationOfOperation'
+
+/** What `stat` answers about a key. */
+export interface KeyInfo {
+  modified: Date | number
+  size: number
+  isTerminal: boolean
+}
+
+/** A storage object: methods may be `async`. A missing key: resolve `null`/`undefined` (or
+ * throw an error whose `code` is `ENOENT`). */
+export interface Storage {
+  store(key: string, value: Buffer): void | Promise<void>
+  load(key: string): Buffer | Uint8Array | string | null | undefined | Promise<Buffer | Uint8Array | string | null | undefined>
+  delete(key: string): void | Promise<void>
+  exists(key: string): boolean | Promise<boolean>
+  list(prefix: string, recursive: boolean): Iterable<string> | null | undefined | Promise<Iterable<string> | null | undefined>
+  stat(key: string): KeyInfo | null | undefined | Promise<KeyInfo | null | undefined>
+  lock(name: string): void | Promise<void>
+  unlock(name: string): void | Promise<void>
+}
+
+/** Every engine setting; durations in milliseconds. */
+export interface CertMagicOptions {
+  /** ACME directory URL (default: Let's Encrypt production). */
+  ca?: string
+  email?: string
+  /** Agree to the CA's terms of service. */
+  agreed?: boolean
+  /** PEM roots to trust for the CA connection (private or test CAs). */
+  trustedRootsPem?: string
+  keyType?: KeyType
+  /** Renew when less than this fraction of the lifetime remains (default 1/3). */
+  renewalWindowRatio?: number
+  renewCheckInterval?: number
+  disableHttpChallenge?: boolean
+  disableTlsAlpnChallenge?: boolean
+  altHttpPort?: number
+  altTlsAlpnPort?: number
+  listenHost?: string
+  challengePreference?: ChallengeType[]
+  disableDistributedSolvers?: boolean
+  eab?: { keyId: string; hmacKey: string }
+  preferredChain?: { rootCommonNames?: string[]; issuerCommonNames?: string[]; smallest?: boolean }
+  profile?: string
+  mustStaple?: boolean
+  reusePrivateKeys?: boolean
+  orderTimeout?: number
+  rateLimit?: { events: number; window: number }
+  retryIntervals?: number[]
+  retryMaxTotal?: number
+  /** A folder (Caddy's layout) or a storage object (default: ~/.local/share/certmagic). */
+  storage?: string | Storage
+  /** Receives the engine's logs (process-wide; the last CertMagic given one wins). */
+  logger?: (level: LogLevel, message: string) => void
+  logLevel?: LogLevel
+}
+
+export interface Certificate {
+  certPem: string
+  keyPem: string
+  names: string[]
+  notBefore: Date
+  notAfter: Date
+  ocspStaple: Buffer | null
+  managed: boolean
+  /** SHA-256 of the DER chain, hex. */
+  hash: string
+  serial: string
+}
+
+export interface CertObtainingEvent {
+  identifier: string
+  renewal?: boolean
+  forced?: boolean
+  remaining?: number
+  issuer?: string
+}
+export interface CertObtainedEvent {
+  renewal: boolean
+  identifier: string
+  issuer: string
+  storage_path: string
+  private_key_path: string
+  certificate_path: string
+  metadata_path: string
+  csr_pem: string
+  remaining?: number
+}
+export interface CertFailedEvent {
+  renewal: boolean
+  identifier: string
+  issuers: string[]
+  error: string
+  remaining?: number
+}
+export interface CachedCertEvent {
+  sans: string[]
+}
+
+export interface CertMagicEvents {
+  cert_obtaining: [CertObtainingEvent]
+  cert_obtained: [CertObtainedEvent]
+  cert_failed: [CertFailedEvent]
+  cached_managed_cert: [CachedCertEvent]
+  cached_unmanaged_cert: [CachedCertEvent]
+}
+
+export interface TlsOptions {
+  SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
+  ALPNCallback: (arg: { servername: string; protocols: string[] }) => string | undefined
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
+
+export declare class CertMagic extends EventEmitter<CertMagicEvents> {
+  constructor(options?: CertMagicOptions)
+  manage(names: string[]): Promise<void>
+  manageInBackground(names: string[]): void
+  obtain(name: string): Promise<Certificate>
+  renew(name: string): Promise<Certificate>
+  revoke(name: string, reason?: RevocationReason | number): Promise<void>
+  getCertificate(name: string): Certificate | null
+  addCertificate(certPem: string | Buffer, keyPem: string | Buffer): Certificate
+  httpChallengeAnswer(host: string, path: string): Promise<string | null>
+  secureContext(name: string): SecureContext | null
+  tlsOptions(options?: { alpnProtocols?: string[] }): TlsOptions
+  httpChallengeHandler(
+    next?: RequestHandler,
+    options?: { httpsPort?: number },
+  ): (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void
+  createTlsServer(handler: (socket: TLSSocket) => void, options?: { alpnProtocols?: string[] }): NetServer
+  close(): Promise<void>
+  readonly issuerKey: string
+}
+
+export interface HttpsOptions extends CertMagicOptions {
+  httpPort?: number
+  httpsPort?: number
+  host?: string
+  magic?: CertMagic
+}
+
+export interface Serving {
+  magic: CertMagic
+  httpServer: HttpServer
+  httpsServer: HttpsServer
+  close(): Promise<void>
+}
+
+export declare function https(names: string[], handler: RequestHandler, options?: HttpsOptions): Promise<Serving>
+export declare function peekClientHello(data: Buffer): { serverName?: string; protocols: string[] } | null
+export declare function httpsRedirectLocation(host: string, httpsPort: number, pathAndQuery: string): string | null
+
+interface ErrorFields {
+  readonly code: string
+  readonly kind: string
+  readonly field: string | null
+  readonly problemType: string | null
+  readonly detail: string | null
+  readonly status: number | null
+}
+export declare class CertMagicError extends Error implements ErrorFields {
+  readonly code: string
+  readonly kind: string
+  readonly field: string | null
+  readonly problemType: string | null
+  readonly detail: string | null
+  readonly status: number | null
+}
+export declare class ConfigError extends RangeError implements ErrorFields {
+  readonly code: string
+  readonly kind: string
+  readonly field: string | null
+  readonly problemType: string | null
+  readonly detail: string | null
+  readonly status: number | null
+}
+export declare class InvalidNameError extends CertMagicError {}
+export declare class StorageError extends CertMagicError {}
+export declare class NotFoundError extends StorageError {}
+export declare class CorruptError extends StorageError {}
+export declare class AcmeError extends CertMagicError {}
+export declare class ChallengeError extends AcmeError {}
+export declare class CertificateError extends CertMagicError {}
+export declare class TimeoutError extends CertMagicError {}
+export declare class AbortedError extends CertMagicError {}
+export declare class ShutDownError extends CertMagicError {}
+
+export declare const LETS_ENCRYPT_PRODUCTION: string
+export declare const LETS_ENCRYPT_STAGING: string
+export declare const ZEROSSL: string
+export declare const GOOGLE_TRUST_SERVICES: string

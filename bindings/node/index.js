@@ -1,0 +1,539 @@
+'use strict'
+// certmagic for Node.js: the engine of certmagic-rs (the native binding) behind an idiomatic,
+// Promise-based API. Translation only; every behaviour lives in the Rust engine.
+
+const { EventEmitter } = require('node:events')
+const http = require('node:http')
+const nodeHttps = require('node:https')
+const net = require('node:net')
+const tls = require('node:tls')
+
+const binding = require('./binding.js')
+
+// ---------- errors ----------
+
+const CODES = {
+  invalid_config: 'ERR_CERTMAGIC_CONFIG',
+  invalid_name: 'ERR_CERTMAGIC_INVALID_NAME',
+  storage: 'ERR_CERTMAGIC_STORAGE',
+  not_found: 'ERR_CERTMAGIC_NOT_FOUND',
+  corrupt: 'ERR_CERTMAGIC_CORRUPT',
+  acme: 'ERR_CERTMAGIC_ACME',
+  challenge: 'ERR_CERTMAGIC_CHALLENGE',
+  certificate: 'ERR_CERTMAGIC_CERTIFICATE',
+  timeout: 'ERR_CERTMAGIC_TIMEOUT',
+  cancelled: 'ERR_CERTMAGIC_CANCELLED',
+  aborted: 'ERR_CERTMAGIC_ABORTED',
+  shut_down: 'ERR_CERTMAGIC_SHUT_DOWN',
+  reentrant: 'ERR_CERTMAGIC_REENTRANT',
+  wrong_process: 'ERR_CERTMAGIC_WRONG_PROCESS',
+  internal: 'ERR_CERTMAGIC_INTERNAL',
+}
+
+function decorate(error, info) {
+  error.code = CODES[info.kind] || CODES.internal
+  error.kind = info.kind
+  error.field = info.field ?? null
+  error.problemType = info.problemType ?? null
+  error.detail = info.detail ?? null
+  error.status = info.status ?? null
+  return error
+}
+
+/** Every error of the engine (but configuration refusals, which are `RangeError`s). */
+class CertMagicError extends Error {
+  constructor(message, info = { kind: 'internal' }, cause) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.name = new.target.name
+    decorate(this, info)
+  }
+}
+/** A configuration value was refused; `field` names it. */
+class ConfigError extends RangeError {
+  constructor(message, info = { kind: 'invalid_config' }, cause) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.name = 'ConfigError'
+    decorate(this, info)
+  }
+}
+class InvalidNameError extends CertMagicError {}
+class StorageError extends CertMagicError {}
+class NotFoundError extends StorageError {}
+class CorruptError extends StorageError {}
+/** The CA refused: `problemType`, `detail` and `status` hold its problem document. */
+class AcmeError extends CertMagicError {}
+class ChallengeError extends AcmeError {}
+class CertificateError extends CertMagicError {}
+class TimeoutError extends CertMagicError {}
+class AbortedError extends CertMagicError {}
+class ShutDownError extends CertMagicError {}
+
+const CLASSES = {
+  invalid_config: ConfigError,
+  invalid_name: InvalidNameError,
+  storage: StorageError,
+  not_found: NotFoundError,
+  corrupt: CorruptError,
+  acme: AcmeError,
+  challenge: ChallengeError,
+  certificate: CertificateError,
+  timeout: TimeoutError,
+  aborted: AbortedError,
+  shut_down: ShutDownError,
+}
+
+// JavaScript errors thrown by callbacks wait here while their failure crosses the engine, then
+// become the `cause` of the error the caller gets.
+const causes = new Map()
+let nextCause = 1
+function keepCause(err) {
+  const id = nextCause++
+  causes.set(id, err)
+  if (causes.size > 1000) causes.delete(causes.keys().next().value)
+  return id
+}
+
+/** The `Error` subclass for an error of the native binding. */
+function fromNative(err) {
+  let info
+  try {
+    info = JSON.parse(err && err.message)
+  } catch {
+    return err
+  }
+  if (!info || info.certmagic !== true) return err
+  let cause
+  if (info.causeId != null) {
+    cause = causes.get(info.causeId)
+    causes.delete(info.causeId)
+  }
+  const Class = CLASSES[info.kind] || CertMagicError
+  return new Class(info.message, info, cause)
+}
+
+async function call(promise) {
+  try {
+    return await promise
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+function sync(fn) {
+  try {
+    return fn()
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+// ---------- options ----------
+
+const LOG_LEVELS = { error: 1, warn: 2, info: 3, debug: 4, trace: 5 }
+
+/** Checks types (a TypeError names the field); the engine checks values (a ConfigError does). */
+function nativeOptions(options) {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+  const out = {}
+  const want = (field, type, convert = (v) => v) => {
+    const value = options[field]
+    if (value === undefined) return
+    const ok = type === 'array' ? Array.isArray(value) : typeof value === type
+    if (!ok) throw new TypeError(`options.${field} must be ${type === 'array' ? 'an array' : `a ${type}`}, got ${typeof value}`)
+    out[field] = convert(value)
+  }
+  want('ca', 'string')
+  want('email', 'string')
+  want('agreed', 'boolean')
+  want('trustedRootsPem', 'string')
+  want('keyType', 'string')
+  want('renewalWindowRatio', 'number')
+  want('renewCheckInterval', 'number')
+  want('disableHttpChallenge', 'boolean')
+  want('disableTlsAlpnChallenge', 'boolean')
+  for (const port of ['altHttpPort', 'altTlsAlpnPort']) {
+    want(port, 'number', (v) => {
+      if (!Number.isInteger(v) || v < 1 || v > 65535) throw new ConfigError(`options.${port}: ${v} is not a TCP port`, { kind: 'invalid_config', field: port })
+      return v
+    })
+  }
+  want('listenHost', 'string')
+  want('challengePreference', 'array', (v) => v.map(String))
+  want('disableDistributedSolvers', 'boolean')
+  want('eab', 'object', (v) => {
+    if (typeof v.keyId !== 'string' || typeof v.hmacKey !== 'string') throw new TypeError('options.eab must be { keyId: string, hmacKey: string }')
+    return { keyId: v.keyId, hmacKey: v.hmacKey }
+  })
+  want('preferredChain', 'object', (v) => ({
+    rootCommonNames: v.rootCommonNames,
+    issuerCommonNames: v.issuerCommonNames,
+    smallest: v.smallest,
+  }))
+  want('profile', 'string')
+  want('mustStaple', 'boolean')
+  want('reusePrivateKeys', 'boolean')
+  want('orderTimeout', 'number')
+  want('rateLimit', 'object', (v) => ({ events: Number(v.events), window: Number(v.window) }))
+  want('retryIntervals', 'array', (v) => v.map(Number))
+  want('retryMaxTotal', 'number')
+  for (const ms of ['renewCheckInterval', 'orderTimeout', 'retryMaxTotal']) {
+    if (out[ms] !== undefined && !(out[ms] >= 0)) throw new ConfigError(`options.${ms}: ${out[ms]} is not a number of milliseconds`, { kind: 'invalid_config', field: ms })
+  }
+  if (options.storage !== undefined && typeof options.storage !== 'string' && (options.storage === null || typeof options.storage !== 'object')) {
+    throw new TypeError('options.storage must be a folder path or a storage object')
+  }
+  if (typeof options.storage === 'string') out.storagePath = options.storage
+  if (options.logger !== undefined && typeof options.logger !== 'function') throw new TypeError('options.logger must be a function')
+  if (options.logLevel !== undefined && !(options.logLevel in LOG_LEVELS)) throw new TypeError(`options.logLevel must be one of ${Object.keys(LOG_LEVELS).join(', ')}`)
+  return out
+}
+
+const STORAGE_METHODS = ['store', 'load', 'delete', 'exists', 'list', 'stat', 'lock', 'unlock']
+
+/** One function through which the engine calls a storage object. */
+function storageDispatcher(storage) {
+  for (const m of STORAGE_METHODS) {
+    if (typeof storage[m] !== 'function') throw new TypeError(`options.storage has no ${m}() method (a storage needs ${STORAGE_METHODS.join(', ')})`)
+  }
+  const notFound = { ok: false, notFound: true }
+  return async (request) => {
+    const { op, key } = request
+    try {
+      switch (op) {
+        case 'store':
+          await storage.store(key, request.value)
+          return { ok: true }
+        case 'load': {
+          const value = await storage.load(key)
+          if (value == null) return notFound
+          return { ok: true, data: Buffer.from(value) }
+        }
+        case 'delete':
+          await storage.delete(key)
+          return { ok: true }
+        case 'exists':
+          return { ok: true, flag: Boolean(await storage.exists(key)) }
+        case 'list': {
+          const keys = await storage.list(key, Boolean(request.recursive))
+          if (keys == null) return notFound
+          return { ok: true, keys: Array.from(keys, String) }
+        }
+        case 'stat': {
+          const info = await storage.stat(key)
+          if (info == null) return notFound
+          return { ok: true, modified: +new Date(info.modified), size: Number(info.size), flag: Boolean(info.isTerminal) }
+        }
+        case 'lock':
+          await storage.lock(key)
+          return { ok: true }
+        case 'unlock':
+          await storage.unlock(key)
+          return { ok: true }
+        default:
+          return { ok: false, error: `unknown storage operation ${op}` }
+      }
+    } catch (err) {
+      if (err && (err.code === 'ENOENT' || err.code === CODES.not_found)) return notFound
+      return { ok: false, error: String((err && err.message) || err), causeId: keepCause(err) }
+    }
+  }
+}
+
+function toCertificate(data) {
+  if (data == null) return null
+  return {
+    certPem: data.certPem,
+    keyPem: data.keyPem,
+    names: data.names,
+    notBefore: new Date(data.notBefore),
+    notAfter: new Date(data.notAfter),
+    ocspStaple: data.ocspStaple ?? null,
+    managed: data.managed,
+    hash: data.hash,
+    serial: data.serial,
+  }
+}
+
+function checkNames(names) {
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) throw new TypeError('names must be an array of strings')
+  return names
+}
+
+function checkName(name) {
+  if (typeof name !== 'string') throw new TypeError('name must be a string')
+  return name
+}
+
+const REASONS = { unspecified: 0, keyCompromise: 1, affiliationChanged: 3, superseded: 4, cessationOfOperation: 5 }
+
+// ---------- the manager ----------
+
+/** Obtains, renews and serves certificates. Emits `cert_obtaining`, `cert_obtained`,
+ * `cert_failed`, `cached_managed_cert` and `cached_unmanaged_cert` with CertMagic's payloads. */
+class CertMagic extends EventEmitter {
+  #engine
+  #contexts = new Map()
+  #ownsLogger = false
+
+  constructor(options = {}) {
+    super()
+    const native = nativeOptions(options)
+    const dispatch = options.storage !== undefined && typeof options.storage !== 'string' ? storageDispatcher(options.storage) : null
+    const onEvent = (a, b) => {
+      const [name, payload] = Array.isArray(a) ? a : [a, b]
+      try {
+        this.emit(name, JSON.parse(payload))
+      } catch (err) {
+        process.emitWarning(`certmagic: a '${name}' listener threw: ${err && err.message}`)
+      }
+    }
+    this.#engine = sync(() => new binding.Engine(native, dispatch, onEvent))
+    if (options.logger) {
+      const logger = options.logger
+      const names = Object.keys(LOG_LEVELS)
+      sync(() =>
+        binding.setLogger((a, b) => {
+          const [level, message] = Array.isArray(a) ? a : [a, b]
+          logger(names[level - 1] || 'info', message)
+        }, LOG_LEVELS[options.logLevel || 'info']),
+      )
+      this.#ownsLogger = true
+    }
+  }
+
+  /** Obtains or loads certificates for `names` now and keeps them renewed. */
+  manage(names) {
+    return call(this.#engine.manage(checkNames(names)))
+  }
+
+  /** Manages `names` in the background, retrying failures; returns at once. */
+  manageInBackground(names) {
+    sync(() => this.#engine.manageBackground(checkNames(names)))
+  }
+
+  async obtain(name) {
+    return toCertificate(await call(this.#engine.obtain(checkName(name))))
+  }
+
+  async renew(name) {
+    return toCertificate(await call(this.#engine.renew(checkName(name))))
+  }
+
+  /** Revokes at the CA, deletes the files, stops managing. `reason`: a name or RFC 5280 code. */
+  revoke(name, reason = 'unspecified') {
+    const code = typeof reason === 'number' ? reason : REASONS[reason]
+    if (code === undefined) return Promise.reject(new TypeError(`reason must be one of ${Object.keys(REASONS).join(', ')} or a code`))
+    return call(this.#engine.revoke(checkName(name), code))
+  }
+
+  /** The certificate a handshake for `name` gets, or null. A memory lookup. */
+  getCertificate(name) {
+    return toCertificate(this.#engine.getCertificate(checkName(name)))
+  }
+
+  /** Adds a certificate obtained elsewhere: served for its names, never renewed. */
+  addCertificate(certPem, keyPem) {
+    if (typeof certPem !== 'string' && !Buffer.isBuffer(certPem)) throw new TypeError('certPem must be a string or Buffer')
+    if (typeof keyPem !== 'string' && !Buffer.isBuffer(keyPem)) throw new TypeError('keyPem must be a string or Buffer')
+    return toCertificate(sync(() => this.#engine.addCertificate(String(certPem), String(keyPem))))
+  }
+
+  /** The body answering an HTTP-01 request for `host` and `path`, or null. */
+  httpChallengeAnswer(host, path) {
+    return this.#engine.httpChallengeAnswer(String(host || ''), String(path || ''))
+  }
+
+  /** The SecureContext for `name`'s current certificate, built once per certificate. */
+  secureContext(name) {
+    const hash = this.#engine.certificateHash(name)
+    if (hash == null) return null
+    let context = this.#contexts.get(hash)
+    if (context === undefined) {
+      const cert = this.#engine.getCertificate(name)
+      if (cert == null) return null
+      context = tls.createSecureContext({ cert: cert.certPem, key: cert.keyPem })
+      if (this.#contexts.size >= 10000) this.#contexts.clear()
+      this.#contexts.set(hash, context)
+    }
+    return context
+  }
+
+  /** Options for `https.createServer`, `tls.createServer` and `http2.createSecureServer`: an
+   * `SNICallback` handing out a cached SecureContext per certificate, and an `ALPNCallback` that
+   * answers TLS-ALPN-01 validations. Node's SNI callback cannot see ALPN, so while this process
+   * validates a name over TLS-ALPN-01 (seconds), handshakes for that name get the challenge
+   * certificate; prefer HTTP-01 (`httpChallengeHandler`), or `createTlsServer`, which reads the
+   * ClientHello first. */
+  tlsOptions({ alpnProtocols = ['http/1.1'] } = {}) {
+    const engine = this.#engine
+    return {
+      SNICallback: (servername, cb) => {
+        try {
+          const challenge = engine.tlsAlpnChallengeCertificateLocal(servername)
+          if (challenge != null) return cb(null, tls.createSecureContext({ cert: challenge.certPem, key: challenge.keyPem }))
+          const context = this.secureContext(servername)
+          if (context == null) return cb(new Error(`certmagic: no certificate for ${servername}`))
+          cb(null, context)
+        } catch (err) {
+          cb(err)
+        }
+      },
+      ALPNCallback: ({ protocols }) => {
+        if (protocols.length === 1 && protocols[0] === 'acme-tls/1') return 'acme-tls/1'
+        return alpnProtocols.find((p) => protocols.includes(p))
+      },
+    }
+  }
+
+  /** A request handler for `http.createServer` (or Express/Connect middleware): answers
+   * HTTP-01 challenges; other requests go to `next` if given, else are redirected to HTTPS. */
+  httpChallengeHandler(next, { httpsPort = 443 } = {}) {
+    return (req, res, nextArg) => {
+      const url = req.url || '/'
+      const host = req.headers.host || ''
+      const fallThrough = () => {
+        const handler = typeof next === 'function' ? next : typeof nextArg === 'function' ? nextArg : null
+        if (handler) return handler === nextArg ? nextArg() : handler(req, res)
+        const location = binding.httpsRedirectLocation(host, httpsPort, url)
+        if (location == null) {
+          res.writeHead(400, { 'content-type': 'text/plain' }).end('certmagic: no Host header\n')
+          return
+        }
+        res.writeHead(308, { location }).end()
+      }
+      if (req.method !== 'GET' || !url.startsWith('/.well-known/acme-challenge/')) return fallThrough()
+      this.#engine.httpChallengeAnswer(host, url.split('?')[0]).then((answer) => {
+        if (answer == null) return fallThrough()
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(answer)
+      }, (err) => {
+        res.writeHead(500).end()
+        process.emitWarning(`certmagic: answering a challenge failed: ${err && err.message}`)
+      })
+    }
+  }
+
+  /** A `net.Server` that reads each ClientHello before TLS starts (parsed by the engine): it
+   * answers TLS-ALPN-01 exactly, and hands other connections, as `tls.TLSSocket`s, to
+   * `handler(socket)`. */
+  createTlsServer(handler, { alpnProtocols = ['http/1.1'] } = {}) {
+    const engine = this.#engine
+    return net.createServer((socket) => {
+      let buffered = Buffer.alloc(0)
+      const fail = () => socket.destroy()
+      const timer = setTimeout(fail, 10000)
+      const onData = (chunk) => {
+        buffered = Buffer.concat([buffered, chunk])
+        let hello
+        try {
+          hello = binding.peekClientHello(buffered)
+        } catch {
+          clearTimeout(timer)
+          return fail()
+        }
+        if (hello == null) return
+        socket.removeListener('data', onData)
+        socket.pause()
+        socket.unshift(buffered)
+        clearTimeout(timer)
+        const name = hello.serverName || ''
+        const challenge = hello.protocols.length === 1 && hello.protocols[0] === 'acme-tls/1'
+        const pick = challenge
+          ? engine.tlsAlpnChallengeCertificate(name, hello.protocols).then((c) => c && tls.createSecureContext({ cert: c.certPem, key: c.keyPem }))
+          : Promise.resolve(this.secureContext(name))
+        pick.then((secureContext) => {
+          if (secureContext == null) return fail()
+          const secure = new tls.TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: challenge ? ['acme-tls/1'] : alpnProtocols })
+          secure.on('error', () => secure.destroy())
+          if (challenge) {
+            secure.once('secure', () => secure.end())
+            return
+          }
+          secure.once('secure', () => handler(secure))
+        }, fail)
+      }
+      socket.on('data', onData)
+      socket.on('error', () => socket.destroy())
+    })
+  }
+
+  /** Stops background work and releases locks. The process can then exit on its own. */
+  async close() {
+    if (this.#ownsLogger) {
+      binding.setLogger(null, 3)
+      this.#ownsLogger = false
+    }
+    await call(this.#engine.close())
+  }
+
+  get issuerKey() {
+    return this.#engine.issuerKey
+  }
+}
+
+function listen(server, port, host) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.removeListener('error', reject)
+      resolve()
+    })
+  })
+}
+
+/** The one-liner: serves `handler` over HTTPS for `names` (port 443), answering HTTP-01 and
+ * redirecting on port 80. Resolves once the certificates are ready, with the servers and a
+ * `close()`. Options: `httpPort`, `httpsPort`, `host`, `magic` (a CertMagic of your own), or
+ * CertMagic options (default: Let's Encrypt, terms agreed). */
+async function https(names, handler, options = {}) {
+  const { httpPort = 80, httpsPort = 443, host, magic: given, ...rest } = options
+  const magic = given || new CertMagic({ agreed: true, altHttpPort: httpPort, disableTlsAlpnChallenge: true, ...rest })
+  const httpServer = http.createServer(magic.httpChallengeHandler(undefined, { httpsPort }))
+  const httpsServer = nodeHttps.createServer(magic.tlsOptions(), handler)
+  await listen(httpServer, httpPort, host)
+  await listen(httpsServer, httpsPort, host)
+  try {
+    await magic.manage(names)
+  } catch (err) {
+    httpServer.close()
+    httpsServer.close()
+    throw err
+  }
+  return {
+    magic,
+    httpServer,
+    httpsServer,
+    async close() {
+      await Promise.all([new Promise((r) => httpServer.close(() => r())), new Promise((r) => httpsServer.close(() => r()))])
+      if (!given) await magic.close()
+    },
+  }
+}
+
+/** Parses the ClientHello at the start of `data`: `{ serverName, protocols }`, or null while
+ * more bytes are needed. */
+function peekClientHello(data) {
+  return sync(() => binding.peekClientHello(data))
+}
+
+module.exports = {
+  CertMagic,
+  https,
+  peekClientHello,
+  httpsRedirectLocation: binding.httpsRedirectLocation,
+  CertMagicError,
+  ConfigError,
+  InvalidNameError,
+  StorageError,
+  NotFoundError,
+  CorruptError,
+  AcmeError,
+  ChallengeError,
+  CertificateError,
+  TimeoutError,
+  AbortedError,
+  ShutDownError,
+  LETS_ENCRYPT_PRODUCTION: binding.LETS_ENCRYPT_PRODUCTION,
+  LETS_ENCRYPT_STAGING: binding.LETS_ENCRYPT_STAGING,
+  ZEROSSL: binding.ZEROSSL,
+  GOOGLE_TRUST_SERVICES: binding.GOOGLE_TRUST_SERVICES,
+}

@@ -1,0 +1,132 @@
+// @ts-check
+// The API without a CA: option checks, errors with codes, certificates added by PEM, the
+// ClientHello parser, the HTTP handler, a clean exit after close().
+import assert from 'node:assert/strict'
+import { execFileSync, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { test } from 'node:test'
+import tls from 'node:tls'
+import http from 'node:http'
+import { once } from 'node:events'
+
+import { httpGet } from './helpers.mjs'
+import { CertMagic, ConfigError, InvalidNameError, CertificateError, CertMagicError, NotFoundError, peekClientHello, httpsRedirectLocation, LETS_ENCRYPT_PRODUCTION } from 'certmagic'
+
+function offline() {
+  return new CertMagic({ ca: 'https://127.0.0.1:1/dir', storage: fs.mkdtempSync(path.join(os.tmpdir(), 'cm-')) })
+}
+
+function selfSigned(name = 'added.example.test') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cm-cert-'))
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30',
+    '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`, '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem')], { stdio: 'ignore' })
+  return { cert: fs.readFileSync(path.join(dir, 'c.pem'), 'utf8'), key: fs.readFileSync(path.join(dir, 'k.pem'), 'utf8') }
+}
+
+test('wrong types are TypeErrors naming the field', () => {
+  for (const [options, field] of /** @type {const} */ ([[{ email: 5 }, 'email'], [{ agreed: 'yes' }, 'agreed'], [{ storage: 5 }, 'storage'], [{ challengePreference: 'http-01' }, 'challengePreference']])) {
+    // @ts-expect-error deliberately wrong types
+    assert.throws(() => new CertMagic(options), (/** @type {any} */ e) => e instanceof TypeError && e.message.includes(field))
+  }
+  assert.throws(() => new CertMagic({ storage: /** @type {any} */ ({ store() {} }) }), /no load\(\) method/)
+})
+
+test('refused values are RangeErrors (ConfigError) naming the field', () => {
+  /** @type {Array<[import('certmagic').CertMagicOptions, string]>} */
+  const cases = [
+    [{ ca: 'http://insecure.example/dir' }, 'ca'],
+    [{ email: 'not-an-email' }, 'email'],
+    [{ renewalWindowRatio: 2 }, 'renewal_window_ratio'],
+    [{ altHttpPort: 70000 }, 'altHttpPort'],
+    [{ keyType: /** @type {any} */ ('dsa') }, 'key_type'],
+    [{ disableHttpChallenge: true, disableTlsAlpnChallenge: true }, 'disable_tls_alpn_challenge'],
+  ]
+  for (const [options, field] of cases) {
+    assert.throws(() => new CertMagic(options), (/** @type {any} */ e) => {
+      assert.ok(e instanceof ConfigError && e instanceof RangeError, String(e))
+      assert.equal(e.code, 'ERR_CERTMAGIC_CONFIG')
+      assert.equal(e.field, field)
+      assert.match(e.message, new RegExp(field))
+      return true
+    })
+  }
+})
+
+test('names, PEM and reasons are checked', async () => {
+  const magic = offline()
+  await assert.rejects(magic.manage(['bad name.example.test']), (/** @type {any} */ e) => e instanceof InvalidNameError && e.code === 'ERR_CERTMAGIC_INVALID_NAME' && e instanceof CertMagicError)
+  await assert.rejects(magic.manage(['*.example.test']), /DNS-01/)
+  // @ts-expect-error a string is not a list of names
+  assert.throws(() => magic.manage('a.example.test'), TypeError)
+  assert.throws(() => magic.addCertificate('junk', 'junk'), (/** @type {any} */ e) => e instanceof CertificateError && e.code === 'ERR_CERTMAGIC_CERTIFICATE')
+  await assert.rejects(magic.revoke('a.example.test', /** @type {any} */ ('bored')), TypeError)
+  await assert.rejects(magic.revoke('nothing.example.test', 'superseded'), NotFoundError)
+  assert.equal(magic.getCertificate('nothing.example.test'), null)
+  await magic.close()
+  await assert.rejects(magic.manage(['after.example.test']), (/** @type {any} */ e) => e.code === 'ERR_CERTMAGIC_SHUT_DOWN')
+})
+
+test('added certificates: accessors, SecureContext, TLS options', async () => {
+  const magic = offline()
+  const { cert, key } = selfSigned()
+  const added = magic.addCertificate(cert, key)
+  assert.equal(added.managed, false)
+  assert.deepEqual(added.names, ['added.example.test'])
+  assert.ok(added.notBefore instanceof Date && added.notBefore < added.notAfter)
+  assert.equal(added.ocspStaple, null)
+  assert.match(added.keyPem, /PRIVATE KEY/)
+  const again = magic.getCertificate('ADDED.example.test')
+  assert.equal(again?.hash, added.hash)
+  assert.equal(magic.secureContext('added.example.test'), magic.secureContext('added.example.test'), 'one context per certificate')
+
+  const server = tls.createServer(magic.tlsOptions(), (s) => s.end('hi'))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port
+  const body = await new Promise((resolve, reject) => {
+    const c = tls.connect({ port, host: '127.0.0.1', servername: 'added.example.test', ca: cert }, () => {})
+    let d = ''
+    c.setEncoding('utf8').on('data', (x) => (d += x)).on('end', () => resolve(d)).on('error', reject)
+  })
+  assert.equal(body, 'hi')
+  server.close()
+  await magic.close()
+})
+
+test('ClientHello parsing and redirects come from the engine', () => {
+  assert.equal(peekClientHello(Buffer.from('GET / HTTP/1.1\r\n\r\n').subarray(0, 0)), null)
+  assert.throws(() => peekClientHello(Buffer.from('GET / HTTP/1.1\r\n\r\n')), (/** @type {any} */ e) => e.code === 'ERR_CERTMAGIC_CORRUPT')
+  assert.equal(httpsRedirectLocation('a.test:8080', 8443, '/x?y=1'), 'https://a.test:8443/x?y=1')
+  assert.equal(httpsRedirectLocation('', 443, '/'), null)
+  assert.ok(LETS_ENCRYPT_PRODUCTION.startsWith('https://acme-v02.api.letsencrypt.org'))
+})
+
+test('the HTTP handler redirects and falls through', async () => {
+  const magic = offline()
+  const server = http.createServer(magic.httpChallengeHandler(undefined, { httpsPort: 8443 }))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port
+  const res = await httpGet(port, 'h.example.test', '/page?x=1')
+  assert.equal(res.status, 308)
+  assert.match(res.head, /\r\nlocation: https:\/\/h\.example\.test:8443\/page\?x=1\r?$/im)
+  server.close()
+  await magic.close()
+})
+
+test('the process exits on its own after close()', () => {
+  const script = `
+    const { CertMagic } = require('certmagic')
+    const m = new CertMagic({ ca: "https://127.0.0.1:1/dir",
+      logger: () => {}, storage: { store(){}, load(){ return null }, delete(){}, exists(){ return false }, list(){ return null }, stat(){ return null }, lock(){}, unlock(){} } })
+    m.on('cached_unmanaged_cert', () => {})
+    m.close().then(() => console.log('closed'))
+  `
+  const started = Date.now()
+  const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 })
+  assert.equal(out.status, 0, out.stderr)
+  assert.match(out.stdout, /closed/)
+  assert.ok(Date.now() - started < 15000, 'no handle kept the process alive')
+})
