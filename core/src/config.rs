@@ -55,6 +55,22 @@ impl ChallengeType {
     }
 }
 
+impl std::str::FromStr for ChallengeType {
+    type Err = Error;
+
+    /// `http-01` or `tls-alpn-01`; anything else is refused naming the `challenge_preference` field.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "http-01" => Ok(Self::Http01),
+            "tls-alpn-01" => Ok(Self::TlsAlpn01),
+            other => Err(Error::config(
+                "challenge_preference",
+                format!("unknown challenge type `{other}` (http-01, tls-alpn-01)"),
+            )),
+        }
+    }
+}
+
 impl fmt::Display for ChallengeType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

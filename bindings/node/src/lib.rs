@@ -392,19 +392,10 @@ fn config(
         b = b.listen_host(v);
     }
     if let Some(types) = options.challenge_preference {
-        let mut order = Vec::new();
-        for t in types {
-            order.push(match t.as_str() {
-                "http-01" => ChallengeType::Http01,
-                "tls-alpn-01" => ChallengeType::TlsAlpn01,
-                other => {
-                    return Err(Error::config(
-                        "challengePreference",
-                        format!("unknown challenge type `{other}`"),
-                    ));
-                }
-            });
-        }
+        let order = types
+            .iter()
+            .map(|t| t.parse::<ChallengeType>())
+            .collect::<certmagic::Result<Vec<_>>>()?;
         b = b.challenge_preference(order);
     }
     if let Some(e) = options.eab {

@@ -152,19 +152,12 @@ impl PyConfig {
             b = b.listen_host(v);
         }
         if let Some(types) = challenge_preference {
-            let mut order = Vec::new();
-            for t in types {
-                order.push(match t.as_str() {
-                    "http-01" => ChallengeType::Http01,
-                    "tls-alpn-01" => ChallengeType::TlsAlpn01,
-                    other => {
-                        return check(Err(Error::config(
-                            "challenge_preference",
-                            format!("unknown challenge type `{other}` (http-01, tls-alpn-01)"),
-                        )));
-                    }
-                });
-            }
+            let order = check(
+                types
+                    .iter()
+                    .map(|t| t.parse::<ChallengeType>())
+                    .collect::<certmagic::Result<Vec<_>>>(),
+            )?;
             b = b.challenge_preference(order);
         }
         match (eab_key_id, eab_hmac_key) {
