@@ -349,6 +349,11 @@ impl AcmeIssuer {
                         .await
                         .map_err(|e| Failure::on(kind, e))?,
                 );
+                if let Some(p) = presented.last() {
+                    p.wait_ready(&self.config)
+                        .await
+                        .map_err(|e| Failure::on(kind, e))?;
+                }
                 let mut challenge = authz.challenge(kind.acme()).ok_or_else(|| {
                     Failure::other(Error::internal("challenge vanished from authorization"))
                 })?;

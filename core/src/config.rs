@@ -10,6 +10,7 @@ use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use rustls_pki_types::CertificateDer;
 
 use crate::crypto::{self, KeyType};
+use crate::dns::DnsChallenge;
 use crate::error::{Error, Result};
 use crate::events::EventHandler;
 use crate::on_demand::DecisionHandler;
@@ -36,6 +37,9 @@ pub enum ChallengeType {
     Http01,
     /// TLS-ALPN-01: a special certificate for ALPN `acme-tls/1` on port 443.
     TlsAlpn01,
+    /// DNS-01: a TXT record at `_acme-challenge.<name>`, through a
+    /// [`DnsProvider`](crate::DnsProvider); the only way to wildcard certificates.
+    Dns01,
 }
 
 impl ChallengeType {
@@ -44,6 +48,7 @@ impl ChallengeType {
         match self {
             Self::Http01 => "http-01",
             Self::TlsAlpn01 => "tls-alpn-01",
+            Self::Dns01 => "dns-01",
         }
     }
 
@@ -51,6 +56,7 @@ impl ChallengeType {
         match self {
             Self::Http01 => instant_acme::ChallengeType::Http01,
             Self::TlsAlpn01 => instant_acme::ChallengeType::TlsAlpn01,
+            Self::Dns01 => instant_acme::ChallengeType::Dns01,
         }
     }
 }
@@ -58,14 +64,16 @@ impl ChallengeType {
 impl std::str::FromStr for ChallengeType {
     type Err = Error;
 
-    /// `http-01` or `tls-alpn-01`; anything else is refused naming the `challenge_preference` field.
+    /// `http-01`, `tls-alpn-01` or `dns-01`; anything else is refused naming the
+    /// `challenge_preference` field.
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "http-01" => Ok(Self::Http01),
             "tls-alpn-01" => Ok(Self::TlsAlpn01),
+            "dns-01" => Ok(Self::Dns01),
             other => Err(Error::config(
                 "challenge_preference",
-                format!("unknown challenge type `{other}` (http-01, tls-alpn-01)"),
+                format!("unknown challenge type `{other}` (http-01, tls-alpn-01, dns-01)"),
             )),
         }
     }
@@ -164,6 +172,7 @@ pub struct Config {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) event_handler: Option<Arc<dyn EventHandler>>,
     pub(crate) on_demand_decision: Option<Arc<dyn DecisionHandler>>,
+    pub(crate) dns: Option<DnsChallenge>,
 }
 
 impl fmt::Debug for Config {
@@ -188,6 +197,7 @@ impl fmt::Debug for Config {
             .field("preferred_chain", &self.preferred_chain)
             .field("profile", &self.profile)
             .field("storage", &self.storage)
+            .field("dns", &self.dns)
             .finish_non_exhaustive()
     }
 }
@@ -240,8 +250,16 @@ impl Config {
     pub fn on_demand_decision(&self) -> Option<&Arc<dyn DecisionHandler>> {
         self.on_demand_decision.as_ref()
     }
-    /// The challenge types that are enabled.
+    /// How DNS-01 is solved, if a DNS provider is configured.
+    pub fn dns_challenge(&self) -> Option<&DnsChallenge> {
+        self.dns.as_ref()
+    }
+    /// The challenge types that are enabled: DNS-01 alone when a DNS provider is configured
+    /// (as Go CertMagic), else HTTP-01 and TLS-ALPN-01 unless disabled.
     pub fn enabled_challenges(&self) -> Vec<ChallengeType> {
+        if self.dns.is_some() {
+            return vec![ChallengeType::Dns01];
+        }
         let mut v = Vec::new();
         if !self.disable_http_challenge {
             v.push(ChallengeType::Http01);
@@ -282,6 +300,7 @@ pub struct ConfigBuilder {
     storage: Option<Arc<dyn Storage>>,
     event_handler: Option<Arc<dyn EventHandler>>,
     on_demand_decision: Option<Arc<dyn DecisionHandler>>,
+    dns: Option<DnsChallenge>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -430,6 +449,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// Solve DNS-01 through a DNS provider, for every name (and so allow wildcard names).
+    pub fn dns_challenge(mut self, dns: DnsChallenge) -> Self {
+        self.dns = Some(dns);
+        self
+    }
+
     /// Checks every field and builds the config.
     pub fn build(self) -> Result<Config> {
         let ca = self
@@ -513,7 +538,8 @@ impl ConfigBuilder {
             ));
         }
 
-        if self.disable_http_challenge && self.disable_tls_alpn_challenge {
+        let dns = self.dns.map(DnsChallenge::validate).transpose()?;
+        if dns.is_none() && self.disable_http_challenge && self.disable_tls_alpn_challenge {
             return Err(Error::config(
                 "disable_tls_alpn_challenge",
                 "both HTTP-01 and TLS-ALPN-01 are disabled, so no challenge can be solved",
@@ -524,7 +550,14 @@ impl ConfigBuilder {
             let enabled = match t {
                 ChallengeType::Http01 => !self.disable_http_challenge,
                 ChallengeType::TlsAlpn01 => !self.disable_tls_alpn_challenge,
+                ChallengeType::Dns01 => dns.is_some(),
             };
+            if t == ChallengeType::Dns01 && dns.is_none() {
+                return Err(Error::config(
+                    "challenge_preference",
+                    "dns-01 is listed but no DNS provider is configured (dns_challenge)",
+                ));
+            }
             if !enabled {
                 return Err(Error::config(
                     "challenge_preference",
@@ -610,6 +643,7 @@ impl ConfigBuilder {
             storage,
             event_handler: self.event_handler,
             on_demand_decision: self.on_demand_decision,
+            dns,
         })
     }
 }

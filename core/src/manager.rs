@@ -124,19 +124,28 @@ impl Manager {
     /// Obtains or loads certificates for `names` now and keeps them renewed. Returns the first
     /// error; names that succeeded stay managed.
     pub async fn manage<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
-        let subjects = self.inner.usable().and_then(|_| parse_names(names))?;
+        let subjects = self
+            .inner
+            .usable()
+            .and_then(|_| parse_names(names, &self.inner.config))?;
         let inner = self.inner.clone();
-        runtime::spawn("manage", async move { inner.manage_all(subjects).await }).await
+        let work = until_shutdown(inner.cancel.clone(), async move {
+            inner.manage_all(subjects).await
+        });
+        runtime::spawn("manage", work).await
     }
 
     /// Blocking [`Manager::manage`], for callers without an async runtime.
     pub fn manage_sync<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
-        let subjects = self.inner.usable().and_then(|_| parse_names(names))?;
+        let subjects = self
+            .inner
+            .usable()
+            .and_then(|_| parse_names(names, &self.inner.config))?;
         let inner = self.inner.clone();
-        runtime::block_on(
-            "manage_sync",
-            async move { inner.manage_all(subjects).await },
-        )
+        let work = until_shutdown(inner.cancel.clone(), async move {
+            inner.manage_all(subjects).await
+        });
+        runtime::block_on("manage_sync", work)
     }
 
     /// Manages `names` in the background, retrying failures on the [retry
@@ -144,7 +153,7 @@ impl Manager {
     /// events.
     pub fn manage_async<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
         self.inner.usable()?;
-        for subject in parse_names(names)? {
+        for subject in parse_names(names, &self.inner.config)? {
             self.inner.spawn_with_retries(
                 format!("manage_{subject}"),
                 subject,
@@ -157,14 +166,17 @@ impl Manager {
     /// Obtains a new certificate for `name` now (or loads one that storage already holds and that
     /// is not due for renewal), and manages it.
     pub async fn obtain(&self, name: &str) -> Result<Arc<Certificate>> {
-        let subject = self.inner.usable().and_then(|_| parse_name(name))?;
+        let subject = self
+            .inner
+            .usable()
+            .and_then(|_| parse_name(name, &self.inner.config))?;
         let inner = self.inner.clone();
-        runtime::spawn("obtain", async move {
+        let work = until_shutdown(inner.cancel.clone(), async move {
             let cert = inner.issue_cert(&subject, None, false).await?;
             inner.mark_managed(&subject);
             Ok(cert)
-        })
-        .await
+        });
+        runtime::spawn("obtain", work).await
     }
 
     /// Blocking [`Manager::obtain`].
@@ -175,16 +187,19 @@ impl Manager {
 
     /// Renews the certificate of `name` now, whether or not it is due.
     pub async fn renew(&self, name: &str) -> Result<Arc<Certificate>> {
-        let subject = self.inner.usable().and_then(|_| parse_name(name))?;
+        let subject = self
+            .inner
+            .usable()
+            .and_then(|_| parse_name(name, &self.inner.config))?;
         let inner = self.inner.clone();
-        runtime::spawn("renew", async move {
+        let work = until_shutdown(inner.cancel.clone(), async move {
             let current = match inner.cache.get_exact(&subject.as_string()) {
                 Some(c) if c.is_managed() => c,
                 _ => Arc::new(inner.load_from_storage(&subject.as_string()).await?),
             };
             inner.issue_cert(&subject, Some(current), true).await
-        })
-        .await
+        });
+        runtime::spawn("renew", work).await
     }
 
     /// Blocking [`Manager::renew`].
@@ -196,7 +211,10 @@ impl Manager {
     /// Revokes the certificate of `name` at the CA, deletes its files from storage and stops
     /// managing it.
     pub async fn revoke(&self, name: &str, reason: RevocationReason) -> Result<()> {
-        let subject = self.inner.usable().and_then(|_| parse_name(name))?;
+        let subject = self
+            .inner
+            .usable()
+            .and_then(|_| parse_name(name, &self.inner.config))?;
         let inner = self.inner.clone();
         runtime::spawn(
             "revoke",
@@ -279,23 +297,38 @@ impl Manager {
     }
 }
 
-fn parse_name(name: &str) -> Result<Subject> {
+/// `work`, stopped when the manager shuts down (its locks, challenges and DNS records are
+/// released as it is dropped).
+async fn until_shutdown<T>(
+    cancel: CancellationToken,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(Error::new(ErrorKind::Cancelled, "the manager was shut down")),
+        r = work => r,
+    }
+}
+
+/// A name to manage; wildcards only when DNS-01 can be solved (CAs validate wildcards through
+/// DNS-01 alone), refused before any order is placed.
+fn parse_name(name: &str, config: &Config) -> Result<Subject> {
     let subject = Subject::parse(name)?;
-    if subject.is_wildcard() {
+    if subject.is_wildcard() && config.dns.is_none() {
         return Err(Error::new(
             ErrorKind::InvalidName,
             format!(
-                "`{name}`: wildcard certificates need the DNS-01 challenge, which is not configured"
+                "`{name}` is a wildcard name: CAs validate wildcards only through the DNS-01 challenge, so configure a DNS provider (dns_challenge)"
             ),
         ));
     }
     Ok(subject)
 }
 
-fn parse_names<S: AsRef<str>>(names: &[S]) -> Result<Vec<Subject>> {
+fn parse_names<S: AsRef<str>>(names: &[S], config: &Config) -> Result<Vec<Subject>> {
     let mut out = Vec::with_capacity(names.len());
     for n in names {
-        let s = parse_name(n.as_ref())?;
+        let s = parse_name(n.as_ref(), config)?;
         if !out.contains(&s) {
             out.push(s);
         }

@@ -19,6 +19,7 @@ use tokio::task::AbortHandle;
 
 use crate::certificate::Certificate;
 use crate::config::{ChallengeType, Config};
+use crate::dns::{self, solver::DnsPresented};
 use crate::error::{Error, ErrorKind, Result};
 use crate::storage::{Storage, keys};
 
@@ -128,17 +129,39 @@ pub(crate) fn active(key: &str, kind: ChallengeType) -> Vec<Arc<Active>> {
         .unwrap_or_default()
 }
 
-/// A presented challenge; [`Presented::clean_up`] withdraws it everywhere.
+/// A presented challenge; [`Presented::clean_up`] withdraws it everywhere. Dropped without
+/// it (the order was cancelled), it still leaves the registry, and its storage entry and DNS
+/// record are removed in the background.
 #[derive(Debug)]
 pub(crate) struct Presented {
     key: String,
     active: Arc<Active>,
     stored: Option<(Arc<dyn Storage>, String)>,
+    dns: Option<DnsPresented>,
     _listener: Option<ListenerGuard>,
 }
 
 impl Presented {
-    pub async fn clean_up(self) {
+    /// Waits until the CA can see the challenge (DNS propagation; others are ready at once).
+    pub async fn wait_ready(&self, config: &Config) -> Result<()> {
+        match (&self.dns, &config.dns) {
+            (Some(presented), Some(dns)) => presented.wait(dns).await,
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn clean_up(mut self) {
+        if let Some((storage, key)) = self.stored.take() {
+            delete_stored(storage, key).await;
+        }
+        if let Some(dns) = self.dns.take() {
+            dns.clean_up().await;
+        }
+    }
+}
+
+impl Drop for Presented {
+    fn drop(&mut self) {
         {
             let mut reg = registry().write().unwrap_or_else(|p| p.into_inner());
             if let Some(list) = reg.get_mut(&self.key) {
@@ -148,11 +171,17 @@ impl Presented {
                 }
             }
         }
-        if let Some((storage, key)) = self.stored {
-            if let Err(e) = storage.delete(&key).await {
-                tracing::warn!(key, error = %e, "deleting challenge from storage");
+        if let Some((storage, key)) = self.stored.take() {
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(delete_stored(storage, key));
             }
         }
+    }
+}
+
+async fn delete_stored(storage: Arc<dyn Storage>, key: String) {
+    if let Err(e) = storage.delete(&key).await {
+        tracing::warn!(key, error = %e, "deleting challenge from storage");
     }
 }
 
@@ -163,11 +192,34 @@ pub(crate) async fn present(
     issuer_key: &str,
     info: ChallengeInfo,
 ) -> Result<Presented> {
-    let kind = if info.is(ChallengeType::Http01) {
-        ChallengeType::Http01
-    } else {
-        ChallengeType::TlsAlpn01
-    };
+    let kind = [
+        ChallengeType::Http01,
+        ChallengeType::TlsAlpn01,
+        ChallengeType::Dns01,
+    ]
+    .into_iter()
+    .find(|k| info.is(*k))
+    .ok_or_else(|| Error::internal(format!("unknown challenge `{}`", info.challenge_type)))?;
+    if kind == ChallengeType::Dns01 {
+        let dns = config.dns.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Challenge,
+                "DNS-01 needs a DNS provider (dns_challenge)",
+            )
+        })?;
+        let record =
+            dns::solver::present(dns, &info.identifier.value, &info.key_authorization).await?;
+        return Ok(Presented {
+            key: String::new(),
+            active: Arc::new(Active {
+                info,
+                tls_alpn_cert: OnceLock::new(),
+            }),
+            stored: None,
+            dns: Some(record),
+            _listener: None,
+        });
+    }
     let key = info.challenge_key();
     let active = Arc::new(Active {
         info,
@@ -187,6 +239,7 @@ pub(crate) async fn present(
         key,
         active: active.clone(),
         stored: None,
+        dns: None,
         _listener: None,
     };
 
@@ -204,6 +257,7 @@ pub(crate) async fn present(
     let port = match kind {
         ChallengeType::Http01 => config.http_challenge_port(),
         ChallengeType::TlsAlpn01 => config.tls_alpn_challenge_port(),
+        ChallengeType::Dns01 => return Ok(presented),
     };
     match ensure_listener(kind, &config.listen_host, port).await {
         Ok(guard) => presented._listener = guard,
@@ -265,6 +319,7 @@ async fn ensure_listener(
                     ChallengeType::TlsAlpn01 => {
                         tokio::spawn(tls_alpn01::serve_standalone(listener))
                     }
+                    ChallengeType::Dns01 => return Ok(None),
                 };
                 tracing::debug!(challenge = %kind, %addr, "standalone challenge listener started");
                 all.insert(
@@ -340,7 +395,8 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 }
 
 /// Attempts and successes per challenge type in this process, to try what works first.
-static STATS: [(AtomicU64, AtomicU64); 2] = [
+static STATS: [(AtomicU64, AtomicU64); 3] = [
+    (AtomicU64::new(0), AtomicU64::new(0)),
     (AtomicU64::new(0), AtomicU64::new(0)),
     (AtomicU64::new(0), AtomicU64::new(0)),
 ];
@@ -349,6 +405,7 @@ fn stats(kind: ChallengeType) -> &'static (AtomicU64, AtomicU64) {
     match kind {
         ChallengeType::Http01 => &STATS[0],
         ChallengeType::TlsAlpn01 => &STATS[1],
+        ChallengeType::Dns01 => &STATS[2],
     }
 }
 
@@ -374,6 +431,9 @@ fn success_ratio(kind: ChallengeType) -> f64 {
 /// The order to try challenge types in: the configured preference, else the enabled types
 /// shuffled and then sorted by how well each has worked in this process (as acmez does).
 pub(crate) fn challenge_order(config: &Config) -> Vec<ChallengeType> {
+    if config.dns.is_some() {
+        return vec![ChallengeType::Dns01];
+    }
     if !config.challenge_preference.is_empty() {
         return config.challenge_preference.clone();
     }

@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod dns;
+
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::ServerName;
 
@@ -31,6 +33,9 @@ pub struct PebbleOptions {
     pub eab_keys: Vec<(String, String)>,
     /// Validate every challenge without looking (benchmarks of client cost only).
     pub always_valid: bool,
+    /// Resolve names through this DNS server on 127.0.0.1 (e.g. [`dns::Bind`]) instead of
+    /// starting pebble-challtestsrv.
+    pub dns_server: Option<u16>,
 }
 
 impl Default for PebbleOptions {
@@ -42,6 +47,7 @@ impl Default for PebbleOptions {
             alternate_roots: 0,
             eab_keys: Vec::new(),
             always_valid: false,
+            dns_server: None,
         }
     }
 }
@@ -109,18 +115,26 @@ impl Pebble {
             &serde_json::json!({ "pebble": pebble }).to_string(),
         );
 
-        let dns_log = std::fs::File::create(dir.path().join("challtestsrv.log")).expect("log file");
-        let dns = Command::new(binary("pebble-challtestsrv"))
-            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
-            .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
-            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
-            .args(["-management", &format!("127.0.0.1:{dns_mgmt_port}")])
-            .stdout(dns_log.try_clone().expect("log"))
-            .stderr(dns_log)
-            .spawn()
-            .expect("start pebble-challtestsrv (apt-get install pebble)");
-        let mut children = vec![dns];
-        wait_for_port(dns_mgmt_port, "pebble-challtestsrv");
+        let mut children = Vec::new();
+        let dns_port = match options.dns_server {
+            Some(port) => port,
+            None => {
+                let dns_log =
+                    std::fs::File::create(dir.path().join("challtestsrv.log")).expect("log file");
+                let dns = Command::new(binary("pebble-challtestsrv"))
+                    .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+                    .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
+                    .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+                    .args(["-management", &format!("127.0.0.1:{dns_mgmt_port}")])
+                    .stdout(dns_log.try_clone().expect("log"))
+                    .stderr(dns_log)
+                    .spawn()
+                    .expect("start pebble-challtestsrv (apt-get install pebble)");
+                children.push(dns);
+                wait_for_port(dns_mgmt_port, "pebble-challtestsrv");
+                dns_port
+            }
+        };
 
         let log = std::fs::File::create(dir.path().join("pebble.log")).expect("log file");
         let mut cmd = Command::new(binary("pebble"));
@@ -230,7 +244,7 @@ impl Drop for Pebble {
 }
 
 fn binary(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/local/bin"] {
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
         let p = Path::new(dir).join(name);
         if p.exists() {
             return p;
@@ -267,7 +281,7 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
     out
 }
 
-fn wait_for_port(port: u16, what: &str) {
+pub(crate) fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {

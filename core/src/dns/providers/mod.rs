@@ -1,0 +1,252 @@
+//! Built-in DNS providers, each in its own module behind a cargo feature (all on by default):
+//! RFC 2136 dynamic updates with TSIG (`dns-rfc2136`), the PowerDNS Authoritative API
+//! (`dns-powerdns`), a user command (`dns-exec`), and the HTTP APIs of Cloudflare
+//! (`dns-cloudflare`), Amazon Route 53 (`dns-route53`), DigitalOcean (`dns-digitalocean`),
+//! Hetzner DNS (`dns-hetzner`) and Gandi LiveDNS (`dns-gandi`).
+//!
+//! Every provider is configured from a small JSON object (what the C, Python and Node
+//! packages pass through) or from the environment variables its vendor's tools use; secrets
+//! are kept in [`Secret`], which never prints.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::DnsProvider;
+use crate::error::{Error, Result};
+
+#[cfg(feature = "dns-cloudflare")]
+pub mod cloudflare;
+#[cfg(feature = "dns-digitalocean")]
+pub mod digitalocean;
+#[cfg(feature = "dns-exec")]
+pub mod exec;
+#[cfg(feature = "dns-gandi")]
+pub mod gandi;
+#[cfg(feature = "dns-hetzner")]
+pub mod hetzner;
+#[cfg(any(
+    feature = "dns-cloudflare",
+    feature = "dns-digitalocean",
+    feature = "dns-gandi",
+    feature = "dns-hetzner",
+    feature = "dns-powerdns",
+    feature = "dns-route53"
+))]
+mod http_api;
+#[cfg(feature = "dns-powerdns")]
+pub mod powerdns;
+#[cfg(feature = "dns-rfc2136")]
+pub mod rfc2136;
+#[cfg(feature = "dns-route53")]
+pub mod route53;
+
+/// A credential: shown as `***` by `Debug` and `Display`, so it never reaches a log.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The credential itself, for the request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+/// The names of the providers compiled in.
+pub fn available() -> Vec<&'static str> {
+    [
+        ("rfc2136", cfg!(feature = "dns-rfc2136")),
+        ("powerdns", cfg!(feature = "dns-powerdns")),
+        ("exec", cfg!(feature = "dns-exec")),
+        ("cloudflare", cfg!(feature = "dns-cloudflare")),
+        ("route53", cfg!(feature = "dns-route53")),
+        ("digitalocean", cfg!(feature = "dns-digitalocean")),
+        ("hetzner", cfg!(feature = "dns-hetzner")),
+        ("gandi", cfg!(feature = "dns-gandi")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect()
+}
+
+fn unknown(name: &str) -> Error {
+    Error::config(
+        "dns.provider",
+        format!(
+            "unknown DNS provider `{name}` (available: {})",
+            available().join(", ")
+        ),
+    )
+}
+
+/// Parses a provider's JSON credentials, naming the provider in the error.
+#[allow(dead_code)]
+fn parse<T: serde::de::DeserializeOwned>(provider: &str, value: serde_json::Value) -> Result<T> {
+    serde_json::from_value(value)
+        .map_err(|e| Error::config("dns.provider", format!("{provider} settings: {e}")))
+}
+
+/// A provider from JSON: `{"provider": "<name>", …its settings…}`, e.g.
+/// `{"provider": "rfc2136", "server": "127.0.0.1:53", "key_name": "k", "key_secret": "…"}`.
+/// With only `provider` given, settings come from the environment ([`from_env`]).
+pub fn from_json(value: &serde_json::Value) -> Result<Arc<dyn DnsProvider>> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| Error::config("dns.provider", "must be a JSON object"))?;
+    let name = obj
+        .get("provider")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| Error::config("dns.provider", "missing \"provider\" (its name)"))?
+        .to_ascii_lowercase();
+    let mut settings = obj.clone();
+    settings.remove("provider");
+    if settings.is_empty() {
+        return from_env(&name);
+    }
+    #[allow(unused_variables)]
+    let settings = serde_json::Value::Object(settings);
+    match name.as_str() {
+        #[cfg(feature = "dns-rfc2136")]
+        "rfc2136" => Ok(Arc::new(rfc2136::Rfc2136::new(parse(&name, settings)?)?)),
+        #[cfg(feature = "dns-powerdns")]
+        "powerdns" => Ok(Arc::new(powerdns::PowerDns::new(parse(&name, settings)?)?)),
+        #[cfg(feature = "dns-exec")]
+        "exec" => Ok(Arc::new(exec::Exec::new(parse(&name, settings)?)?)),
+        #[cfg(feature = "dns-cloudflare")]
+        "cloudflare" => Ok(Arc::new(cloudflare::Cloudflare::new(parse(
+            &name, settings,
+        )?)?)),
+        #[cfg(feature = "dns-route53")]
+        "route53" => Ok(Arc::new(route53::Route53::new(parse(&name, settings)?)?)),
+        #[cfg(feature = "dns-digitalocean")]
+        "digitalocean" => Ok(Arc::new(digitalocean::DigitalOcean::new(parse(
+            &name, settings,
+        )?)?)),
+        #[cfg(feature = "dns-hetzner")]
+        "hetzner" => Ok(Arc::new(hetzner::Hetzner::new(parse(&name, settings)?)?)),
+        #[cfg(feature = "dns-gandi")]
+        "gandi" => Ok(Arc::new(gandi::Gandi::new(parse(&name, settings)?)?)),
+        other => Err(unknown(other)),
+    }
+}
+
+/// A provider configured from its vendor's usual environment variables (each module lists
+/// them).
+pub fn from_env(name: &str) -> Result<Arc<dyn DnsProvider>> {
+    match name.to_ascii_lowercase().as_str() {
+        #[cfg(feature = "dns-rfc2136")]
+        "rfc2136" => Ok(Arc::new(rfc2136::Rfc2136::from_env()?)),
+        #[cfg(feature = "dns-powerdns")]
+        "powerdns" => Ok(Arc::new(powerdns::PowerDns::from_env()?)),
+        #[cfg(feature = "dns-exec")]
+        "exec" => Ok(Arc::new(exec::Exec::from_env()?)),
+        #[cfg(feature = "dns-cloudflare")]
+        "cloudflare" => Ok(Arc::new(cloudflare::Cloudflare::from_env()?)),
+        #[cfg(feature = "dns-route53")]
+        "route53" => Ok(Arc::new(route53::Route53::from_env()?)),
+        #[cfg(feature = "dns-digitalocean")]
+        "digitalocean" => Ok(Arc::new(digitalocean::DigitalOcean::from_env()?)),
+        #[cfg(feature = "dns-hetzner")]
+        "hetzner" => Ok(Arc::new(hetzner::Hetzner::from_env()?)),
+        #[cfg(feature = "dns-gandi")]
+        "gandi" => Ok(Arc::new(gandi::Gandi::from_env()?)),
+        other => Err(unknown(other)),
+    }
+}
+
+/// The first of `names` set (non-empty) in the environment.
+#[allow(dead_code)]
+pub(crate) fn env_any(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// Like [`env_any`], but missing is a config error listing the names.
+#[allow(dead_code)]
+pub(crate) fn env_required(provider: &str, names: &[&str]) -> Result<String> {
+    env_any(names).ok_or_else(|| {
+        Error::config(
+            "dns.provider",
+            format!("{provider}: set {} in the environment", names.join(" or ")),
+        )
+    })
+}
+
+/// TXT content in the quoted form most APIs store, and back.
+#[allow(dead_code)]
+pub(crate) fn quote_txt(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[allow(dead_code)]
+pub(crate) fn unquote_txt(value: &str) -> String {
+    let v = value.trim();
+    if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+        // Several quoted strings ("a" "b") are one value split at 255 bytes.
+        v.split("\" \"")
+            .collect::<String>()
+            .trim_matches('"')
+            .replace("\\\"", "\"")
+            .replace("\\\\", "\\")
+    } else {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn txt_quoting_round_trips() {
+        assert_eq!(quote_txt("abc"), "\"abc\"");
+        assert_eq!(unquote_txt("\"abc\""), "abc");
+        assert_eq!(unquote_txt("abc"), "abc");
+        assert_eq!(unquote_txt("\"ab\" \"cd\""), "abcd");
+    }
+
+    #[test]
+    fn unknown_provider_names_the_choices() {
+        let e = from_json(&serde_json::json!({"provider": "nope", "x": 1})).unwrap_err();
+        assert_eq!(e.field(), Some("dns.provider"));
+        assert!(e.message().contains("rfc2136"), "{e}");
+        let e = from_json(&serde_json::json!({"server": "x"})).unwrap_err();
+        assert!(e.message().contains("provider"), "{e}");
+    }
+}
