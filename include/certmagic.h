@@ -183,6 +183,10 @@ enum certmagic_challenge_type
    * TLS-ALPN-01.
    */
   CERTMAGIC_CHALLENGE_TYPE_TLS_ALPN01 = 2,
+  /**
+   * DNS-01 (needs a DNS provider; see `certmagic_config_builder_set_dns_provider`).
+   */
+  CERTMAGIC_CHALLENGE_TYPE_DNS01 = 3,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -390,6 +394,49 @@ typedef uint32_t (*certmagic_event_cb)(void *userdata, const char *name, const c
  * code to refuse. Same thread rules as `certmagic_event_cb`.
  */
 typedef uint32_t (*certmagic_decision_cb)(void *userdata, const char *name);
+
+/**
+ * A DNS provider implemented in C. `zone` is the zone's name with a trailing dot
+ * (`example.com.`); `records_json` a JSON array of records
+ * `{"name": "_acme-challenge.www", "type": "TXT", "value": "…", "ttl": 120, "id": "…"}` with
+ * names relative to the zone (`@` for the apex) and `id` present only if the provider gave
+ * one. Both are NUL-terminated and valid during the call.
+ *
+ * `append_records` adds the records (never replacing other values at the same name: a name
+ * and its wildcard are validated through two values at once) and may write the records as
+ * created, with the provider's ids, to `out` as a JSON array (`certmagic_buffer_set`); those
+ * are what `delete_records` later receives. `delete_records` removes exactly the given
+ * records; one that is already gone is not an error. Each returns `CERTMAGIC_RESULT_OK` or
+ * another code for a failure, which fails that challenge.
+ *
+ * Thread-safety: as `certmagic_storage_callbacks` (library threads, several at once, may
+ * block, must return normally, no blocking `certmagic_*` calls). `userdata_free` (may be NULL)
+ * runs once when no config uses the provider any more.
+ */
+typedef struct certmagic_dns_provider_callbacks {
+  /**
+   * Passed to every callback.
+   */
+  void *userdata;
+  /**
+   * Adds records to a zone.
+   */
+  uint32_t (*append_records)(void *userdata,
+                             const char *zone,
+                             const char *records_json,
+                             struct certmagic_buffer *out);
+  /**
+   * Removes records from a zone.
+   */
+  uint32_t (*delete_records)(void *userdata,
+                             const char *zone,
+                             const char *records_json,
+                             struct certmagic_buffer *out);
+  /**
+   * Frees `userdata`; may be NULL.
+   */
+  certmagic_userdata_free_cb userdata_free;
+} certmagic_dns_provider_callbacks;
 
 /**
  * Receives one log record: a `certmagic_log_level` and a NUL-terminated message (with the
@@ -855,6 +902,36 @@ certmagic_result certmagic_config_builder_build(struct certmagic_config_builder 
  * `config` NULL or a live reference; invalid afterwards.
  */
 void certmagic_config_free(const struct certmagic_config *config);
+
+/**
+ * Solves every challenge with DNS-01 (and allows wildcard names) through a built-in provider:
+ * `provider` is a provider's name configured from its environment variables (`"cloudflare"`,
+ * `"rfc2136"`, …) or a JSON object with its settings
+ * (`{"provider": "rfc2136", "server": "127.0.0.1:53", "key_name": "…", "key_secret": "…"}`).
+ * `options_json` (may be NULL) tunes the solver: `{"ttl_secs", "propagation_delay_ms",
+ * "propagation_timeout_ms" (negative: no checks), "poll_interval_ms", "resolvers": ["ip:port"],
+ * "override_domain", "follow_cname"}`. An unknown provider, missing credentials or a bad option
+ * give `CERTMAGIC_RESULT_INVALID_CONFIG` naming what is wrong (never a secret).
+ *
+ * # Safety
+ * `builder` live; `provider` NUL-terminated; `options_json` NULL or NUL-terminated.
+ */
+certmagic_result certmagic_config_builder_set_dns_provider(struct certmagic_config_builder *builder,
+                                                           const char *provider,
+                                                           const char *options_json);
+
+/**
+ * Solves every challenge with DNS-01 through a provider implemented by C callbacks (the table is
+ * copied; both record callbacks must be set). `options_json` as for
+ * `certmagic_config_builder_set_dns_provider`.
+ *
+ * # Safety
+ * `builder` live; `callbacks` a valid table following its documented contract; `options_json`
+ * NULL or NUL-terminated.
+ */
+certmagic_result certmagic_config_builder_set_dns_provider_callbacks(struct certmagic_config_builder *builder,
+                                                                     const struct certmagic_dns_provider_callbacks *callbacks,
+                                                                     const char *options_json);
 
 /**
  * Sends the library's log records up to `max_level` (a `certmagic_log_level`) to `cb`, for the

@@ -10,6 +10,7 @@ mod wire;
 
 pub use provider::{DnsProvider, DnsRecord, absolute_name, normalize_fqdn, relative_name};
 pub use solver::{
-    DEFAULT_POLL_INTERVAL, DEFAULT_PROPAGATION_TIMEOUT, DEFAULT_TTL, DnsChallenge, txt_value,
+    DEFAULT_POLL_INTERVAL, DEFAULT_PROPAGATION_TIMEOUT, DEFAULT_TTL, DnsChallenge, DnsOptions,
+    txt_value,
 };
 pub use wire::TsigAlgorithm;

@@ -60,7 +60,7 @@ pub use config::{
     LETS_ENCRYPT_STAGING, RateLimit, ZEROSSL,
 };
 pub use crypto::{KeyType, decode_private_key_pem, encode_chain_pem, parse_pem_chain};
-pub use dns::{DnsChallenge, DnsProvider, DnsRecord};
+pub use dns::{DnsChallenge, DnsOptions, DnsProvider, DnsRecord};
 pub use error::{AcmeProblem, Error, ErrorKind, Result};
 pub use events::{Event, EventHandler, HandlerError};
 pub use handshake::{CertResolver, ClientHelloPeek, peek_client_hello, server_config};

@@ -77,6 +77,8 @@ pub enum certmagic_challenge_type {
     Http01 = 1,
     /// TLS-ALPN-01.
     TlsAlpn01 = 2,
+    /// DNS-01 (needs a DNS provider; see `certmagic_config_builder_set_dns_provider`).
+    Dns01 = 3,
 }
 
 /// Decides whether a certificate may be obtained on demand for `name` (NUL-terminated, valid
@@ -109,7 +111,7 @@ impl certmagic::DecisionHandler for CDecision {
 ///
 /// # Safety
 /// `builder` must be NULL or a live builder.
-unsafe fn update(
+pub(crate) unsafe fn update(
     builder: *mut certmagic_config_builder,
     f: impl FnOnce(&mut Builder) -> FfiResult,
 ) -> certmagic_result {
@@ -120,7 +122,7 @@ unsafe fn update(
     })
 }
 
-fn set(b: &mut Builder, f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> FfiResult {
+pub(crate) fn set(b: &mut Builder, f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> FfiResult {
     b.inner = f(std::mem::take(&mut b.inner));
     Ok(())
 }
@@ -340,6 +342,7 @@ pub unsafe extern "C" fn certmagic_config_builder_set_challenge_preference(
                 order.push(match t {
                     1 => ChallengeType::Http01,
                     2 => ChallengeType::TlsAlpn01,
+                    3 => ChallengeType::Dns01,
                     other => {
                         return Err(Failure::invalid(format!("unknown challenge type {other}")));
                     }

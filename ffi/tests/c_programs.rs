@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
+use certmagic_testsupport::dns::{Bind, TSIG_KEY_NAME};
 use certmagic_testsupport::{Pebble, PebbleOptions};
 
 const C_FLAGS: &[&str] = &[
@@ -292,6 +293,49 @@ fn c_api_obtains_from_pebble() {
             let pem = std::fs::read(out.path().join(format!("{name}.pem")))
                 .expect("chain written by the C test");
             verify_chain(&pebble, &pem, name);
+        }
+    }
+}
+
+#[test]
+fn c_api_dns01_through_bind() {
+    let dir = scratch();
+    for build in [Build::Sanitized, Build::Plain] {
+        let bind = Bind::start(&[("bind.test", "")]);
+        let pebble = Pebble::start(PebbleOptions {
+            dns_server: Some(bind.port),
+            ..PebbleOptions::default()
+        });
+        let out = scratch();
+        let roots = dir.path().join("ca-roots.pem");
+        std::fs::write(&roots, &pebble.api_ca_pem).expect("write");
+        let env: Vec<(String, String)> = [
+            ("CM_CA", pebble.directory_url.clone()),
+            ("CM_CA_ROOTS", roots.display().to_string()),
+            ("CM_DNS_PORT", bind.port.to_string()),
+            ("CM_TSIG_KEY", TSIG_KEY_NAME.to_string()),
+            ("CM_TSIG_SECRET", bind.tsig_secret.clone()),
+            ("CM_OUT", out.path().display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let exe = dir.path().join(format!("test_dns_{}", build as u8));
+        compile(&["tests/c/test_dns.c"], &exe, build, &[]);
+        run_program(&exe, build, &env);
+        for (file, name) in [
+            ("wildcard", "a.c-wild.bind.test"),
+            ("c-callback.bind.test", "c-callback.bind.test"),
+        ] {
+            let pem = std::fs::read(out.path().join(format!("{file}.pem")))
+                .expect("chain written by the C test");
+            verify_chain(&pebble, &pem, name);
+        }
+        for name in [
+            "_acme-challenge.c-wild.bind.test",
+            "_acme-challenge.c-callback.bind.test",
+        ] {
+            assert!(bind.txt(name).is_empty(), "{name} left behind");
         }
     }
 }

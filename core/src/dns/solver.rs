@@ -169,6 +169,59 @@ impl DnsChallenge {
     }
 }
 
+/// The DNS-01 tunables as plain values, the shape the C (JSON), Python and Node configs pass;
+/// unset fields keep [`DnsChallenge::new`]'s defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsOptions {
+    /// TTL of the TXT records, seconds.
+    pub ttl_secs: Option<u64>,
+    /// Wait before the first propagation check, milliseconds.
+    pub propagation_delay_ms: Option<u64>,
+    /// Give up waiting after this many milliseconds; negative turns the checks off.
+    pub propagation_timeout_ms: Option<i64>,
+    /// Pause between checks, milliseconds.
+    pub poll_interval_ms: Option<u64>,
+    /// DNS servers (`ip` or `ip:port`) for lookups and checks.
+    pub resolvers: Vec<String>,
+    /// Put every record at this name instead of `_acme-challenge.<name>`.
+    pub override_domain: Option<String>,
+    /// Follow a CNAME at `_acme-challenge.<name>` (default true).
+    pub follow_cname: Option<bool>,
+}
+
+impl DnsOptions {
+    /// Parses the JSON form (`{"ttl_secs": 60, "resolvers": ["127.0.0.1:53"], …}`).
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| Error::config("dns.options", e.to_string()))
+    }
+}
+
+impl DnsChallenge {
+    /// DNS-01 through `provider` with `options` over the defaults.
+    pub fn with_options(provider: Arc<dyn DnsProvider>, options: &DnsOptions) -> Self {
+        let mut d = Self::new(provider);
+        if let Some(t) = options.ttl_secs {
+            d.ttl = Duration::from_secs(t);
+        }
+        if let Some(ms) = options.propagation_delay_ms {
+            d.propagation_delay = Duration::from_millis(ms);
+        }
+        if let Some(ms) = options.propagation_timeout_ms {
+            d.propagation_timeout = u64::try_from(ms).ok().map(Duration::from_millis);
+        }
+        if let Some(ms) = options.poll_interval_ms {
+            d.poll_interval = Duration::from_millis(ms);
+        }
+        d.resolvers = options.resolvers.clone();
+        d.override_domain = options.override_domain.clone();
+        if let Some(f) = options.follow_cname {
+            d.follow_cname = f;
+        }
+        d
+    }
+}
+
 /// The TXT value for a key authorization.
 pub fn txt_value(key_authorization: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(key_authorization.as_bytes()))
@@ -465,6 +518,22 @@ mod tests {
         async fn delete_records(&self, _: &str, r: &[DnsRecord]) -> Result<Vec<DnsRecord>> {
             Ok(r.to_vec())
         }
+    }
+
+    #[test]
+    fn options_from_json() {
+        let p: Arc<dyn DnsProvider> = Arc::new(Nothing);
+        let o = DnsOptions::from_json(
+            r#"{"ttl_secs": 60, "propagation_timeout_ms": -1, "resolvers": ["127.0.0.1:53"]}"#,
+        )
+        .unwrap();
+        let d = DnsChallenge::with_options(p, &o);
+        assert_eq!(d.ttl, Duration::from_secs(60));
+        assert_eq!(d.propagation_timeout, None);
+        assert_eq!(d.resolvers, ["127.0.0.1:53"]);
+        assert_eq!(d.poll_interval, DEFAULT_POLL_INTERVAL);
+        let e = DnsOptions::from_json(r#"{"ttl": 60}"#).unwrap_err();
+        assert_eq!(e.field(), Some("dns.options"));
     }
 
     #[test]

@@ -158,6 +158,19 @@ pub fn from_json(value: &serde_json::Value) -> Result<Arc<dyn DnsProvider>> {
     }
 }
 
+/// A provider from a text setting: a JSON object as in [`from_json`], or just a provider's
+/// name, configured from the environment ([`from_env`]).
+pub fn from_spec(spec: &str) -> Result<Arc<dyn DnsProvider>> {
+    let spec = spec.trim();
+    if spec.starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(spec)
+            .map_err(|e| Error::config("dns.provider", format!("not valid JSON: {e}")))?;
+        from_json(&value)
+    } else {
+        from_env(spec)
+    }
+}
+
 /// A provider configured from its vendor's usual environment variables (each module lists
 /// them).
 pub fn from_env(name: &str) -> Result<Arc<dyn DnsProvider>> {
