@@ -11,8 +11,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The engine behind `CertMagic`. */
 export declare class Engine {
-  /** `storage(request) → Promise<reply>` and `events(name, payloadJson)` are optional. */
-  constructor(options: EngineOptions, storage?: ((arg: StorageRequest) => Promise<StorageReply>) | undefined | null, events?: ((arg: [string, string]) => void) | undefined | null)
+  /**
+   * `storage(request) → Promise<reply>`, `events(name, payloadJson)` and
+   * `dns(request) → Promise<reply>` are optional.
+   */
+  constructor(options: EngineOptions, storage?: ((arg: StorageRequest) => Promise<StorageReply>) | undefined | null, events?: ((arg: [string, string]) => void) | undefined | null, dns?: ((arg: DnsRequest) => Promise<DnsReply>) | undefined | null)
   manage(names: Array<string>): Promise<void>
   manageBackground(names: Array<string>): void
   obtain(name: string): Promise<CertificateData>
@@ -68,6 +71,25 @@ export interface ClientHello {
   protocols: Array<string>
 }
 
+/** What a JavaScript DNS provider call answered (normalised by `index.js`). */
+export interface DnsReply {
+  ok: boolean
+  /** The records as created (JSON), when the provider returned them. */
+  recordsJson?: string
+  error?: string
+  causeId?: number
+}
+
+/** One call into a JavaScript DNS provider object. */
+export interface DnsRequest {
+  /** `appendRecords` or `deleteRecords`. */
+  op: string
+  /** The zone, with a trailing dot. */
+  zone: string
+  /** The records, as JSON. */
+  recordsJson: string
+}
+
 /** External Account Binding. */
 export interface EabOptions {
   keyId: string
@@ -104,6 +126,14 @@ export interface EngineOptions {
   retryMaxTotal?: number
   /** A folder for file storage (when no storage callback is given). */
   storagePath?: string
+  /**
+   * A built-in DNS provider: its name (settings from the environment) or its settings as
+   * JSON (`{"provider": "cloudflare", …}`). A provider object goes through the `dns`
+   * dispatch function instead.
+   */
+  dnsProvider?: string
+  /** DNS-01 options as the engine's JSON (`{"ttl_secs", "resolvers", …}`). */
+  dnsOptions?: string
 }
 
 /** Google Trust Services' directory. */

@@ -8,7 +8,7 @@ import type { Server as NetServer } from 'node:net'
 import type { SecureContext, TLSSocket } from 'node:tls'
 
 export type KeyType = 'p256' | 'p384' | 'rsa2048' | 'rsa4096' | 'ed25519'
-export type ChallengeType = 'http-01' | 'tls-alpn-01'
+export type ChallengeType = 'http-01' | 'tls-alpn-01' | 'dns-01'
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'
 export type RevocationReason = 'unspecified' | 'keyCompromise' | 'affiliationChanged' | 'superseded' | 'cessationOfOperation'
 
@@ -30,6 +30,50 @@ export interface Storage {
   stat(key: string): KeyInfo | null | undefined | Promise<KeyInfo | null | undefined>
   lock(name: string): void | Promise<void>
   unlock(name: string): void | Promise<void>
+}
+
+/** A DNS record exchanged with a DNS provider; `name` is relative to the zone (`@` for the
+ * apex), `ttl` in seconds, `id` the provider's own id when it gave one. */
+export interface DnsRecord {
+  name: string
+  type: string
+  value: string
+  ttl: number
+  id?: string
+}
+
+/** A DNS provider written in JavaScript (methods may be `async`). `zone` ends with a dot.
+ * `appendRecords` adds values without replacing others at the same name and may return the
+ * records as created (with ids), which `deleteRecords` later receives; `deleteRecords` removes
+ * exactly those records (one already gone is not an error). A throw or rejection fails the
+ * challenge and becomes the error's `cause`. */
+export interface DnsProvider {
+  appendRecords(zone: string, records: DnsRecord[]): void | DnsRecord[] | Promise<void | DnsRecord[]>
+  deleteRecords(zone: string, records: DnsRecord[]): void | DnsRecord[] | Promise<void | DnsRecord[]>
+}
+
+/** DNS-01 for every name (and wildcard names). */
+export interface DnsOptions {
+  /** A built-in provider's name (settings from its usual environment variables: `cloudflare`,
+   * `route53`, `digitalocean`, `hetzner`, `gandi`, `powerdns`, `rfc2136`, `exec`), its settings
+   * (`{ provider: 'rfc2136', server: '127.0.0.1:53', key_name: '…', key_secret: '…' }`), or a
+   * provider object. */
+  provider: string | ({ provider: string } & Record<string, unknown>) | DnsProvider
+  /** TTL of the TXT records, seconds (default 120). */
+  ttl?: number
+  /** Wait before the first propagation check (default 0). */
+  propagationDelay?: number
+  /** Give up waiting for the record after this long (default 120000); negative: no checks. */
+  propagationTimeout?: number
+  /** Pause between propagation checks (default 2000). */
+  pollInterval?: number
+  /** DNS servers (`ip` or `ip:port`) for zone lookups and propagation checks (default: the
+   * system's resolvers for lookups, the zone's authoritative servers for checks). */
+  resolvers?: string[]
+  /** Put every record at this name instead of `_acme-challenge.<name>`. */
+  overrideDomain?: string
+  /** Follow a CNAME at `_acme-challenge.<name>` to where the record goes (default true). */
+  followCname?: boolean
 }
 
 /** Every engine setting; durations in milliseconds. */
@@ -63,6 +107,8 @@ export interface CertMagicOptions {
   retryMaxTotal?: number
   /** A folder (Caddy's layout) or a storage object (default: ~/.local/share/certmagic). */
   storage?: string | Storage
+  /** Solve DNS-01 through a DNS provider (required for wildcard names). */
+  dns?: DnsOptions
   /** Receives the engine's logs (process-wide; the last CertMagic given one wins). */
   logger?: (level: LogLevel, message: string) => void
   logLevel?: LogLevel

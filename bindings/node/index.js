@@ -183,9 +183,72 @@ function nativeOptions(options) {
     throw new TypeError('options.storage must be a folder path or a storage object')
   }
   if (typeof options.storage === 'string') out.storagePath = options.storage
+  if (options.dns !== undefined) Object.assign(out, nativeDnsOptions(options.dns))
   if (options.logger !== undefined && typeof options.logger !== 'function') throw new TypeError('options.logger must be a function')
   if (options.logLevel !== undefined && !(options.logLevel in LOG_LEVELS)) throw new TypeError(`options.logLevel must be one of ${Object.keys(LOG_LEVELS).join(', ')}`)
   return out
+}
+
+const DNS_METHODS = ['appendRecords', 'deleteRecords']
+
+function isDnsProviderObject(p) {
+  return p !== null && typeof p === 'object' && DNS_METHODS.some((m) => typeof p[m] === 'function')
+}
+
+/** `options.dns` in the engine's terms: the provider spec and the options as JSON. */
+function nativeDnsOptions(dns) {
+  if (dns === null || typeof dns !== 'object') throw new TypeError('options.dns must be an object')
+  const out = {}
+  const p = dns.provider
+  if (typeof p === 'string') out.dnsProvider = p
+  else if (p !== null && typeof p === 'object' && !isDnsProviderObject(p)) out.dnsProvider = JSON.stringify(p)
+  else if (!isDnsProviderObject(p)) {
+    throw new TypeError('options.dns.provider must be a provider name, an object of its settings ({ provider: "rfc2136", … }), or an object with appendRecords() and deleteRecords()')
+  }
+  const engine = {}
+  const number = (field, key) => {
+    const v = dns[field]
+    if (v === undefined) return
+    if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`options.dns.${field} must be a number, got ${typeof v}`)
+    engine[key] = Math.round(v)
+  }
+  number('ttl', 'ttl_secs')
+  number('propagationDelay', 'propagation_delay_ms')
+  number('propagationTimeout', 'propagation_timeout_ms')
+  number('pollInterval', 'poll_interval_ms')
+  for (const [field, key] of [['ttl', 'ttl_secs'], ['propagationDelay', 'propagation_delay_ms'], ['pollInterval', 'poll_interval_ms']]) {
+    if (engine[key] !== undefined && engine[key] < 0) throw new ConfigError(`options.dns.${field}: ${engine[key]} is negative`, { kind: 'invalid_config', field: `dns.${field}` })
+  }
+  if (dns.resolvers !== undefined) {
+    if (!Array.isArray(dns.resolvers) || dns.resolvers.some((r) => typeof r !== 'string')) throw new TypeError('options.dns.resolvers must be an array of strings')
+    engine.resolvers = dns.resolvers
+  }
+  if (dns.overrideDomain !== undefined) {
+    if (typeof dns.overrideDomain !== 'string') throw new TypeError('options.dns.overrideDomain must be a string')
+    engine.override_domain = dns.overrideDomain
+  }
+  if (dns.followCname !== undefined) {
+    if (typeof dns.followCname !== 'boolean') throw new TypeError('options.dns.followCname must be a boolean')
+    engine.follow_cname = dns.followCname
+  }
+  out.dnsOptions = JSON.stringify(engine)
+  return out
+}
+
+/** One function through which the engine calls a DNS provider object. */
+function dnsDispatcher(provider) {
+  for (const m of DNS_METHODS) {
+    if (typeof provider[m] !== 'function') throw new TypeError(`options.dns.provider has no ${m}() method (a DNS provider needs ${DNS_METHODS.join(' and ')})`)
+  }
+  return async ({ op, zone, recordsJson }) => {
+    try {
+      const records = JSON.parse(recordsJson)
+      const result = await provider[op](zone, records)
+      return Array.isArray(result) ? { ok: true, recordsJson: JSON.stringify(result) } : { ok: true }
+    } catch (err) {
+      return { ok: false, error: String((err && err.message) || err), causeId: keepCause(err) }
+    }
+  }
 }
 
 const STORAGE_METHODS = ['store', 'load', 'delete', 'exists', 'list', 'stat', 'lock', 'unlock']
@@ -287,7 +350,8 @@ class CertMagic extends EventEmitter {
         process.emitWarning(`certmagic: a '${name}' listener threw: ${err && err.message}`)
       }
     }
-    this.#engine = sync(() => new binding.Engine(native, dispatch, onEvent))
+    const dns = options.dns && isDnsProviderObject(options.dns.provider) ? dnsDispatcher(options.dns.provider) : null
+    this.#engine = sync(() => new binding.Engine(native, dispatch, onEvent, dns))
     if (options.logger) {
       const logger = options.logger
       const names = Object.keys(LOG_LEVELS)

@@ -207,6 +207,8 @@ impl AcmeIssuer {
                     last_problem = failure.error.problem().cloned().or(last_problem);
                     types.retain(|t| *t != kind);
                     if types.is_empty() || !failure.error.is_retryable() {
+                        // The last failure stays the source, so a callback's own error
+                        // (a DNS provider's, say) reaches the caller as the cause.
                         return Err(Error::new(
                             ErrorKind::Challenge,
                             format!(
@@ -214,7 +216,8 @@ impl AcmeIssuer {
                                 failures.join("; ")
                             ),
                         )
-                        .with_problem(last_problem));
+                        .with_problem(last_problem)
+                        .with_source(failure.error));
                     }
                     tracing::info!(next = %types[0], "trying the next challenge type on a new order");
                 }

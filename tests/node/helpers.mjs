@@ -1,7 +1,7 @@
 // @ts-check
 // Shared by the Node tests: a real Pebble through the shared launcher, and TLS requests that
 // verify the served chain against Pebble's root.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
@@ -14,14 +14,20 @@ import { fileURLToPath } from 'node:url'
 const workspace = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 /**
- * @typedef {{ directoryUrl: string, managementUrl: string, httpPort: number, tlsPort: number,
- *   apiCaPem: string, rootPem: string, logFile: string, orders: () => number, stop: () => Promise<void> }} Pebble
+ * BIND9 authoritative for `zone` (TSIG-signed updates allowed); Pebble resolves through it.
+ * @typedef {{ port: number, zone: string, tsig_key: string, tsig_secret: string }} Bind
  */
 
-/** @returns {Promise<Pebble>} */
-export async function startPebble() {
+/**
+ * @typedef {{ directoryUrl: string, managementUrl: string, httpPort: number, tlsPort: number,
+ *   apiCaPem: string, rootPem: string, logFile: string, orders: () => number, stop: () => Promise<void>,
+ *   bind?: Bind }} Pebble
+ */
+
+/** @param {string[]} [args] pebble-env arguments (`--bind` for BIND9 as Pebble's DNS) @returns {Promise<Pebble>} */
+export async function startPebble(args = []) {
   const exe = process.env.CERTMAGIC_PEBBLE_ENV || path.join(workspace, 'target/debug/pebble-env')
-  const child = spawn(exe, [], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(exe, args, { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = readline.createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stdout) })
   const [first] = /** @type {[string]} */ (await once(lines, 'line'))
   const info = JSON.parse(first)
@@ -33,12 +39,22 @@ export async function startPebble() {
     apiCaPem: info.api_ca_pem,
     rootPem: info.root_pem,
     logFile: info.log,
+    bind: info.bind,
     orders: () => (fs.readFileSync(info.log, 'utf8').match(/Added order/g) || []).length,
     stop: async () => {
       child.stdin?.end()
       if (child.exitCode === null) await once(child, 'exit')
     },
   }
+}
+
+/**
+ * The TXT values at `name` on BIND (`dig`).
+ * @param {Bind} bind @param {string} name @returns {string[]}
+ */
+export function digTxt(bind, name) {
+  const out = execFileSync('dig', ['+short', '+norecurse', '-p', String(bind.port), '@127.0.0.1', 'TXT', name], { encoding: 'utf8' })
+  return out.split('\n').map((l) => l.trim().replace(/^"|"$/g, '')).filter(Boolean)
 }
 
 /**

@@ -44,29 +44,62 @@ class Pebble:
             return json.loads(rsp.read())
 
 
-@pytest.fixture
-def pebble(tmp_path: Path) -> Iterator[Pebble]:
+def _start_pebble(tmp_path: Path, *args: str) -> Iterator[Tuple[Pebble, Dict[str, Any]]]:
     exe = os.environ.get("CERTMAGIC_PEBBLE_ENV", str(WORKSPACE / "target/debug/pebble-env"))
-    proc = subprocess.Popen([exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([exe, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdin is not None
     info: Dict[str, Any] = json.loads(proc.stdout.readline())
     root_file = tmp_path / "pebble-root.pem"
     root_file.write_text(info["root_pem"])
     api_ca_file = tmp_path / "pebble-api-ca.pem"
     api_ca_file.write_text(info["api_ca_pem"])
-    yield Pebble(
-        directory_url=info["directory_url"],
-        management_url=info["management_url"],
-        http_port=info["http_port"],
-        tls_port=info["tls_port"],
-        api_ca_pem=info["api_ca_pem"],
-        root_pem=info["root_pem"],
-        root_file=str(root_file),
-        api_ca_file=str(api_ca_file),
-        log_file=info["log"],
+    yield (
+        Pebble(
+            directory_url=info["directory_url"],
+            management_url=info["management_url"],
+            http_port=info["http_port"],
+            tls_port=info["tls_port"],
+            api_ca_pem=info["api_ca_pem"],
+            root_pem=info["root_pem"],
+            root_file=str(root_file),
+            api_ca_file=str(api_ca_file),
+            log_file=info["log"],
+        ),
+        info,
     )
     proc.stdin.close()
     proc.wait(timeout=20)
+
+
+@pytest.fixture
+def pebble(tmp_path: Path) -> Iterator[Pebble]:
+    for p, _ in _start_pebble(tmp_path):
+        yield p
+
+
+@dataclass
+class Bind:
+    """BIND9 authoritative for ``zone`` with TSIG-signed updates; Pebble resolves through it."""
+
+    port: int
+    zone: str
+    tsig_key: str
+    tsig_secret: str
+
+    def txt(self, name: str) -> List[str]:
+        out = subprocess.run(
+            ["dig", "+short", "+norecurse", "-p", str(self.port), "@127.0.0.1", "TXT", name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return [line.strip().strip('"') for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def pebble_bind(tmp_path: Path) -> Iterator[Tuple[Pebble, Bind]]:
+    for p, info in _start_pebble(tmp_path, "--bind"):
+        yield p, Bind(**info["bind"])
 
 
 def pebble_config(p: Pebble, **overrides: Any) -> certmagic.Config:

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use certmagic::{
-    ChainPreference, ChallengeType, Config, Error, ErrorKind, FileStorage, KeyInfo, KeyType,
-    Manager, RateLimit, RetrySchedule, RevocationReason, Storage,
+    ChainPreference, ChallengeType, Config, DnsChallenge, DnsOptions, DnsProvider, DnsRecord,
+    Error, ErrorKind, FileStorage, KeyInfo, KeyType, Manager, RateLimit, RetrySchedule,
+    RevocationReason, Storage,
 };
 use napi::bindgen_prelude::{Buffer, Function, Promise};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -122,6 +123,111 @@ pub struct EngineOptions {
     pub retry_max_total: Option<f64>,
     /// A folder for file storage (when no storage callback is given).
     pub storage_path: Option<String>,
+    /// A built-in DNS provider: its name (settings from the environment) or its settings as
+    /// JSON (`{"provider": "cloudflare", …}`). A provider object goes through the `dns`
+    /// dispatch function instead.
+    pub dns_provider: Option<String>,
+    /// DNS-01 options as the engine's JSON (`{"ttl_secs", "resolvers", …}`).
+    pub dns_options: Option<String>,
+}
+
+/// One call into a JavaScript DNS provider object.
+#[napi(object)]
+#[derive(Debug)]
+pub struct DnsRequest {
+    /// `appendRecords` or `deleteRecords`.
+    pub op: String,
+    /// The zone, with a trailing dot.
+    pub zone: String,
+    /// The records, as JSON.
+    pub records_json: String,
+}
+
+/// What a JavaScript DNS provider call answered (normalised by `index.js`).
+#[napi(object)]
+#[derive(Debug)]
+pub struct DnsReply {
+    pub ok: bool,
+    /// The records as created (JSON), when the provider returned them.
+    pub records_json: Option<String>,
+    pub error: Option<String>,
+    pub cause_id: Option<u32>,
+}
+
+/// A DNS provider implemented by a JavaScript object, through one dispatch function.
+struct JsDnsProvider {
+    dispatch: Arc<Callback<DnsRequest, Promise<DnsReply>>>,
+}
+
+impl std::fmt::Debug for JsDnsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsDnsProvider")
+    }
+}
+
+impl JsDnsProvider {
+    async fn call(
+        &self,
+        op: &'static str,
+        zone: &str,
+        records: &[DnsRecord],
+    ) -> certmagic::Result<Vec<DnsRecord>> {
+        let what = format!("dnsProvider.{op}({zone:?})");
+        let request = DnsRequest {
+            op: op.to_string(),
+            zone: zone.to_string(),
+            records_json: serde_json::to_string(records)?,
+        };
+        let dispatch = self.dispatch.clone();
+        let reply = tokio::time::timeout(CALL_TIMEOUT, async move {
+            let promise = dispatch.call_async(request).await?;
+            promise.await
+        })
+        .await
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("{what} did not settle within {CALL_TIMEOUT:?}"),
+            )
+        })?
+        .map_err(|e| Error::new(ErrorKind::Challenge, format!("{what}: {}", e.reason)))?;
+        if !reply.ok {
+            let message = reply.error.clone().unwrap_or_else(|| "failed".into());
+            let err = Error::new(ErrorKind::Challenge, format!("{what} failed: {message}"));
+            return Err(match reply.cause_id {
+                Some(id) => err.with_source(JsCause(id)),
+                None => err,
+            });
+        }
+        match reply.records_json {
+            None => Ok(records.to_vec()),
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                Error::new(
+                    ErrorKind::Challenge,
+                    format!("{what} returned something that is not an array of records: {e}"),
+                )
+            }),
+        }
+    }
+}
+
+#[certmagic::async_trait]
+impl DnsProvider for JsDnsProvider {
+    async fn append_records(
+        &self,
+        zone: &str,
+        records: &[DnsRecord],
+    ) -> certmagic::Result<Vec<DnsRecord>> {
+        self.call("appendRecords", zone, records).await
+    }
+
+    async fn delete_records(
+        &self,
+        zone: &str,
+        records: &[DnsRecord],
+    ) -> certmagic::Result<Vec<DnsRecord>> {
+        self.call("deleteRecords", zone, records).await
+    }
 }
 
 /// One call into a JavaScript storage object.
@@ -348,6 +454,7 @@ fn config(
     options: EngineOptions,
     storage: Option<Arc<dyn Storage>>,
     events: Option<JsEvents>,
+    dns_provider: Option<Arc<dyn DnsProvider>>,
 ) -> certmagic::Result<Config> {
     let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
     let port = |field: &'static str, v: u32| {
@@ -440,6 +547,24 @@ fn config(
     if let Some(e) = events {
         b = b.event_handler(Arc::new(e));
     }
+    let dns_options = match &options.dns_options {
+        Some(json) => DnsOptions::from_json(json)?,
+        None => DnsOptions::default(),
+    };
+    let provider = match (dns_provider, options.dns_provider) {
+        (Some(p), _) => Some(p),
+        (None, Some(spec)) => Some(certmagic::dns::providers::from_spec(&spec)?),
+        (None, None) if dns_options != DnsOptions::default() => {
+            return Err(Error::config(
+                "dnsProvider",
+                "DNS options are set but no dnsProvider is given",
+            ));
+        }
+        (None, None) => None,
+    };
+    if let Some(p) = provider {
+        b = b.dns_challenge(DnsChallenge::with_options(p, &dns_options));
+    }
     b.build()
 }
 
@@ -452,12 +577,14 @@ pub struct Engine {
 
 #[napi]
 impl Engine {
-    /// `storage(request) → Promise<reply>` and `events(name, payloadJson)` are optional.
+    /// `storage(request) → Promise<reply>`, `events(name, payloadJson)` and
+    /// `dns(request) → Promise<reply>` are optional.
     #[napi(constructor)]
     pub fn new(
         options: EngineOptions,
         storage: Option<Function<'_, StorageRequest, Promise<StorageReply>>>,
         events: Option<Function<'_, (String, String), ()>>,
+        dns: Option<Function<'_, DnsRequest, Promise<DnsReply>>>,
     ) -> napi::Result<Self> {
         let storage: Option<Arc<dyn Storage>> = match storage {
             Some(f) => Some(Arc::new(JsStorage {
@@ -469,7 +596,13 @@ impl Engine {
             Some(f) => Some(JsEvents { emit: weak(&f)? }),
             None => None,
         };
-        let config = check(config(options, storage, events))?;
+        let dns: Option<Arc<dyn DnsProvider>> = match dns {
+            Some(f) => Some(Arc::new(JsDnsProvider {
+                dispatch: Arc::new(weak(&f)?),
+            })),
+            None => None,
+        };
+        let config = check(config(options, storage, events, dns))?;
         Ok(Self {
             inner: check(Manager::new(config))?,
         })

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certmagic::{
-    ChainPreference, ChallengeType, Error, FileStorage, KeyType, RateLimit, RetrySchedule,
+    ChainPreference, ChallengeType, DnsChallenge, DnsOptions, Error, FileStorage, KeyType,
+    RateLimit, RetrySchedule,
 };
 use pyo3::prelude::*;
 
@@ -83,6 +84,14 @@ impl PyConfig {
         storage = None,
         on_event = None,
         on_demand_decision = None,
+        dns_provider = None,
+        dns_ttl = None,
+        dns_propagation_delay = None,
+        dns_propagation_timeout = None,
+        dns_poll_interval = None,
+        dns_resolvers = None,
+        dns_override_domain = None,
+        dns_follow_cname = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -116,6 +125,14 @@ impl PyConfig {
         storage: Option<Bound<'_, PyAny>>,
         on_event: Option<Bound<'_, PyAny>>,
         on_demand_decision: Option<Bound<'_, PyAny>>,
+        dns_provider: Option<Bound<'_, PyAny>>,
+        dns_ttl: Option<f64>,
+        dns_propagation_delay: Option<f64>,
+        dns_propagation_timeout: Option<f64>,
+        dns_poll_interval: Option<f64>,
+        dns_resolvers: Option<Vec<String>>,
+        dns_override_domain: Option<String>,
+        dns_follow_cname: Option<bool>,
     ) -> PyResult<Self> {
         let mut b = certmagic::Config::builder()
             .agreed(agreed)
@@ -231,6 +248,40 @@ impl PyConfig {
             b = b.on_demand_decision(Arc::new(PyDecision {
                 callable: Arc::new(f.unbind()),
             }));
+        }
+        let ms = |field: &'static str, v: f64| seconds(field, v).map(|d| d.as_millis() as u64);
+        let options = DnsOptions {
+            ttl_secs: dns_ttl
+                .map(|v| seconds("dns_ttl", v).map(|d| d.as_secs()))
+                .transpose()?,
+            propagation_delay_ms: dns_propagation_delay
+                .map(|v| ms("dns_propagation_delay", v))
+                .transpose()?,
+            // Negative: no propagation checks.
+            propagation_timeout_ms: match dns_propagation_timeout {
+                Some(v) if v < 0.0 => Some(-1),
+                Some(v) => Some(ms("dns_propagation_timeout", v)? as i64),
+                None => None,
+            },
+            poll_interval_ms: dns_poll_interval
+                .map(|v| ms("dns_poll_interval", v))
+                .transpose()?,
+            resolvers: dns_resolvers.unwrap_or_default(),
+            override_domain: dns_override_domain,
+            follow_cname: dns_follow_cname,
+        };
+        match dns_provider {
+            Some(p) => {
+                let provider = crate::dns::provider(py, &p)?;
+                b = b.dns_challenge(DnsChallenge::with_options(provider, &options));
+            }
+            None if options != DnsOptions::default() => {
+                return check(Err(Error::config(
+                    "dns_provider",
+                    "DNS options are set but no dns_provider is given",
+                )));
+            }
+            None => {}
         }
         Ok(Self {
             inner: check(b.build())?,

@@ -4,6 +4,7 @@
 mod bridge;
 mod certificate;
 mod config;
+mod dns;
 mod errors;
 mod events;
 mod log;

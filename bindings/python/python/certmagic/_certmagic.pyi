@@ -3,7 +3,7 @@
 import datetime
 import os
 from types import TracebackType
-from typing import Any, Awaitable, Callable, Optional, Sequence, Tuple, Type, Union, final
+from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence, Tuple, Type, Union, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -65,6 +65,14 @@ class Config:
         storage: Optional[Union[str, "os.PathLike[str]", Any]] = None,
         on_event: Optional[Callable[[str, dict[str, Any]], Optional[Awaitable[None]]]] = None,
         on_demand_decision: Optional[Callable[[str], Any]] = None,
+        dns_provider: Optional[Union[str, Mapping[str, Any], Any]] = None,
+        dns_ttl: Optional[float] = None,
+        dns_propagation_delay: Optional[float] = None,
+        dns_propagation_timeout: Optional[float] = None,
+        dns_poll_interval: Optional[float] = None,
+        dns_resolvers: Optional[Sequence[str]] = None,
+        dns_override_domain: Optional[str] = None,
+        dns_follow_cname: Optional[bool] = None,
     ) -> "Config": ...
     @property
     def ca(self) -> str: ...
