@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Real servers the tests and the demo start on 127.0.0.1, from Debian.
-APT_PACKAGES := pebble caddy curl valgrind libssl-dev
+APT_PACKAGES := pebble caddy curl valgrind libssl-dev bind9 bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include

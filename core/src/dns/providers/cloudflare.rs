@@ -91,18 +91,28 @@ impl Cloudflare {
 
     /// From the environment (see the module documentation).
     pub fn from_env() -> Result<Self> {
-        Self::new(CloudflareConfig {
-            api_token: env_any(&[
-                "CLOUDFLARE_DNS_API_TOKEN",
-                "CF_DNS_API_TOKEN",
-                "CLOUDFLARE_API_TOKEN",
-                "CF_API_TOKEN",
-            ])
-            .map(Secret::from),
+        const TOKENS: [&str; 4] = [
+            "CLOUDFLARE_DNS_API_TOKEN",
+            "CF_DNS_API_TOKEN",
+            "CLOUDFLARE_API_TOKEN",
+            "CF_API_TOKEN",
+        ];
+        let config = CloudflareConfig {
+            api_token: env_any(&TOKENS).map(Secret::from),
             api_key: env_any(&["CLOUDFLARE_API_KEY", "CF_API_KEY"]).map(Secret::from),
             email: env_any(&["CLOUDFLARE_EMAIL", "CF_API_EMAIL"]),
             base_url: None,
-        })
+        };
+        if config.api_token.is_none() && (config.api_key.is_none() || config.email.is_none()) {
+            return Err(Error::config(
+                "dns.provider",
+                format!(
+                    "cloudflare: set {} (or CLOUDFLARE_EMAIL with CLOUDFLARE_API_KEY) in the environment",
+                    TOKENS.join(" or ")
+                ),
+            ));
+        }
+        Self::new(config)
     }
 
     fn headers(&self) -> Vec<(&'static str, String)> {

@@ -83,7 +83,7 @@ impl Gandi {
 
     /// From the environment (see the module documentation).
     pub fn from_env() -> Result<Self> {
-        Self::new(GandiConfig {
+        let config = GandiConfig {
             token: env_any(&[
                 "GANDIV5_PERSONAL_ACCESS_TOKEN",
                 "GANDI_PERSONAL_ACCESS_TOKEN",
@@ -91,7 +91,14 @@ impl Gandi {
             .map(Secret::from),
             api_key: env_any(&["GANDIV5_API_KEY", "GANDI_API_KEY"]).map(Secret::from),
             base_url: None,
-        })
+        };
+        if config.token.is_none() && config.api_key.is_none() {
+            return Err(Error::config(
+                "dns.provider",
+                "gandi: set GANDIV5_PERSONAL_ACCESS_TOKEN (or GANDIV5_API_KEY) in the environment",
+            ));
+        }
+        Self::new(config)
     }
 
     fn headers(&self) -> Vec<(&'static str, String)> {
