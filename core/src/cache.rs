@@ -3,7 +3,10 @@
 //! allocation, no waiting on the network.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use rand::Rng;
 
 use crate::certificate::Certificate;
 
@@ -11,6 +14,9 @@ use crate::certificate::Certificate;
 #[derive(Default)]
 pub struct Cache {
     index: RwLock<Index>,
+    /// At most this many certificates (0: no limit).
+    capacity: AtomicUsize,
+    evictions: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -35,6 +41,17 @@ impl Cache {
     /// An empty cache.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Holds at most `max` certificates from now on (`None`: no limit). When full, inserting
+    /// evicts a random managed certificate; certificates added by hand are never evicted.
+    pub fn set_capacity(&self, max: Option<usize>) {
+        self.capacity.store(max.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// How many certificates were evicted to respect the capacity.
+    pub fn evictions(&self) -> usize {
+        self.evictions.load(Ordering::Relaxed)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Index> {
@@ -89,6 +106,21 @@ impl Cache {
                 return existing.clone();
             }
         }
+        let capacity = self.capacity.load(Ordering::Relaxed);
+        if capacity > 0 && index.by_hash.len() >= capacity && !cert.names().all(|n| index.has(n)) {
+            let candidates: Vec<Arc<Certificate>> = index
+                .by_hash
+                .values()
+                .filter(|c| c.is_managed() && c.hash() != cert.hash())
+                .cloned()
+                .collect();
+            if !candidates.is_empty() {
+                let victim = &candidates[rand::rng().random_range(0..candidates.len())];
+                index.remove_cert(victim);
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(names = ?victim.names().collect::<Vec<_>>(), "cache full; certificate evicted");
+            }
+        }
         let mut replaced = Vec::new();
         for name in cert.names() {
             let (map, key) = match name.strip_prefix("*.") {
@@ -111,17 +143,7 @@ impl Cache {
     /// Removes the certificate cached under exactly `name` (from all of its names).
     pub fn remove(&self, name: &str) -> Option<Arc<Certificate>> {
         let cert = self.get_exact(name)?;
-        let mut index = self.write();
-        for n in cert.names() {
-            let (map, key) = match n.strip_prefix("*.") {
-                Some(base) => (&mut index.wildcard, base),
-                None => (&mut index.exact, n),
-            };
-            if map.get(key).is_some_and(|c| Arc::ptr_eq(c, &cert)) {
-                map.remove(key);
-            }
-        }
-        index.by_hash.remove(cert.hash());
+        self.write().remove_cert(&cert);
         Some(cert)
     }
 
@@ -142,6 +164,27 @@ impl Cache {
 }
 
 impl Index {
+    /// Whether `name` (a wildcard only as itself) has a certificate.
+    fn has(&self, name: &str) -> bool {
+        match name.strip_prefix("*.") {
+            Some(base) => self.wildcard.contains_key(base),
+            None => self.exact.contains_key(name),
+        }
+    }
+
+    fn remove_cert(&mut self, cert: &Arc<Certificate>) {
+        for n in cert.names() {
+            let (map, key) = match n.strip_prefix("*.") {
+                Some(base) => (&mut self.wildcard, base),
+                None => (&mut self.exact, n),
+            };
+            if map.get(key).is_some_and(|c| Arc::ptr_eq(c, cert)) {
+                map.remove(key);
+            }
+        }
+        self.by_hash.remove(cert.hash());
+    }
+
     fn still_indexed(&self, cert: &Arc<Certificate>) -> bool {
         cert.names().any(|n| {
             let hit = match n.strip_prefix("*.") {
@@ -196,6 +239,21 @@ pub(crate) mod tests {
         assert!(cache.get_exact("b.example.com").is_none());
         assert!(cache.get_exact("*.example.com").is_some());
         assert_eq!(cache.len(), 3);
+    }
+
+    #[test]
+    fn capacity_evicts_managed_certificates_only() {
+        let cache = Cache::new();
+        cache.set_capacity(Some(3));
+        cache.insert(self_signed(&["unmanaged.test"]));
+        for i in 0..10 {
+            let cert = self_signed(&[&format!("m{i}.test")]).into_managed(None);
+            cache.insert(cert);
+            assert!(cache.len() <= 3, "{}", cache.len());
+        }
+        assert!(cache.get("unmanaged.test").is_some(), "never evicted");
+        assert!(cache.get("m9.test").is_some(), "the newest is cached");
+        assert_eq!(cache.evictions(), 8);
     }
 
     #[test]

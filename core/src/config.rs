@@ -13,7 +13,7 @@ use crate::crypto::{self, KeyType};
 use crate::dns::DnsChallenge;
 use crate::error::{Error, Result};
 use crate::events::EventHandler;
-use crate::on_demand::DecisionHandler;
+use crate::on_demand::{DecisionHandler, OnDemand};
 use crate::retry::RetrySchedule;
 use crate::storage::Storage;
 use crate::storage::file::FileStorage;
@@ -171,7 +171,8 @@ pub struct Config {
     pub(crate) retry_schedule: RetrySchedule,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) event_handler: Option<Arc<dyn EventHandler>>,
-    pub(crate) on_demand_decision: Option<Arc<dyn DecisionHandler>>,
+    pub(crate) on_demand: Option<OnDemand>,
+    pub(crate) cache_capacity: Option<usize>,
     pub(crate) dns: Option<DnsChallenge>,
 }
 
@@ -248,7 +249,15 @@ impl Config {
     }
     /// The on-demand decision hook, if one is set.
     pub fn on_demand_decision(&self) -> Option<&Arc<dyn DecisionHandler>> {
-        self.on_demand_decision.as_ref()
+        self.on_demand.as_ref().and_then(|o| o.decision.as_ref())
+    }
+    /// The on-demand TLS policy, when on-demand TLS is on.
+    pub fn on_demand(&self) -> Option<&OnDemand> {
+        self.on_demand.as_ref()
+    }
+    /// The most certificates the cache holds (`None`: no limit).
+    pub fn cache_capacity(&self) -> Option<usize> {
+        self.cache_capacity
     }
     /// How DNS-01 is solved, if a DNS provider is configured.
     pub fn dns_challenge(&self) -> Option<&DnsChallenge> {
@@ -299,7 +308,8 @@ pub struct ConfigBuilder {
     retry_schedule: Option<RetrySchedule>,
     storage: Option<Arc<dyn Storage>>,
     event_handler: Option<Arc<dyn EventHandler>>,
-    on_demand_decision: Option<Arc<dyn DecisionHandler>>,
+    on_demand: OnDemand,
+    cache_capacity: Option<usize>,
     dns: Option<DnsChallenge>,
 }
 
@@ -443,9 +453,42 @@ impl ConfigBuilder {
     }
 
     /// The on-demand TLS decision: whether a name first seen in a handshake may get a
-    /// certificate (see [`DecisionHandler`]).
+    /// certificate (see [`DecisionHandler`]). Turns on-demand TLS on.
     pub fn on_demand_decision(mut self, decision: Arc<dyn DecisionHandler>) -> Self {
-        self.on_demand_decision = Some(decision);
+        self.on_demand.decision = Some(decision);
+        self
+    }
+    /// Turns on-demand TLS on, asking `url` before each new name: `GET url?domain=<name>`, a
+    /// 2xx answer within 10 s allows, anything else (redirects included) refuses. With a
+    /// decision hook too, both must allow.
+    pub fn on_demand_ask(mut self, url: impl Into<String>) -> Self {
+        self.on_demand.ask = Some(url.into());
+        self
+    }
+    /// Turns on-demand TLS on for exactly these names (used when no decision hook or ask URL
+    /// is set).
+    pub fn on_demand_allow<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.on_demand
+            .allow
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+    /// Caps on-demand issuance at `limit.events` per `limit.window` (default: no cap beyond
+    /// the CA's order rate limit); handshakes past it fail.
+    pub fn on_demand_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.on_demand.rate_limit = Some(limit);
+        self
+    }
+    /// How long a handshake may wait for an on-demand certificate (default 180 s).
+    pub fn on_demand_obtain_timeout(mut self, timeout: Duration) -> Self {
+        self.on_demand.obtain_timeout = Some(timeout);
+        self
+    }
+    /// Keep at most this many certificates in memory; beyond it a random managed certificate
+    /// is evicted (never one added by hand), and handshakes for evicted names load them from
+    /// storage again.
+    pub fn cache_capacity(mut self, max: usize) -> Self {
+        self.cache_capacity = Some(max);
         self
     }
 
@@ -539,6 +582,10 @@ impl ConfigBuilder {
         }
 
         let dns = self.dns.map(DnsChallenge::validate).transpose()?;
+        let on_demand = self.on_demand.validate()?;
+        if self.cache_capacity == Some(0) {
+            return Err(Error::config("cache_capacity", "must be at least 1"));
+        }
         if dns.is_none() && self.disable_http_challenge && self.disable_tls_alpn_challenge {
             return Err(Error::config(
                 "disable_tls_alpn_challenge",
@@ -642,7 +689,8 @@ impl ConfigBuilder {
             retry_schedule: self.retry_schedule.unwrap_or_default(),
             storage,
             event_handler: self.event_handler,
-            on_demand_decision: self.on_demand_decision,
+            on_demand,
+            cache_capacity: self.cache_capacity,
             dns,
         })
     }

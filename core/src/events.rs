@@ -25,6 +25,8 @@ pub enum Event {
         remaining: Option<Duration>,
         /// Renewal: issuer key of the current certificate.
         issuer: Option<String>,
+        /// Started by a TLS handshake (on-demand TLS).
+        on_demand: bool,
     },
     /// A certificate was obtained and stored.
     CertObtained {
@@ -46,6 +48,8 @@ pub enum Event {
         metadata_path: String,
         /// The CSR that was sent, as PEM.
         csr_pem: String,
+        /// Started by a TLS handshake (on-demand TLS).
+        on_demand: bool,
     },
     /// An obtain or renewal failed (it may be retried).
     CertFailed {
@@ -59,6 +63,8 @@ pub enum Event {
         issuers: Vec<String>,
         /// The error.
         error: String,
+        /// Started by a TLS handshake (on-demand TLS).
+        on_demand: bool,
     },
     /// A certificate obtained by the library was put in the cache.
     CachedManagedCert {
@@ -70,11 +76,19 @@ pub enum Event {
         /// Its names.
         sans: Vec<String>,
     },
+    /// A TLS handshake asks for a certificate (through the asynchronous handshake path). An
+    /// error from the handler fails the handshake.
+    TlsGetCertificate {
+        /// The SNI, if any.
+        server_name: Option<String>,
+        /// The ALPN protocols offered.
+        alpn: Vec<String>,
+    },
 }
 
 impl Event {
     /// The wire name (`cert_obtaining`, `cert_obtained`, `cert_failed`, `cached_managed_cert`,
-    /// `cached_unmanaged_cert`).
+    /// `cached_unmanaged_cert`, `tls_get_certificate`).
     pub fn name(&self) -> &'static str {
         match self {
             Self::CertObtaining { .. } => "cert_obtaining",
@@ -82,12 +96,16 @@ impl Event {
             Self::CertFailed { .. } => "cert_failed",
             Self::CachedManagedCert { .. } => "cached_managed_cert",
             Self::CachedUnmanagedCert { .. } => "cached_unmanaged_cert",
+            Self::TlsGetCertificate { .. } => "tls_get_certificate",
         }
     }
 
     /// Whether an error from the handler cancels the operation the event announces.
     pub fn is_abortable(&self) -> bool {
-        matches!(self, Self::CertObtaining { .. })
+        matches!(
+            self,
+            Self::CertObtaining { .. } | Self::TlsGetCertificate { .. }
+        )
     }
 
     /// The JSON payload, with CertMagic's keys.
@@ -145,7 +163,26 @@ impl Event {
             Self::CachedManagedCert { sans } | Self::CachedUnmanagedCert { sans } => {
                 json!({ "sans": sans })
             }
+            Self::TlsGetCertificate { server_name, alpn } => {
+                json!({ "client_hello": { "server_name": server_name, "alpn": alpn } })
+            }
         };
+        let on_demand = matches!(
+            self,
+            Self::CertObtaining {
+                on_demand: true,
+                ..
+            } | Self::CertObtained {
+                on_demand: true,
+                ..
+            } | Self::CertFailed {
+                on_demand: true,
+                ..
+            }
+        );
+        if on_demand {
+            v["on_demand"] = json!(true);
+        }
         let remaining = match self {
             Self::CertObtaining { remaining, .. }
             | Self::CertObtained { remaining, .. }
@@ -238,6 +275,7 @@ mod tests {
             forced: false,
             remaining: Some(Duration::from_secs(90)),
             issuer: Some("ca-dir".into()),
+            on_demand: false,
         };
         assert_eq!(e.name(), "cert_obtaining");
         assert_eq!(
@@ -250,10 +288,21 @@ mod tests {
             remaining: None,
             issuers: vec!["ca-dir".into()],
             error: "boom".into(),
+            on_demand: true,
         };
         assert_eq!(
             f.payload(),
-            json!({"renewal": false, "identifier": "a.test", "issuers": ["ca-dir"], "error": "boom"})
+            json!({"renewal": false, "identifier": "a.test", "issuers": ["ca-dir"], "error": "boom", "on_demand": true})
+        );
+        let hello = Event::TlsGetCertificate {
+            server_name: Some("a.test".into()),
+            alpn: vec!["h2".into()],
+        };
+        assert_eq!(hello.name(), "tls_get_certificate");
+        assert!(hello.is_abortable());
+        assert_eq!(
+            hello.payload(),
+            json!({"client_hello": {"server_name": "a.test", "alpn": ["h2"]}})
         );
         assert_eq!(
             Event::CachedManagedCert {
@@ -276,6 +325,7 @@ mod tests {
             forced: false,
             remaining: None,
             issuer: None,
+            on_demand: false,
         };
         let err = emit(Some(&refuse), obtaining()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Aborted);

@@ -89,17 +89,15 @@ impl Manager {
     }
 
     /// The certificate for a handshake, resolved asynchronously from the ClientHello's SNI and
-    /// ALPN: TLS-ALPN-01 challenges (this process's, then storage's), else the cache.
+    /// ALPN (see [`Manager::certificate_for_handshake`], which says why when there is none).
     pub async fn resolve(
         &self,
         server_name: Option<&str>,
         alpn: &[&[u8]],
     ) -> Option<Arc<CertifiedKey>> {
-        if tls_alpn01::is_challenge_alpn(Some(alpn.iter().copied())) {
-            let cert = self.tls_alpn_challenge_cert(server_name?, alpn).await?;
-            return Some(cert.certified_key().clone());
-        }
-        self.get_certificate(server_name?)
+        self.certificate_for_handshake(server_name, alpn)
+            .await
+            .ok()
             .map(|c| c.certified_key().clone())
     }
 }

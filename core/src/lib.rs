@@ -31,6 +31,7 @@ pub mod dns;
 mod error;
 mod events;
 mod handshake;
+mod handshake_path;
 mod http_handlers;
 mod issuer;
 mod jobs;
@@ -67,7 +68,7 @@ pub use handshake::{CertResolver, ClientHelloPeek, peek_client_hello, server_con
 pub use http_handlers::https_redirect_location;
 pub use issuer::{IssuedCertificate, Issuer, RevocationReason};
 pub use manager::Manager;
-pub use on_demand::DecisionHandler;
+pub use on_demand::{DEFAULT_ON_DEMAND_TIMEOUT, DecisionHandler, OnDemand};
 pub use retry::{MAX_RETRY_DURATION, RetrySchedule};
 pub use serve::{ServeOptions, https, serve};
 pub use storage::file::FileStorage;

@@ -23,6 +23,7 @@ use crate::events::{self, Event};
 use crate::handshake::{self, CertResolver};
 use crate::issuer::{IssuedCertificate, Issuer, RevocationReason};
 use crate::jobs::Jobs;
+use crate::on_demand::OnDemandState;
 use crate::retry;
 use crate::runtime;
 use crate::storage::{Storage, keys};
@@ -44,9 +45,11 @@ pub(crate) struct ManagerInner {
     pub resolver: Arc<CertResolver>,
     jobs: Arc<Jobs>,
     /// Canonical names under management (renewed by maintenance).
-    managed: Mutex<HashSet<String>>,
+    pub managed: Mutex<HashSet<String>>,
+    /// On-demand TLS policy and state, when on.
+    pub on_demand: Option<OnDemandState>,
     pub cancel: CancellationToken,
-    runtime: Handle,
+    pub runtime: Handle,
     pid: u32,
     shut_down: AtomicBool,
 }
@@ -80,7 +83,9 @@ impl Manager {
     pub fn with_issuer(config: Config, issuer: Arc<dyn Issuer>) -> Result<Self> {
         let runtime = runtime::handle()?;
         let cache = Arc::new(Cache::new());
+        cache.set_capacity(config.cache_capacity);
         let inner = Arc::new(ManagerInner {
+            on_demand: config.on_demand.clone().map(OnDemandState::new),
             resolver: Arc::new(CertResolver::new(cache.clone())),
             cache,
             issuer,
@@ -338,7 +343,7 @@ fn parse_names<S: AsRef<str>>(names: &[S], config: &Config) -> Result<Vec<Subjec
 
 impl ManagerInner {
     /// Refuses use after shutdown or from another process than the creator's (after `fork()`).
-    fn usable(&self) -> Result<()> {
+    pub(crate) fn usable(&self) -> Result<()> {
         if self.pid != std::process::id() {
             return Err(Error::new(
                 ErrorKind::WrongProcess,
@@ -354,7 +359,7 @@ impl ManagerInner {
         Ok(())
     }
 
-    fn needs_renewal(&self, cert: &Certificate) -> bool {
+    pub(crate) fn needs_renewal(&self, cert: &Certificate) -> bool {
         cert.needs_renewal(
             self.config.renewal_window_ratio,
             self.config.renew_check_interval,
@@ -527,7 +532,7 @@ impl ManagerInner {
     }
 
     /// Caches a managed certificate; announces it unless the very same chain was cached already.
-    async fn cache_managed(&self, cert: Certificate) -> Arc<Certificate> {
+    pub(crate) async fn cache_managed(&self, cert: Certificate) -> Arc<Certificate> {
         let fresh = Arc::new(cert);
         let cached = self.cache.insert_arc(fresh.clone());
         if Arc::ptr_eq(&cached, &fresh) {
@@ -548,6 +553,17 @@ impl ManagerInner {
         current: Option<Arc<Certificate>>,
         forced: bool,
     ) -> Result<Arc<Certificate>> {
+        self.issue_cert_for(subject, current, forced, false).await
+    }
+
+    /// [`ManagerInner::issue_cert`], saying whether a TLS handshake asked for it.
+    pub(crate) async fn issue_cert_for(
+        self: &Arc<Self>,
+        subject: &Subject,
+        current: Option<Arc<Certificate>>,
+        forced: bool,
+        on_demand: bool,
+    ) -> Result<Arc<Certificate>> {
         let name = subject.as_string();
         let span = tracing::info_span!(
             "issue",
@@ -562,7 +578,9 @@ impl ManagerInner {
                 &self.runtime,
             )
             .await?;
-            let res = self.issue_cert_locked(subject, current, forced).await;
+            let res = self
+                .issue_cert_locked(subject, current, forced, on_demand)
+                .await;
             lock.release().await;
             res
         }
@@ -575,6 +593,7 @@ impl ManagerInner {
         subject: &Subject,
         current: Option<Arc<Certificate>>,
         forced: bool,
+        on_demand: bool,
     ) -> Result<Arc<Certificate>> {
         let name = subject.as_string();
         let renewal = current.is_some();
@@ -612,6 +631,7 @@ impl ManagerInner {
                 issuer: current
                     .as_ref()
                     .and_then(|c| c.issuer_key().map(str::to_string)),
+                on_demand,
             },
         )
         .await?;
@@ -631,6 +651,7 @@ impl ManagerInner {
                     certificate_path: keys::site_cert(&issuer_key, &name),
                     metadata_path: keys::site_meta(&issuer_key, &name),
                     csr_pem,
+                    on_demand,
                 };
                 let _ = events::emit(self.config.event_handler.as_ref(), event).await;
                 Ok(cert)
@@ -643,6 +664,7 @@ impl ManagerInner {
                     remaining,
                     issuers: vec![issuer_key],
                     error: e.to_string(),
+                    on_demand,
                 };
                 let _ = events::emit(self.config.event_handler.as_ref(), event).await;
                 Err(e)

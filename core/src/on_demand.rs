@@ -1,21 +1,421 @@
-//! On-demand TLS: the decision hook that says whether a certificate may be obtained for a name
-//! first seen in a TLS handshake. The hook is part of the configuration (and of every binding's
-//! API) now; issuance during handshakes uses it once on-demand TLS lands.
+//! On-demand TLS: a certificate obtained during the first TLS handshake for a name that has
+//! none, behind a decision. The policy ([`OnDemand`]): a decision hook, an "ask" URL, or an
+//! explicit allow-list (at least one is required), and an optional issuance rate limit. The
+//! state ([`OnDemandState`]): obtains in flight (shared by every handshake waiting for the same
+//! name) and recent failures (backed off, so a failing name does not order on every handshake).
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::watch;
+
+use crate::certificate::Certificate;
+use crate::config::RateLimit;
+use crate::error::{Error, ErrorKind, Result};
 use crate::events::HandlerError;
 
-/// Allows or refuses on-demand issuance for a name. Called on a blocking thread; may block.
+/// Allows or refuses on-demand issuance for a name first seen in a handshake. Runs before any
+/// storage access for the name, and again before an on-demand certificate is renewed.
+#[async_trait::async_trait]
 pub trait DecisionHandler: Send + Sync + 'static {
-    /// `Ok(())` to allow a certificate for `name`, `Err(reason)` to refuse.
-    fn decide(&self, name: &str) -> Result<(), HandlerError>;
+    /// `Ok(())` to allow a certificate for `name` (lower case, punycode), `Err(reason)` to
+    /// refuse.
+    async fn decide(&self, name: &str) -> std::result::Result<(), HandlerError>;
 }
 
+/// A plain closure decides inline; it must not block (do blocking work in an `async`
+/// implementation, with [`spawn_blocking`](crate::runtime::spawn_blocking)).
+#[async_trait::async_trait]
 impl<F, E> DecisionHandler for F
 where
-    F: Fn(&str) -> Result<(), E> + Send + Sync + 'static,
+    F: Fn(&str) -> std::result::Result<(), E> + Send + Sync + 'static,
     E: Into<HandlerError>,
 {
-    fn decide(&self, name: &str) -> Result<(), HandlerError> {
+    async fn decide(&self, name: &str) -> std::result::Result<(), HandlerError> {
         self(name).map_err(Into::into)
+    }
+}
+
+/// Default limit on one on-demand obtain (Go CertMagic's).
+pub const DEFAULT_ON_DEMAND_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a handshake waits for an expired on-demand certificate to be renewed.
+pub const EXPIRED_RENEWAL_WAIT: Duration = Duration::from_secs(90);
+/// How long the "ask" endpoint has to answer.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+/// First pause after a failed on-demand obtain; doubles per failure up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest pause between on-demand attempts for a failing name.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// The on-demand policy, part of [`Config`](crate::Config).
+#[derive(Clone, Default)]
+pub struct OnDemand {
+    pub(crate) decision: Option<Arc<dyn DecisionHandler>>,
+    pub(crate) ask: Option<String>,
+    pub(crate) allow: HashSet<String>,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) obtain_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for OnDemand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnDemand")
+            .field("decision", &self.decision.is_some())
+            .field("ask", &self.ask)
+            .field("allow", &self.allow.len())
+            .field("rate_limit", &self.rate_limit)
+            .field("obtain_timeout", &self.obtain_timeout)
+            .finish()
+    }
+}
+
+impl OnDemand {
+    /// Whether any gate (decision, ask URL, allow-list) is set: on-demand is on only then.
+    pub(crate) fn has_gate(&self) -> bool {
+        self.decision.is_some() || self.ask.is_some() || !self.allow.is_empty()
+    }
+
+    /// Checks the settings (called by the config builder).
+    pub(crate) fn validate(mut self) -> Result<Option<Self>> {
+        if !self.has_gate() {
+            if self.rate_limit.is_some() || self.obtain_timeout.is_some() {
+                return Err(Error::config(
+                    "on_demand",
+                    "on-demand settings are given, but no decision, ask URL or allow-list: on-demand TLS needs one of them, or anyone could make this server order certificates",
+                ));
+            }
+            return Ok(None);
+        }
+        if let Some(url) = &self.ask {
+            let parsed: http::Uri = url.parse().map_err(|e| {
+                Error::config("on_demand_ask", format!("`{url}` is not a URL: {e}"))
+            })?;
+            if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+                return Err(Error::config(
+                    "on_demand_ask",
+                    format!("`{url}` is not an http(s) URL"),
+                ));
+            }
+        }
+        if self.obtain_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::config(
+                "on_demand_obtain_timeout",
+                "must be more than zero",
+            ));
+        }
+        self.allow = self
+            .allow
+            .into_iter()
+            .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        Ok(Some(self))
+    }
+
+    /// The limit on one obtain.
+    pub fn obtain_timeout(&self) -> Duration {
+        self.obtain_timeout.unwrap_or(DEFAULT_ON_DEMAND_TIMEOUT)
+    }
+}
+
+/// A shared outcome of one obtain, waited for by every handshake for the name.
+pub(crate) type Outcome = Option<std::result::Result<Arc<Certificate>, Error>>;
+
+/// Per-manager on-demand state.
+pub(crate) struct OnDemandState {
+    pub policy: OnDemand,
+    pub inflight: Mutex<HashMap<String, watch::Receiver<Outcome>>>,
+    failures: Mutex<HashMap<String, Failure>>,
+    issued: Mutex<std::collections::VecDeque<Instant>>,
+    /// Names whose certificates came from on-demand (renewed at handshake time).
+    pub names: Mutex<HashSet<String>>,
+}
+
+struct Failure {
+    attempts: u32,
+    retry_at: Instant,
+    error: Error,
+}
+
+impl std::fmt::Debug for OnDemandState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnDemandState")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl OnDemandState {
+    pub fn new(policy: OnDemand) -> Self {
+        Self {
+            policy,
+            inflight: Mutex::default(),
+            failures: Mutex::default(),
+            issued: Mutex::default(),
+            names: Mutex::default(),
+        }
+    }
+
+    /// Refuses a name that failed recently, until its backoff has passed.
+    pub fn check_backoff(&self, name: &str) -> Result<()> {
+        let failures = lock(&self.failures);
+        match failures.get(name) {
+            Some(f) if f.retry_at > Instant::now() => {
+                let wait = f.retry_at.saturating_duration_since(Instant::now());
+                Err(Error::new(
+                    f.error.kind(),
+                    format!(
+                        "on-demand certificate for `{name}` failed {} time(s), next attempt in {}s: {}",
+                        f.attempts,
+                        wait.as_secs() + 1,
+                        f.error.message()
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records the outcome of an attempt (a refusal by the policy is not a failure).
+    pub fn record(&self, name: &str, outcome: &std::result::Result<Arc<Certificate>, Error>) {
+        let mut failures = lock(&self.failures);
+        match outcome {
+            Ok(_) => {
+                failures.remove(name);
+            }
+            Err(e) if e.kind() == ErrorKind::Aborted => {}
+            Err(e) => {
+                let attempts = failures.get(name).map_or(1, |f| f.attempts + 1);
+                let backoff = FIRST_BACKOFF
+                    .saturating_mul(1 << (attempts - 1).min(10))
+                    .min(MAX_BACKOFF);
+                tracing::warn!(name, attempts, backoff_secs = backoff.as_secs(), error = %e, "on-demand certificate failed; backing off");
+                failures.insert(
+                    name.to_string(),
+                    Failure {
+                        attempts,
+                        retry_at: Instant::now() + backoff,
+                        error: e.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Takes one issuance from the rate limit, or refuses.
+    pub fn take_issuance(&self) -> Result<()> {
+        let Some(limit) = self.policy.rate_limit.filter(|l| l.events > 0) else {
+            return Ok(());
+        };
+        let mut issued = lock(&self.issued);
+        let now = Instant::now();
+        while issued
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limit.window)
+        {
+            issued.pop_front();
+        }
+        if issued.len() >= limit.events {
+            return Err(Error::new(
+                ErrorKind::Aborted,
+                format!(
+                    "on-demand issuance rate limit reached ({} per {:?})",
+                    limit.events, limit.window
+                ),
+            ));
+        }
+        issued.push_back(now);
+        Ok(())
+    }
+
+    /// Runs the policy for `name`: allow-list, decision hook, ask URL (every gate that is set
+    /// must allow). A hook that errors or panics refuses, and the reason is logged.
+    pub async fn decide(&self, name: &str) -> Result<()> {
+        let p = &self.policy;
+        let refused = |why: String| {
+            tracing::info!(name, reason = %why, "on-demand certificate refused");
+            Error::new(
+                ErrorKind::Aborted,
+                format!("on-demand certificate for `{name}` refused: {why}"),
+            )
+        };
+        if p.decision.is_none() && p.ask.is_none() {
+            return if p.allow.contains(name) {
+                Ok(())
+            } else {
+                Err(refused("not in the allow-list".into()))
+            };
+        }
+        if let Some(d) = &p.decision {
+            let d = d.clone();
+            let owned = name.to_string();
+            // Spawned so that a panic in the hook is caught and refuses.
+            let verdict = tokio::spawn(async move { d.decide(&owned).await }).await;
+            match verdict {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(refused(format!("the decision said no: {e}"))),
+                Err(e) if e.is_panic() => {
+                    let text = crate::events::panic_text(e.into_panic());
+                    tracing::error!(name, panic = %text, "on-demand decision panicked; refusing");
+                    return Err(refused(format!("the decision panicked: {text}")));
+                }
+                Err(_) => return Err(refused("the decision was cancelled".into())),
+            }
+        }
+        if let Some(url) = &p.ask {
+            ask(url, name).await.map_err(refused)?;
+        }
+        Ok(())
+    }
+}
+
+/// GET `url?domain=name`: a 2xx answer allows; anything else (a redirect included, or no
+/// answer within [`ASK_TIMEOUT`]) refuses.
+async fn ask(url: &str, name: &str) -> std::result::Result<(), String> {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let target = format!("{url}{sep}domain={}", encode(name));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls = rustls::ClientConfig::builder_with_provider(crate::crypto::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let request = http::Request::get(&target)
+        .body(Empty::new())
+        .map_err(|e| format!("ask URL `{target}`: {e}"))?;
+    let answer = tokio::time::timeout(ASK_TIMEOUT, async {
+        let resp = client.request(request).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let _ = resp.into_body().collect().await;
+        Ok::<_, String>(status)
+    })
+    .await
+    .map_err(|_| format!("the ask endpoint did not answer within {ASK_TIMEOUT:?}"))?
+    .map_err(|e| format!("the ask endpoint could not be reached: {e}"))?;
+    if answer.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the ask endpoint answered {answer}"))
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(policy: OnDemand) -> OnDemandState {
+        OnDemandState::new(policy.validate().unwrap().unwrap())
+    }
+
+    #[test]
+    fn needs_a_gate() {
+        assert!(OnDemand::default().validate().unwrap().is_none());
+        let e = OnDemand {
+            rate_limit: Some(RateLimit {
+                events: 1,
+                window: Duration::from_secs(1),
+            }),
+            ..OnDemand::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.field(), Some("on_demand"));
+        let e = OnDemand {
+            ask: Some("ftp://x".into()),
+            ..OnDemand::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.field(), Some("on_demand_ask"));
+    }
+
+    #[tokio::test]
+    async fn allow_list_decision_and_panics() {
+        let s = state(OnDemand {
+            allow: ["A.example.test".to_string()].into(),
+            ..OnDemand::default()
+        });
+        s.decide("a.example.test").await.unwrap();
+        assert_eq!(
+            s.decide("b.example.test").await.unwrap_err().kind(),
+            ErrorKind::Aborted
+        );
+
+        let deny = |n: &str| {
+            if n.starts_with("ok.") {
+                Ok(())
+            } else {
+                Err("no")
+            }
+        };
+        let s = state(OnDemand {
+            decision: Some(Arc::new(deny)),
+            ..OnDemand::default()
+        });
+        s.decide("ok.example.test").await.unwrap();
+        let e = s.decide("bad.example.test").await.unwrap_err();
+        assert!(e.message().contains("said no: no"), "{e}");
+
+        let boom = |_: &str| -> std::result::Result<(), &'static str> { panic!("decision bug") };
+        let s = state(OnDemand {
+            decision: Some(Arc::new(boom)),
+            ..OnDemand::default()
+        });
+        let e = s.decide("x.example.test").await.unwrap_err();
+        assert!(e.message().contains("panicked: decision bug"), "{e}");
+    }
+
+    #[test]
+    fn failures_back_off_and_rate_limit_refuses() {
+        let s = state(OnDemand {
+            allow: ["a".to_string()].into(),
+            rate_limit: Some(RateLimit {
+                events: 2,
+                window: Duration::from_secs(60),
+            }),
+            ..OnDemand::default()
+        });
+        s.check_backoff("a").unwrap();
+        s.record("a", &Err(Error::new(ErrorKind::Challenge, "dns")));
+        let e = s.check_backoff("a").unwrap_err();
+        assert!(
+            e.message().contains("failed 1 time(s)") && e.message().contains("dns"),
+            "{e}"
+        );
+        s.take_issuance().unwrap();
+        s.take_issuance().unwrap();
+        assert!(
+            s.take_issuance()
+                .unwrap_err()
+                .message()
+                .contains("rate limit")
+        );
     }
 }

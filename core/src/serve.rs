@@ -12,9 +12,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls::server::Acceptor;
 use tokio::net::TcpListener;
-use tokio_rustls::LazyConfigAcceptor;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -183,27 +181,13 @@ where
         let stream = crate::net::accept(&listener).await;
         let (manager, config, service) = (manager.clone(), config.clone(), service.clone());
         tokio::spawn(async move {
-            let accepted = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, async {
-                let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
-                    .await
-                    .ok()?;
-                let hello = start.client_hello();
-                let alpn: Vec<Vec<u8>> = hello
-                    .alpn()
-                    .map(|a| a.map(<[u8]>::to_vec).collect())
-                    .unwrap_or_default();
-                let alpn_refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
-                let config = if tls_alpn01::is_challenge_alpn(Some(alpn_refs.iter().copied())) {
-                    let sni = hello.server_name()?.to_string();
-                    let cert = manager.tls_alpn_challenge_cert(&sni, &alpn_refs).await?;
-                    tls_alpn01::challenge_server_config(cert.certified_key().clone())?
-                } else {
-                    config
-                };
-                start.into_stream(config).await.ok()
-            })
-            .await;
-            let Ok(Some(tls)) = accepted else { return };
+            // Longer with on-demand TLS: a certificate may be obtained during the handshake.
+            let limit = match manager.config().on_demand() {
+                Some(od) => od.obtain_timeout() + TLS_HANDSHAKE_TIMEOUT,
+                None => TLS_HANDSHAKE_TIMEOUT,
+            };
+            let accepted = tokio::time::timeout(limit, manager.accept(stream, &config)).await;
+            let Ok(Ok(tls)) = accepted else { return };
             if tls.get_ref().1.alpn_protocol() == Some(tls_alpn01::ACME_TLS_ALPN_PROTOCOL) {
                 return;
             }

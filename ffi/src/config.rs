@@ -90,15 +90,22 @@ pub type certmagic_decision_cb =
 
 struct CDecision {
     cb: unsafe extern "C" fn(*mut c_void, *const c_char) -> u32,
-    userdata: Userdata,
+    userdata: Arc<Userdata>,
 }
 
+#[certmagic::async_trait]
 impl certmagic::DecisionHandler for CDecision {
-    fn decide(&self, name: &str) -> Result<(), certmagic::HandlerError> {
+    async fn decide(&self, name: &str) -> Result<(), certmagic::HandlerError> {
         let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
-        let _in_callback = certmagic::runtime::CallbackGuard::enter();
-        // SAFETY: registered by the caller for `userdata`; the name outlives the call.
-        let rc = unsafe { (self.cb)(self.userdata.ptr, c.as_ptr()) };
+        let (cb, userdata) = (self.cb, self.userdata.clone());
+        // The C function may block: it runs on a blocking thread.
+        let rc = certmagic::runtime::spawn_blocking(move || {
+            let _in_callback = certmagic::runtime::CallbackGuard::enter();
+            // SAFETY: registered by the caller for `userdata`; the name outlives the call.
+            unsafe { cb(userdata.ptr, c.as_ptr()) }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         if rc == 0 {
             Ok(())
         } else {
@@ -629,7 +636,10 @@ pub unsafe extern "C" fn certmagic_config_builder_set_on_demand_decision(
         update(builder, |b| {
             let userdata = Userdata::new(userdata, userdata_free);
             let cb = cb.ok_or_else(|| Failure::null("cb"))?;
-            let decision = Arc::new(CDecision { cb, userdata });
+            let decision = Arc::new(CDecision {
+                cb,
+                userdata: Arc::new(userdata),
+            });
             set(b, |i| i.on_demand_decision(decision))
         })
     }

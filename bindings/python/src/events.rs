@@ -38,18 +38,26 @@ pub(crate) struct PyDecision {
     pub callable: Arc<Py<PyAny>>,
 }
 
+#[certmagic::async_trait]
 impl DecisionHandler for PyDecision {
-    fn decide(&self, name: &str) -> Result<(), HandlerError> {
-        let _in_callback = CallbackGuard::enter();
-        let verdict = Python::try_attach(|py| -> PyResult<bool> {
-            let v = settle(py, self.callable.bind(py).call1((name,))?)?;
-            Ok(v.is_none() || v.is_truthy()?)
-        });
-        match verdict {
-            Some(Ok(true)) => Ok(()),
-            Some(Ok(false)) => Err(format!("the decision refused `{name}`").into()),
-            Some(Err(e)) => Err(Box::new(e)),
-            None => Err("the Python interpreter is shutting down".into()),
-        }
+    async fn decide(&self, name: &str) -> Result<(), HandlerError> {
+        let callable = self.callable.clone();
+        let name = name.to_string();
+        // Python code may block: it runs on a blocking thread, holding the GIL only for the call.
+        certmagic::runtime::spawn_blocking(move || {
+            let _in_callback = CallbackGuard::enter();
+            let verdict = Python::try_attach(|py| -> PyResult<bool> {
+                let v = settle(py, callable.bind(py).call1((name.as_str(),))?)?;
+                Ok(v.is_none() || v.is_truthy()?)
+            });
+            match verdict {
+                Some(Ok(true)) => Ok(()),
+                Some(Ok(false)) => Err(format!("the decision refused `{name}`").into()),
+                Some(Err(e)) => Err(Box::new(e) as HandlerError),
+                None => Err("the Python interpreter is shutting down".into()),
+            }
+        })
+        .await
+        .map_err(|e| Box::new(e) as HandlerError)?
     }
 }
