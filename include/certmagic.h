@@ -118,9 +118,14 @@ enum certmagic_result
    */
   CERTMAGIC_RESULT_CANCELLED = 701,
   /**
-   * An event callback refused the operation (non-zero from `cert_obtaining`).
+   * An event callback refused the operation (non-zero from `cert_obtaining`), or the
+   * on-demand policy refused a name.
    */
   CERTMAGIC_RESULT_ABORTED = 702,
+  /**
+   * Not finished yet: poll again (`certmagic_pending_poll`).
+   */
+  CERTMAGIC_RESULT_PENDING = 703,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -267,6 +272,12 @@ typedef struct certmagic_config_builder certmagic_config_builder;
  * process than its creator's answers `CERTMAGIC_RESULT_WRONG_PROCESS`.
  */
 typedef struct certmagic_manager certmagic_manager;
+
+/**
+ * A handshake certificate being found (`certmagic_manager_certificate_for_handshake_start`).
+ * Owned by the caller until `certmagic_pending_free`; one thread at a time.
+ */
+typedef struct certmagic_pending certmagic_pending;
 
 /**
  * A list of strings owned by the library, filled by a callback with
@@ -447,6 +458,13 @@ typedef struct certmagic_dns_provider_callbacks {
  * functions.
  */
 typedef void (*certmagic_log_cb)(void *userdata, uint32_t level, const char *message);
+
+/**
+ * Called once when a pending handshake certificate is ready to be polled, on a library
+ * thread: it must return quickly (wake your event loop, e.g. write to an eventfd) and must
+ * not call blocking `certmagic_*` functions.
+ */
+typedef void (*certmagic_ready_cb)(void *userdata);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1057,6 +1075,115 @@ certmagic_result certmagic_manager_add_certificate(const struct certmagic_manage
  * `manager` live.
  */
 certmagic_result certmagic_manager_shutdown_sync(const struct certmagic_manager *manager);
+
+/**
+ * Turns on-demand TLS on, asking `url` before each new name (`GET url?domain=<name>`; 2xx
+ * within 10 s allows, anything else refuses). With a decision callback too, both must allow.
+ *
+ * # Safety
+ * `builder` live; `url` NUL-terminated.
+ */
+certmagic_result certmagic_config_builder_set_on_demand_ask(struct certmagic_config_builder *builder,
+                                                            const char *url);
+
+/**
+ * Turns on-demand TLS on for `name` (an allow-list, used when no decision callback or ask URL
+ * is set); call once per name.
+ *
+ * # Safety
+ * `builder` live; `name` NUL-terminated.
+ */
+certmagic_result certmagic_config_builder_add_on_demand_allow(struct certmagic_config_builder *builder,
+                                                              const char *name);
+
+/**
+ * Caps on-demand issuance at `events` per `window_ms`; handshakes past it fail.
+ *
+ * # Safety
+ * `builder` live.
+ */
+certmagic_result certmagic_config_builder_set_on_demand_rate_limit(struct certmagic_config_builder *builder,
+                                                                   uint32_t events,
+                                                                   uint64_t window_ms);
+
+/**
+ * How long a handshake may wait for an on-demand certificate (default 180000 ms).
+ *
+ * # Safety
+ * `builder` live.
+ */
+certmagic_result certmagic_config_builder_set_on_demand_obtain_timeout_ms(struct certmagic_config_builder *builder,
+                                                                          uint64_t timeout_ms);
+
+/**
+ * Keeps at most `max` certificates in memory (a random managed one is evicted beyond it and
+ * loaded from storage again when needed; certificates added by hand are never evicted).
+ *
+ * # Safety
+ * `builder` live.
+ */
+certmagic_result certmagic_config_builder_set_cache_capacity(struct certmagic_config_builder *builder,
+                                                             size_t max);
+
+/**
+ * The certificate for a handshake, blocking until it is known: the ClientHello's SNI
+ * (`server_name`, may be NULL) and ALPN protocols. A cached certificate answers at once; with
+ * on-demand TLS a new name may be decided on and obtained first (the TLS-ALPN-01 case answers
+ * a validation: then select ALPN `acme-tls/1`). Gives up after `timeout_ms` (0: the on-demand
+ * obtain timeout) with `CERTMAGIC_RESULT_TIMEOUT`; a refused name gives
+ * `CERTMAGIC_RESULT_ABORTED`, an unknown one without on-demand `CERTMAGIC_RESULT_NOT_FOUND`.
+ * Release `*out` with `certmagic_certificate_free`. For threaded servers; not from a callback.
+ *
+ * # Safety
+ * `manager` live; `server_name` NULL or NUL-terminated; `alpn` valid for `alpn_len` views;
+ * `out` valid for one pointer.
+ */
+certmagic_result certmagic_manager_certificate_for_handshake_sync(const struct certmagic_manager *manager,
+                                                                  const char *server_name,
+                                                                  const struct certmagic_bytes *alpn,
+                                                                  size_t alpn_len,
+                                                                  uint64_t timeout_ms,
+                                                                  const struct certmagic_certificate **out);
+
+/**
+ * Starts finding the certificate for a handshake without blocking (see
+ * `certmagic_manager_certificate_for_handshake_sync` for what is found). `ready` (may be
+ * NULL) is called once with `userdata` when `certmagic_pending_poll` has the answer; poll it
+ * then (or at any time). `userdata` must stay valid until `ready` ran or the pending handle is
+ * freed.
+ *
+ * # Safety
+ * `manager` live; `server_name` NULL or NUL-terminated; `alpn` valid for `alpn_len` views;
+ * `out` valid for one pointer.
+ */
+certmagic_result certmagic_manager_certificate_for_handshake_start(const struct certmagic_manager *manager,
+                                                                   const char *server_name,
+                                                                   const struct certmagic_bytes *alpn,
+                                                                   size_t alpn_len,
+                                                                   certmagic_ready_cb ready,
+                                                                   void *userdata,
+                                                                   struct certmagic_pending **out);
+
+/**
+ * `CERTMAGIC_RESULT_PENDING` while the certificate is being found; then the outcome of
+ * `certmagic_manager_certificate_for_handshake_sync`: `CERTMAGIC_RESULT_OK` with a new
+ * reference in `*out` (release it with `certmagic_certificate_free`), or the error (with its
+ * message). Never blocks.
+ *
+ * # Safety
+ * `pending` live; `out` valid for one pointer.
+ */
+certmagic_result certmagic_pending_poll(struct certmagic_pending *pending,
+                                        const struct certmagic_certificate **out);
+
+/**
+ * Frees a pending handle (if the answer is not in yet, stops waiting for it; an obtain other
+ * handshakes wait for goes on). NULL is ignored.
+ *
+ * # Safety
+ * `pending` NULL or live; invalid afterwards.
+ */
+void certmagic_pending_free(struct certmagic_pending *pending);
 
 /**
  * Static NUL-terminated text for a result code (any number); never NULL.

@@ -3,12 +3,35 @@
 
 use std::ffi::c_char;
 
-use crate::boundary::{Failure, call};
+use crate::boundary::{Failure, FfiResult, call};
 use crate::certificate::certmagic_certificate;
 use crate::handle;
 use crate::manager::certmagic_manager;
 use crate::result::certmagic_result;
 use crate::slice::{certmagic_bytes, text};
+
+/// The ALPN protocols of a ClientHello, copied.
+///
+/// # Safety
+/// `alpn` valid for `alpn_len` views, each valid for its length.
+pub(crate) unsafe fn alpn_list(
+    alpn: *const certmagic_bytes,
+    alpn_len: usize,
+) -> FfiResult<Vec<Vec<u8>>> {
+    if alpn_len == 0 {
+        return Ok(Vec::new());
+    }
+    if alpn.is_null() {
+        return Err(Failure::null("alpn"));
+    }
+    // SAFETY: per the contract above.
+    let views = unsafe { std::slice::from_raw_parts(alpn, alpn_len) };
+    views
+        .iter()
+        // SAFETY: each view valid per the contract above.
+        .map(|v| unsafe { crate::slice::bytes(v.data, v.len, "alpn[i]") }.map(<[u8]>::to_vec))
+        .collect()
+}
 
 /// Answers an HTTP-01 validation request: `host` is the `Host` header (a port is ignored),
 /// `path` the request path. On `CERTMAGIC_RESULT_OK` the response body (serve it as
@@ -95,21 +118,8 @@ pub unsafe extern "C" fn certmagic_manager_tls_alpn_challenge_sync(
         if out.is_null() {
             return Err(Failure::null("out"));
         }
-        let protocols: Vec<Vec<u8>> = if alpn_len == 0 {
-            Vec::new()
-        } else if alpn.is_null() {
-            return Err(Failure::null("alpn"));
-        } else {
-            // SAFETY: per the contract above.
-            let views = unsafe { std::slice::from_raw_parts(alpn, alpn_len) };
-            views
-                .iter()
-                // SAFETY: each view valid per the contract above.
-                .map(|v| {
-                    unsafe { crate::slice::bytes(v.data, v.len, "alpn[i]") }.map(<[u8]>::to_vec)
-                })
-                .collect::<Result<_, _>>()?
-        };
+        // SAFETY: per the contract above.
+        let protocols = unsafe { alpn_list(alpn, alpn_len) }?;
         certmagic::runtime::check_blocking_allowed("certmagic_manager_tls_alpn_challenge_sync")?;
         let (m2, sni) = (m.clone(), sni.to_string());
         let cert = certmagic::runtime::block_on("tls-alpn challenge", async move {

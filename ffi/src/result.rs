@@ -55,8 +55,11 @@ pub enum certmagic_result {
     Timeout = 700,
     /// The operation was cancelled (e.g. by shutdown).
     Cancelled = 701,
-    /// An event callback refused the operation (non-zero from `cert_obtaining`).
+    /// An event callback refused the operation (non-zero from `cert_obtaining`), or the
+    /// on-demand policy refused a name.
     Aborted = 702,
+    /// Not finished yet: poll again (`certmagic_pending_poll`).
+    Pending = 703,
 }
 
 impl certmagic_result {
@@ -103,7 +106,7 @@ impl certmagic_result {
         }
     }
 
-    const ALL: [Self; 22] = [
+    const ALL: [Self; 23] = [
         Self::Ok,
         Self::InvalidParameter,
         Self::NullParameter,
@@ -126,6 +129,7 @@ impl certmagic_result {
         Self::Timeout,
         Self::Cancelled,
         Self::Aborted,
+        Self::Pending,
     ];
 
     /// Static, NUL-terminated text naming the code.
@@ -152,7 +156,8 @@ impl certmagic_result {
             Self::Certificate => b"CERTMAGIC_RESULT_CERTIFICATE: malformed certificate or key, or they do not match\0",
             Self::Timeout => b"CERTMAGIC_RESULT_TIMEOUT: timed out\0",
             Self::Cancelled => b"CERTMAGIC_RESULT_CANCELLED: cancelled\0",
-            Self::Aborted => b"CERTMAGIC_RESULT_ABORTED: an event callback refused the operation\0",
+            Self::Aborted => b"CERTMAGIC_RESULT_ABORTED: an event callback or the on-demand policy refused the operation\0",
+            Self::Pending => b"CERTMAGIC_RESULT_PENDING: not finished yet\0",
         }
     }
 }

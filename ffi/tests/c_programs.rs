@@ -298,6 +298,42 @@ fn c_api_obtains_from_pebble() {
 }
 
 #[test]
+fn c_api_on_demand_from_pebble() {
+    let dir = scratch();
+    for build in [Build::Sanitized, Build::Plain] {
+        let pebble = Pebble::start(PebbleOptions {
+            nonce_reject_percent: 0,
+            ..PebbleOptions::default()
+        });
+        let out = scratch();
+        let roots = dir.path().join("ca-roots.pem");
+        std::fs::write(&roots, &pebble.api_ca_pem).expect("write");
+        let env: Vec<(String, String)> = [
+            ("CM_CA", pebble.directory_url.clone()),
+            ("CM_CA_ROOTS", roots.display().to_string()),
+            ("CM_HTTP_PORT", pebble.http_port.to_string()),
+            ("CM_TLS_PORT", pebble.tls_port.to_string()),
+            ("CM_OUT", out.path().display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let exe = dir.path().join(format!("test_on_demand_{}", build as u8));
+        compile(&["tests/c/test_on_demand.c"], &exe, build, &[]);
+        run_program(&exe, build, &env);
+        for name in ["c-sync.ok.test", "c-poll.ok.test"] {
+            let pem = std::fs::read(out.path().join(format!("{name}.pem")))
+                .expect("chain written by the C test");
+            verify_chain(&pebble, &pem, name);
+        }
+        // c-sync, c-poll and (maybe) c-abandoned: never the refused name.
+        let log = pebble.log();
+        assert!(!log.contains("c-evil"), "the refused name reached the CA");
+        assert!((2..=3).contains(&pebble.orders_created()), "{}", pebble.orders_created());
+    }
+}
+
+#[test]
 fn c_api_dns01_through_bind() {
     let dir = scratch();
     for build in [Build::Sanitized, Build::Plain] {
