@@ -84,6 +84,11 @@ impl PyConfig {
         storage = None,
         on_event = None,
         on_demand_decision = None,
+        on_demand_ask = None,
+        on_demand_allow = None,
+        on_demand_rate_limit = None,
+        on_demand_obtain_timeout = None,
+        cache_capacity = None,
         dns_provider = None,
         dns_ttl = None,
         dns_propagation_delay = None,
@@ -125,6 +130,11 @@ impl PyConfig {
         storage: Option<Bound<'_, PyAny>>,
         on_event: Option<Bound<'_, PyAny>>,
         on_demand_decision: Option<Bound<'_, PyAny>>,
+        on_demand_ask: Option<String>,
+        on_demand_allow: Option<Vec<String>>,
+        on_demand_rate_limit: Option<(usize, f64)>,
+        on_demand_obtain_timeout: Option<f64>,
+        cache_capacity: Option<usize>,
         dns_provider: Option<Bound<'_, PyAny>>,
         dns_ttl: Option<f64>,
         dns_propagation_delay: Option<f64>,
@@ -248,6 +258,24 @@ impl PyConfig {
             b = b.on_demand_decision(Arc::new(PyDecision {
                 callable: Arc::new(f.unbind()),
             }));
+        }
+        if let Some(url) = on_demand_ask {
+            b = b.on_demand_ask(url);
+        }
+        if let Some(names) = on_demand_allow {
+            b = b.on_demand_allow(names);
+        }
+        if let Some((events, window)) = on_demand_rate_limit {
+            b = b.on_demand_rate_limit(RateLimit {
+                events,
+                window: seconds("on_demand_rate_limit", window)?,
+            });
+        }
+        if let Some(v) = on_demand_obtain_timeout {
+            b = b.on_demand_obtain_timeout(seconds("on_demand_obtain_timeout", v)?);
+        }
+        if let Some(max) = cache_capacity {
+            b = b.cache_capacity(max);
         }
         let ms = |field: &'static str, v: f64| seconds(field, v).map(|d| d.as_millis() as u64);
         let options = DnsOptions {

@@ -220,6 +220,47 @@ impl PyManager {
         )
     }
 
+    /// `await certificate_for_handshake(server_name, alpn=None)`: the certificate for a TLS
+    /// handshake from its ClientHello: cached, loaded from storage, or (with on-demand TLS)
+    /// decided on and obtained, the event loop running meanwhile.
+    #[pyo3(signature = (server_name, alpn = None))]
+    fn certificate_for_handshake<'py>(
+        &self,
+        py: Python<'py>,
+        server_name: Option<String>,
+        alpn: Option<Vec<Vec<u8>>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        let alpn = alpn.unwrap_or_default();
+        awaitable(
+            py,
+            async move {
+                let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+                m.certificate_for_handshake(server_name.as_deref(), &refs)
+                    .await
+            },
+            PyCertificate::object,
+        )
+    }
+
+    /// Blocking `certificate_for_handshake`, for threaded servers (releases the GIL).
+    #[pyo3(signature = (server_name, alpn = None))]
+    fn certificate_for_handshake_sync(
+        &self,
+        py: Python<'_>,
+        server_name: Option<String>,
+        alpn: Option<Vec<Vec<u8>>>,
+    ) -> PyResult<PyCertificate> {
+        let m = self.inner.clone();
+        let alpn = alpn.unwrap_or_default();
+        block(py, "certificate_for_handshake_sync", async move {
+            let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+            m.certificate_for_handshake(server_name.as_deref(), &refs)
+                .await
+        })
+        .map(PyCertificate::new)
+    }
+
     /// Stops background work and releases this process's storage locks. Blocks briefly.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let m = self.inner.clone();

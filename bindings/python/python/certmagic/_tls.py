@@ -78,6 +78,10 @@ class ContextCache:
         cert = self._manager.get_certificate(name)
         if cert is None:
             return None
+        return self.context_for_certificate(name, cert)
+
+    def context_for_certificate(self, name: str, cert: "Certificate") -> ssl.SSLContext:
+        """The context serving ``cert`` (built once per certificate), remembered for ``name``."""
         digest = cert.hash
         hit = self._by_name.get(name)
         if hit is not None and hit[0] == digest:

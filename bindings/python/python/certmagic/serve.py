@@ -2,8 +2,10 @@
 
 ``serve_tls``: an asyncio TLS server that reads each connection's ClientHello before TLS starts
 (parsed by the engine), so it answers TLS-ALPN-01 validations and picks certificates by SNI
-without blocking the event loop. Hands each ordinary connection to your handler as asyncio
-streams, like ``asyncio.start_server``.
+without blocking the event loop, on-demand certificates included (a new name is decided on and
+obtained while the loop serves everyone else). Hands each ordinary connection to your handler as
+asyncio streams, like ``asyncio.start_server``. (``Manager.ssl_context()`` cannot do on-demand
+TLS: OpenSSL's SNI callback cannot wait; it serves cached certificates only.)
 
 ``https``/``serve_https``: the one-liner: an ASGI or WSGI app over HTTPS with HTTP-01 answered and
 plain HTTP redirected, served by Hypercorn (``pip install certmagic[serve]``): a maintained
@@ -116,6 +118,11 @@ class TLSServer:
             else:
                 name = server_name or self._contexts._default
                 ctx = self._contexts.context_for(name) if name else None
+                if ctx is None and name:
+                    # Not cached: storage, or an on-demand certificate, awaited without
+                    # blocking the event loop (this connection waits, others go on).
+                    cert = await self._manager.certificate_for_handshake(name, alpn)
+                    ctx = self._contexts.context_for_certificate(name, cert)
             if ctx is None:
                 conn.close()
                 return
@@ -151,7 +158,8 @@ async def serve_tls(
     """Starts a TLS server on ``host:port`` and returns it (``close()`` stops it). Each
     connection's ClientHello is read before TLS starts: a CA's TLS-ALPN-01 validation is answered
     with the challenge certificate; other connections get the certificate for their SNI (or
-    ``default_server_name``) and are handed to ``handler(reader, writer)``. Configure the manager
+    ``default_server_name``): cached, from storage, or with on-demand TLS obtained for them; and
+    are handed to ``handler(reader, writer)``. Configure the manager
     with ``alt_tls_alpn_port`` equal to ``port`` so its TLS-ALPN-01 solver leaves the port to this
     server."""
     sock = socket.create_server((host, port), reuse_port=False)
