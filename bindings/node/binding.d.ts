@@ -15,7 +15,7 @@ export declare class Engine {
    * `storage(request) → Promise<reply>`, `events(name, payloadJson)` and
    * `dns(request) → Promise<reply>` are optional.
    */
-  constructor(options: EngineOptions, storage?: ((arg: StorageRequest) => Promise<StorageReply>) | undefined | null, events?: ((arg: [string, string]) => void) | undefined | null, dns?: ((arg: DnsRequest) => Promise<DnsReply>) | undefined | null)
+  constructor(options: EngineOptions, storage?: ((arg: StorageRequest) => Promise<StorageReply>) | undefined | null, events?: ((arg: [string, string]) => void) | undefined | null, dns?: ((arg: DnsRequest) => Promise<DnsReply>) | undefined | null, decision?: ((arg: string) => Promise<DecisionReply>) | undefined | null)
   manage(names: Array<string>): Promise<void>
   manageBackground(names: Array<string>): void
   obtain(name: string): Promise<CertificateData>
@@ -28,6 +28,8 @@ export declare class Engine {
   certificateHash(serverName: string): string | null
   addCertificate(certPem: string, keyPem: string): CertificateData
   httpChallengeAnswer(host: string, path: string): Promise<string | null>
+  /** The certificate for a handshake: cached, from storage, or (on-demand TLS) obtained. */
+  certificateForHandshake(serverName: string | undefined | null, alpn: Array<string>): Promise<CertificateData>
   /**
    * The challenge certificate for a validation handshake (ALPN exactly `acme-tls/1`), from this
    * process or the shared storage.
@@ -69,6 +71,13 @@ export interface ChainOptions {
 export interface ClientHello {
   serverName?: string
   protocols: Array<string>
+}
+
+/** What a JavaScript on-demand decision answered (normalised by `index.js`). */
+export interface DecisionReply {
+  allow: boolean
+  error?: string
+  causeId?: number
 }
 
 /** What a JavaScript DNS provider call answered (normalised by `index.js`). */
@@ -134,6 +143,14 @@ export interface EngineOptions {
   dnsProvider?: string
   /** DNS-01 options as the engine's JSON (`{"ttl_secs", "resolvers", …}`). */
   dnsOptions?: string
+  /** On-demand TLS: the ask URL. */
+  onDemandAsk?: string
+  /** On-demand TLS: the allow-list. */
+  onDemandAllow?: Array<string>
+  onDemandRateLimit?: RateLimitOptions
+  /** Milliseconds. */
+  onDemandObtainTimeout?: number
+  cacheCapacity?: number
 }
 
 /** Google Trust Services' directory. */

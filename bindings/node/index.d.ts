@@ -76,6 +76,21 @@ export interface DnsOptions {
   followCname?: boolean
 }
 
+/** On-demand TLS: a certificate obtained during the first handshake for a name, when a gate
+ * allows it (at least one of `decision`, `ask`, `allow` is required). */
+export interface OnDemandOptions {
+  /** Resolve `true` (or nothing) to allow `name`, `false` or throw to refuse. */
+  decision?: (name: string) => boolean | void | Promise<boolean | void>
+  /** `GET ask?domain=<name>`: a 2xx answer within 10 s allows. */
+  ask?: string
+  /** Exactly these names (used when neither `decision` nor `ask` is set). */
+  allow?: string[]
+  /** At most `events` on-demand certificates per `window` milliseconds. */
+  rateLimit?: { events: number; window: number }
+  /** How long a handshake may wait for its certificate (default 180000). */
+  obtainTimeout?: number
+}
+
 /** Every engine setting; durations in milliseconds. */
 export interface CertMagicOptions {
   /** ACME directory URL (default: Let's Encrypt production). */
@@ -109,6 +124,11 @@ export interface CertMagicOptions {
   storage?: string | Storage
   /** Solve DNS-01 through a DNS provider (required for wildcard names). */
   dns?: DnsOptions
+  /** Obtain certificates during handshakes (served through `tlsOptions()`'s asynchronous
+   * `SNICallback` or `createTlsServer`). */
+  onDemand?: OnDemandOptions
+  /** Keep at most this many certificates in memory; evicted ones come back from storage. */
+  cacheCapacity?: number
   /** Receives the engine's logs (process-wide; the last CertMagic given one wins). */
   logger?: (level: LogLevel, message: string) => void
   logLevel?: LogLevel
@@ -133,6 +153,8 @@ export interface CertObtainingEvent {
   forced?: boolean
   remaining?: number
   issuer?: string
+  /** Started by a TLS handshake (on-demand TLS). */
+  on_demand?: boolean
 }
 export interface CertObtainedEvent {
   renewal: boolean
@@ -144,6 +166,7 @@ export interface CertObtainedEvent {
   metadata_path: string
   csr_pem: string
   remaining?: number
+  on_demand?: boolean
 }
 export interface CertFailedEvent {
   renewal: boolean
@@ -151,9 +174,15 @@ export interface CertFailedEvent {
   issuers: string[]
   error: string
   remaining?: number
+  on_demand?: boolean
 }
 export interface CachedCertEvent {
   sans: string[]
+}
+/** A handshake asked for a certificate (asynchronous path). Informational in Node: listeners
+ * cannot refuse it (use `onDemand.decision`). */
+export interface TlsGetCertificateEvent {
+  client_hello: { server_name: string | null; alpn: string[] }
 }
 
 export interface CertMagicEvents {
@@ -162,6 +191,7 @@ export interface CertMagicEvents {
   cert_failed: [CertFailedEvent]
   cached_managed_cert: [CachedCertEvent]
   cached_unmanaged_cert: [CachedCertEvent]
+  tls_get_certificate: [TlsGetCertificateEvent]
 }
 
 export interface TlsOptions {
@@ -179,6 +209,8 @@ export declare class CertMagic extends EventEmitter<CertMagicEvents> {
   renew(name: string): Promise<Certificate>
   revoke(name: string, reason?: RevocationReason | number): Promise<void>
   getCertificate(name: string): Certificate | null
+  /** The certificate for a TLS handshake: cached, from storage, or (on-demand TLS) obtained. */
+  certificateForHandshake(serverName: string | null, alpn?: string[]): Promise<Certificate>
   addCertificate(certPem: string | Buffer, keyPem: string | Buffer): Certificate
   httpChallengeAnswer(host: string, path: string): Promise<string | null>
   secureContext(name: string): SecureContext | null

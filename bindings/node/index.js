@@ -184,9 +184,51 @@ function nativeOptions(options) {
   }
   if (typeof options.storage === 'string') out.storagePath = options.storage
   if (options.dns !== undefined) Object.assign(out, nativeDnsOptions(options.dns))
+  if (options.onDemand !== undefined) Object.assign(out, nativeOnDemandOptions(options.onDemand))
+  want('cacheCapacity', 'number', (v) => {
+    if (!Number.isInteger(v) || v < 0) throw new ConfigError(`options.cacheCapacity: ${v} is not a number of certificates`, { kind: 'invalid_config', field: 'cacheCapacity' })
+    return v
+  })
   if (options.logger !== undefined && typeof options.logger !== 'function') throw new TypeError('options.logger must be a function')
   if (options.logLevel !== undefined && !(options.logLevel in LOG_LEVELS)) throw new TypeError(`options.logLevel must be one of ${Object.keys(LOG_LEVELS).join(', ')}`)
   return out
+}
+
+/** `options.onDemand` in the engine's terms (the decision function goes separately). */
+function nativeOnDemandOptions(od) {
+  if (od === null || typeof od !== 'object') throw new TypeError('options.onDemand must be an object')
+  const out = {}
+  if (od.decision !== undefined && typeof od.decision !== 'function') throw new TypeError('options.onDemand.decision must be a function')
+  if (od.ask !== undefined) {
+    if (typeof od.ask !== 'string') throw new TypeError('options.onDemand.ask must be a URL string')
+    out.onDemandAsk = od.ask
+  }
+  if (od.allow !== undefined) {
+    if (!Array.isArray(od.allow) || od.allow.some((n) => typeof n !== 'string')) throw new TypeError('options.onDemand.allow must be an array of names')
+    out.onDemandAllow = od.allow
+  }
+  if (od.rateLimit !== undefined) {
+    const r = od.rateLimit
+    if (r === null || typeof r !== 'object' || typeof r.events !== 'number' || typeof r.window !== 'number') throw new TypeError('options.onDemand.rateLimit must be { events: number, window: number }')
+    out.onDemandRateLimit = { events: r.events, window: r.window }
+  }
+  if (od.obtainTimeout !== undefined) {
+    if (typeof od.obtainTimeout !== 'number' || !(od.obtainTimeout >= 0)) throw new TypeError('options.onDemand.obtainTimeout must be a number of milliseconds')
+    out.onDemandObtainTimeout = od.obtainTimeout
+  }
+  return out
+}
+
+/** The engine's view of a decision function: `true`/`undefined` allows, `false` or a throw refuses. */
+function decisionDispatcher(decision) {
+  return async (name) => {
+    try {
+      const verdict = await decision(name)
+      return verdict === false ? { allow: false } : { allow: true }
+    } catch (err) {
+      return { allow: false, error: String((err && err.message) || err) }
+    }
+  }
 }
 
 const DNS_METHODS = ['appendRecords', 'deleteRecords']
@@ -351,7 +393,8 @@ class CertMagic extends EventEmitter {
       }
     }
     const dns = options.dns && isDnsProviderObject(options.dns.provider) ? dnsDispatcher(options.dns.provider) : null
-    this.#engine = sync(() => new binding.Engine(native, dispatch, onEvent, dns))
+    const decision = options.onDemand && typeof options.onDemand.decision === 'function' ? decisionDispatcher(options.onDemand.decision) : null
+    this.#engine = sync(() => new binding.Engine(native, dispatch, onEvent, dns, decision))
     if (options.logger) {
       const logger = options.logger
       const names = Object.keys(LOG_LEVELS)
@@ -407,6 +450,31 @@ class CertMagic extends EventEmitter {
     return this.#engine.httpChallengeAnswer(String(host || ''), String(path || ''))
   }
 
+  /** The certificate for a TLS handshake: cached, from storage, or with on-demand TLS decided
+   * on and obtained (rejects with the reason otherwise). */
+  async certificateForHandshake(serverName, alpn = []) {
+    return toCertificate(await call(this.#engine.certificateForHandshake(serverName == null ? null : String(serverName), Array.from(alpn, String))))
+  }
+
+  /** The SecureContext for a certificate as the engine returned it, built once per certificate. */
+  #contextForData(data) {
+    let context = this.#contexts.get(data.hash)
+    if (context === undefined) {
+      context = tls.createSecureContext({ cert: data.certPem, key: data.keyPem })
+      if (this.#contexts.size >= 10000) this.#contexts.clear()
+      this.#contexts.set(data.hash, context)
+    }
+    return context
+  }
+
+  /** The SecureContext for `name`, asking the engine (storage, on-demand) when it is not cached. */
+  async #contextFor(name, protocols) {
+    const cached = this.secureContext(name)
+    if (cached != null) return cached
+    const data = await call(this.#engine.certificateForHandshake(name, protocols))
+    return this.#contextForData(data)
+  }
+
   /** The SecureContext for `name`'s current certificate, built once per certificate. */
   secureContext(name) {
     const hash = this.#engine.certificateHash(name)
@@ -436,8 +504,9 @@ class CertMagic extends EventEmitter {
           const challenge = engine.tlsAlpnChallengeCertificateLocal(servername)
           if (challenge != null) return cb(null, tls.createSecureContext({ cert: challenge.certPem, key: challenge.keyPem }))
           const context = this.secureContext(servername)
-          if (context == null) return cb(new Error(`certmagic: no certificate for ${servername}`))
-          cb(null, context)
+          if (context != null) return cb(null, context)
+          // Not cached: storage, or an on-demand certificate, without blocking the event loop.
+          this.#contextFor(servername, []).then((c) => cb(null, c), (err) => cb(err))
         } catch (err) {
           cb(err)
         }
@@ -484,7 +553,7 @@ class CertMagic extends EventEmitter {
     return net.createServer((socket) => {
       let buffered = Buffer.alloc(0)
       const fail = () => socket.destroy()
-      const timer = setTimeout(fail, 10000)
+      const timer = setTimeout(fail, 10000) // for the ClientHello; an on-demand obtain has its own limit
       const onData = (chunk) => {
         buffered = Buffer.concat([buffered, chunk])
         let hello
@@ -503,7 +572,7 @@ class CertMagic extends EventEmitter {
         const challenge = hello.protocols.length === 1 && hello.protocols[0] === 'acme-tls/1'
         const pick = challenge
           ? engine.tlsAlpnChallengeCertificate(name, hello.protocols).then((c) => c && tls.createSecureContext({ cert: c.certPem, key: c.keyPem }))
-          : Promise.resolve(this.secureContext(name))
+          : this.#contextFor(name, hello.protocols)
         pick.then((secureContext) => {
           if (secureContext == null) return fail()
           const secure = new tls.TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: challenge ? ['acme-tls/1'] : alpnProtocols })

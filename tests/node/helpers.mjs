@@ -93,7 +93,9 @@ export function httpsGet(port, name, ca, urlPath = '/') {
     socket.on('data', (d) => (data += d))
     socket.on('error', reject)
     socket.on('end', () => {
-      const serial = socket.getPeerCertificate().serialNumber || ''
+      const peer = socket.getPeerCertificate()
+      if (!peer || !data) return reject(new Error(`no TLS answer for ${name}`))
+      const serial = peer.serialNumber || ''
       const [head, ...rest] = data.split('\r\n\r\n')
       resolve({ status: Number(head.split(' ')[1]), body: rest.join('\r\n\r\n'), serial: serial.toLowerCase() })
     })

@@ -129,6 +129,51 @@ pub struct EngineOptions {
     pub dns_provider: Option<String>,
     /// DNS-01 options as the engine's JSON (`{"ttl_secs", "resolvers", …}`).
     pub dns_options: Option<String>,
+    /// On-demand TLS: the ask URL.
+    pub on_demand_ask: Option<String>,
+    /// On-demand TLS: the allow-list.
+    pub on_demand_allow: Option<Vec<String>>,
+    pub on_demand_rate_limit: Option<RateLimitOptions>,
+    /// Milliseconds.
+    pub on_demand_obtain_timeout: Option<f64>,
+    pub cache_capacity: Option<u32>,
+}
+
+/// What a JavaScript on-demand decision answered (normalised by `index.js`).
+#[napi(object)]
+#[derive(Debug)]
+pub struct DecisionReply {
+    pub allow: bool,
+    pub error: Option<String>,
+    pub cause_id: Option<u32>,
+}
+
+/// The on-demand decision implemented by a JavaScript function.
+struct JsDecision {
+    dispatch: Callback<String, Promise<DecisionReply>>,
+}
+
+#[certmagic::async_trait]
+impl certmagic::DecisionHandler for JsDecision {
+    async fn decide(&self, name: &str) -> std::result::Result<(), certmagic::HandlerError> {
+        let reply = tokio::time::timeout(CALL_TIMEOUT, async {
+            let promise = self.dispatch.call_async(name.to_string()).await?;
+            promise.await
+        })
+        .await
+        .map_err(|_| format!("the decision did not settle within {CALL_TIMEOUT:?}"))?
+        .map_err(|e| e.reason.clone())?;
+        if reply.allow {
+            return Ok(());
+        }
+        let why = reply
+            .error
+            .unwrap_or_else(|| format!("the decision refused `{name}`"));
+        Err(match reply.cause_id {
+            Some(id) => Box::new(Error::new(ErrorKind::Aborted, why).with_source(JsCause(id))),
+            None => why.into(),
+        })
+    }
 }
 
 /// One call into a JavaScript DNS provider object.
@@ -455,6 +500,7 @@ fn config(
     storage: Option<Arc<dyn Storage>>,
     events: Option<JsEvents>,
     dns_provider: Option<Arc<dyn DnsProvider>>,
+    decision: Option<JsDecision>,
 ) -> certmagic::Result<Config> {
     let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
     let port = |field: &'static str, v: u32| {
@@ -547,6 +593,27 @@ fn config(
     if let Some(e) = events {
         b = b.event_handler(Arc::new(e));
     }
+    if let Some(d) = decision {
+        b = b.on_demand_decision(Arc::new(d));
+    }
+    if let Some(url) = options.on_demand_ask {
+        b = b.on_demand_ask(url);
+    }
+    if let Some(names) = options.on_demand_allow {
+        b = b.on_demand_allow(names);
+    }
+    if let Some(r) = options.on_demand_rate_limit {
+        b = b.on_demand_rate_limit(RateLimit {
+            events: r.events as usize,
+            window: ms(r.window),
+        });
+    }
+    if let Some(v) = options.on_demand_obtain_timeout {
+        b = b.on_demand_obtain_timeout(ms(v));
+    }
+    if let Some(max) = options.cache_capacity {
+        b = b.cache_capacity(max as usize);
+    }
     let dns_options = match &options.dns_options {
         Some(json) => DnsOptions::from_json(json)?,
         None => DnsOptions::default(),
@@ -585,6 +652,7 @@ impl Engine {
         storage: Option<Function<'_, StorageRequest, Promise<StorageReply>>>,
         events: Option<Function<'_, (String, String), ()>>,
         dns: Option<Function<'_, DnsRequest, Promise<DnsReply>>>,
+        decision: Option<Function<'_, String, Promise<DecisionReply>>>,
     ) -> napi::Result<Self> {
         let storage: Option<Arc<dyn Storage>> = match storage {
             Some(f) => Some(Arc::new(JsStorage {
@@ -602,7 +670,13 @@ impl Engine {
             })),
             None => None,
         };
-        let config = check(config(options, storage, events, dns))?;
+        let decision = match decision {
+            Some(f) => Some(JsDecision {
+                dispatch: weak(&f)?,
+            }),
+            None => None,
+        };
+        let config = check(config(options, storage, events, dns, decision))?;
         Ok(Self {
             inner: check(Manager::new(config))?,
         })
@@ -678,6 +752,22 @@ impl Engine {
     #[napi]
     pub async fn http_challenge_answer(&self, host: String, path: String) -> Option<String> {
         self.inner.handle_http_challenge(&host, &path).await
+    }
+
+    /// The certificate for a handshake: cached, from storage, or (on-demand TLS) obtained.
+    #[napi]
+    pub async fn certificate_for_handshake(
+        &self,
+        server_name: Option<String>,
+        alpn: Vec<String>,
+    ) -> napi::Result<CertificateData> {
+        let refs: Vec<&[u8]> = alpn.iter().map(|p| p.as_bytes()).collect();
+        let cert = check(
+            self.inner
+                .certificate_for_handshake(server_name.as_deref(), &refs)
+                .await,
+        )?;
+        Ok(CertificateData::from(cert.as_ref()))
     }
 
     /// The challenge certificate for a validation handshake (ALPN exactly `acme-tls/1`), from this
