@@ -453,7 +453,11 @@ async fn an_expired_certificate_is_renewed_before_the_handshake() {
         .certificate_for_handshake(Some("expired.ok.test"), &[])
         .await
         .unwrap();
-    assert_ne!(served.hash(), first.hash(), "a fresh certificate, not the expired one");
+    assert_ne!(
+        served.hash(),
+        first.hash(),
+        "a fresh certificate, not the expired one"
+    );
     assert_cert_verifies(&pebble, &served, "expired.ok.test");
 }
 

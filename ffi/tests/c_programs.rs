@@ -329,7 +329,11 @@ fn c_api_on_demand_from_pebble() {
         // c-sync, c-poll and (maybe) c-abandoned: never the refused name.
         let log = pebble.log();
         assert!(!log.contains("c-evil"), "the refused name reached the CA");
-        assert!((2..=3).contains(&pebble.orders_created()), "{}", pebble.orders_created());
+        assert!(
+            (2..=3).contains(&pebble.orders_created()),
+            "{}",
+            pebble.orders_created()
+        );
     }
 }
 
