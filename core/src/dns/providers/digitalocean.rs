@@ -7,7 +7,7 @@
 //! `https://api.digitalocean.com/v2`). Environment: `DO_AUTH_TOKEN`, `DIGITALOCEAN_TOKEN`,
 //! `DIGITALOCEAN_ACCESS_TOKEN`.
 
-use http::{Method, StatusCode};
+use http::Method;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -162,18 +162,10 @@ impl DnsProvider for DigitalOcean {
                     encode(domain),
                     encode(&id)
                 );
-                let reply = self
-                    .api
-                    .send(Method::DELETE, &url, &self.headers(), None)
-                    .await?;
-                match reply.status {
-                    s if s.is_success() => {
-                        let mut gone = r.clone();
-                        gone.id = Some(id);
-                        deleted.push(gone);
-                    }
-                    StatusCode::NOT_FOUND => {}
-                    _ => return Err(self.api.failed(&Method::DELETE, &url, &reply)),
+                if self.api.delete(&url, &self.headers()).await? {
+                    let mut gone = r.clone();
+                    gone.id = Some(id);
+                    deleted.push(gone);
                 }
             }
         }

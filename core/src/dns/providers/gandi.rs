@@ -9,15 +9,12 @@
 //! (`base_url` overrides the API URL). Environment: `GANDIV5_PERSONAL_ACCESS_TOKEN`,
 //! `GANDI_PERSONAL_ACCESS_TOKEN`, or `GANDIV5_API_KEY`, `GANDI_API_KEY`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::http_api::{Api, encode};
-use super::{Secret, env_any, quote_txt, unquote_txt};
+use super::{NameLocks, Secret, env_any, quote_txt, unquote_txt};
 use crate::dns::provider::{DnsProvider, DnsRecord, relative_name};
 use crate::error::{Error, Result};
 
@@ -45,7 +42,7 @@ pub struct Gandi {
     api: Api,
     base: String,
     authorization: Secret,
-    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: NameLocks,
 }
 
 impl std::fmt::Debug for Gandi {
@@ -114,11 +111,6 @@ impl Gandi {
         )
     }
 
-    fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut all = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.to_string()).or_default().clone()
-    }
-
     async fn current(&self, url: &str) -> Result<(Vec<String>, Option<u64>)> {
         let reply = self
             .api
@@ -165,8 +157,7 @@ impl DnsProvider for Gandi {
     async fn append_records(&self, zone: &str, records: &[DnsRecord]) -> Result<Vec<DnsRecord>> {
         for r in records {
             let url = self.url(zone, &relative_name(&r.fqdn(zone), zone));
-            let lock = self.lock(&url);
-            let _held = lock.lock().await;
+            let _held = self.locks.hold(&url).await;
             let (mut values, _) = self.current(&url).await?;
             if !values.contains(&r.value) {
                 values.push(r.value.clone());
@@ -180,8 +171,7 @@ impl DnsProvider for Gandi {
         let mut deleted = Vec::new();
         for r in records {
             let url = self.url(zone, &relative_name(&r.fqdn(zone), zone));
-            let lock = self.lock(&url);
-            let _held = lock.lock().await;
+            let _held = self.locks.hold(&url).await;
             let (mut values, ttl) = self.current(&url).await?;
             let before = values.len();
             values.retain(|v| v != &r.value);

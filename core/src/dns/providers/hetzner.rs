@@ -7,7 +7,7 @@
 //! JSON: `{"provider": "hetzner", "api_token": "…"}` (`base_url` overrides the API URL).
 //! Environment: `HETZNER_DNS_API_TOKEN`, `HETZNER_API_KEY` (lego), `HETZNER_DNS_TOKEN`.
 
-use http::{Method, StatusCode};
+use http::Method;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -187,18 +187,10 @@ impl DnsProvider for Hetzner {
             };
             for id in ids {
                 let url = format!("{}/records/{}", self.base, encode(&id));
-                let reply = self
-                    .api
-                    .send(Method::DELETE, &url, &self.headers(), None)
-                    .await?;
-                match reply.status {
-                    s if s.is_success() => {
-                        let mut gone = r.clone();
-                        gone.id = Some(id);
-                        deleted.push(gone);
-                    }
-                    StatusCode::NOT_FOUND => {}
-                    _ => return Err(self.api.failed(&Method::DELETE, &url, &reply)),
+                if self.api.delete(&url, &self.headers()).await? {
+                    let mut gone = r.clone();
+                    gone.id = Some(id);
+                    deleted.push(gone);
                 }
             }
         }

@@ -222,6 +222,20 @@ impl Api {
         reply.json()
     }
 
+    /// `DELETE url`: true when deleted, false when it was already gone (404).
+    #[cfg_attr(
+        not(any(feature = "dns-digitalocean", feature = "dns-hetzner")),
+        allow(dead_code)
+    )]
+    pub async fn delete(&self, url: &str, headers: &[(&str, String)]) -> Result<bool> {
+        let reply = self.send(Method::DELETE, url, headers, None).await?;
+        match reply.status {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.failed(&Method::DELETE, url, &reply)),
+        }
+    }
+
     pub fn failed(&self, method: &Method, url: &str, reply: &Reply) -> Error {
         self.error(
             ErrorKind::Challenge,

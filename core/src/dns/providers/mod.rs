@@ -214,6 +214,40 @@ pub(crate) fn env_required(provider: &str, names: &[&str]) -> Result<String> {
     })
 }
 
+/// One async lock per record name, for providers that read and rewrite a whole RRset (two
+/// values for one name must not overwrite each other within this process).
+#[cfg_attr(
+    not(any(
+        feature = "dns-powerdns",
+        feature = "dns-gandi",
+        feature = "dns-route53"
+    )),
+    allow(dead_code)
+)]
+#[derive(Debug, Default)]
+pub(crate) struct NameLocks(
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+);
+
+#[cfg_attr(
+    not(any(
+        feature = "dns-powerdns",
+        feature = "dns-gandi",
+        feature = "dns-route53"
+    )),
+    allow(dead_code)
+)]
+impl NameLocks {
+    /// Holds the lock of `name` until the guard is dropped.
+    pub async fn hold(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            all.entry(name.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
 /// TXT content in the quoted form most APIs store, and back.
 #[allow(dead_code)]
 pub(crate) fn quote_txt(value: &str) -> String {

@@ -6,15 +6,12 @@
 //! "server_id": "localhost"}`. Environment (lego's names): `PDNS_API_URL`, `PDNS_API_KEY`,
 //! `PDNS_SERVER_NAME`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::http_api::{Api, encode};
-use super::{Secret, env_any, env_required, quote_txt, unquote_txt};
+use super::{NameLocks, Secret, env_any, env_required, quote_txt, unquote_txt};
 use crate::dns::provider::{DnsProvider, DnsRecord};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -37,7 +34,7 @@ pub struct PowerDns {
     api: Api,
     base: String,
     api_key: Secret,
-    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: NameLocks,
 }
 
 impl PowerDns {
@@ -73,11 +70,6 @@ impl PowerDns {
 
     fn headers(&self) -> Vec<(&'static str, String)> {
         vec![("x-api-key", self.api_key.expose().to_string())]
-    }
-
-    fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut all = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.to_string()).or_default().clone()
     }
 
     /// The TXT values at `fqdn` and the RRset's TTL.
@@ -147,8 +139,7 @@ impl DnsProvider for PowerDns {
     async fn append_records(&self, zone: &str, records: &[DnsRecord]) -> Result<Vec<DnsRecord>> {
         for r in records {
             let fqdn = r.fqdn(zone);
-            let lock = self.lock(&fqdn);
-            let _held = lock.lock().await;
+            let _held = self.locks.hold(&fqdn).await;
             let (mut values, _) = self.current(zone, &fqdn).await?;
             if !values.contains(&r.value) {
                 values.push(r.value.clone());
@@ -163,8 +154,7 @@ impl DnsProvider for PowerDns {
         let mut deleted = Vec::new();
         for r in records {
             let fqdn = r.fqdn(zone);
-            let lock = self.lock(&fqdn);
-            let _held = lock.lock().await;
+            let _held = self.locks.hold(&fqdn).await;
             let (mut values, ttl) = self.current(zone, &fqdn).await?;
             let before = values.len();
             values.retain(|v| v != &r.value);

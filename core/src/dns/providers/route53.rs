@@ -10,15 +10,12 @@
 //! overrides `https://route53.amazonaws.com`). Environment: `AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_HOSTED_ZONE_ID`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use http::Method;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::http_api::{Api, Reply, encode};
-use super::{Secret, env_any, env_required, quote_txt, unquote_txt};
+use super::{NameLocks, Secret, env_any, env_required, quote_txt, unquote_txt};
 use crate::dns::provider::{DnsProvider, DnsRecord};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -57,7 +54,7 @@ pub struct Route53 {
     session_token: Option<Secret>,
     hosted_zone_id: Option<String>,
     region: String,
-    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: NameLocks,
 }
 
 impl std::fmt::Debug for Route53 {
@@ -129,11 +126,6 @@ impl Route53 {
             region: env_any(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
             base_url: None,
         })
-    }
-
-    fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut all = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.to_string()).or_default().clone()
     }
 
     /// A signed request; `query` pairs are encoded and sorted here.
@@ -299,8 +291,7 @@ impl DnsProvider for Route53 {
         let zone_id = self.zone_id(zone).await?;
         for r in records {
             let fqdn = r.fqdn(zone);
-            let lock = self.lock(&fqdn);
-            let _held = lock.lock().await;
+            let _held = self.locks.hold(&fqdn).await;
             let (mut values, _) = self.current(&zone_id, &fqdn).await?;
             if !values.contains(&r.value) {
                 values.push(r.value.clone());
@@ -316,8 +307,7 @@ impl DnsProvider for Route53 {
         let mut deleted = Vec::new();
         for r in records {
             let fqdn = r.fqdn(zone);
-            let lock = self.lock(&fqdn);
-            let _held = lock.lock().await;
+            let _held = self.locks.hold(&fqdn).await;
             let (values, ttl) = self.current(&zone_id, &fqdn).await?;
             if !values.contains(&r.value) {
                 continue;
