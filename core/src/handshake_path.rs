@@ -49,6 +49,9 @@ impl Manager {
             .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
             .filter(|n| !n.is_empty())
             .ok_or_else(|| not_found("the client sent no server name"))?;
+        if name.contains('*') {
+            return Err(not_found(&format!("`{name}` is not a server name")));
+        }
         let inner = &self.inner;
         if inner.config.event_handler.is_some() {
             let event = Event::TlsGetCertificate {

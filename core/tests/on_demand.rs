@@ -137,6 +137,13 @@ async fn first_handshake_obtains_and_denied_names_never_reach_the_ca() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Aborted);
     assert!(err.to_string().contains("is not ours"), "{err}");
+    // A wildcard is never a server name, whatever the decision says.
+    let err = manager
+        .certificate_for_handshake(Some("*.ok.test"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(pebble.orders_created(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -206,6 +206,8 @@ pub struct certmagic_pending {
 pub(crate) struct Pending {
     outcome: Arc<Mutex<Option<certmagic::Result<Arc<Certificate>>>>>,
     task: tokio::task::AbortHandle,
+    /// Held while the ready callback runs; `true` once the handle is freed (no callback after).
+    freed: Arc<Mutex<bool>>,
 }
 
 impl Castable for certmagic_pending {
@@ -215,6 +217,18 @@ impl BoxCastable for certmagic_pending {}
 
 impl Drop for Pending {
     fn drop(&mut self) {
+        // No ready callback starts after this, and one that is running is waited for, so the
+        // caller may free its userdata once this returns. From inside the callback itself
+        // (the lock is held on this thread) it cannot wait, and need not.
+        let guard = if certmagic::runtime::check_blocking_allowed("certmagic_pending_free").is_ok()
+        {
+            Some(self.freed.lock().unwrap_or_else(|p| p.into_inner()))
+        } else {
+            self.freed.try_lock().ok()
+        };
+        if let Some(mut freed) = guard {
+            *freed = true;
+        }
         // Stops waiting; an obtain shared with other handshakes runs on.
         self.task.abort();
     }
@@ -256,21 +270,26 @@ pub unsafe extern "C" fn certmagic_manager_certificate_for_handshake_start(
             return Err(Failure::null("out"));
         }
         let outcome = Arc::new(Mutex::new(None));
-        let slot = outcome.clone();
+        let freed = Arc::new(Mutex::new(false));
+        let (slot, gate) = (outcome.clone(), freed.clone());
         let userdata = SendPtr(userdata);
         let task = certmagic::runtime::handle()?.spawn(async move {
             let result = resolve(m, sni, alpn).await;
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
             if let Some(cb) = ready {
                 let userdata = userdata;
-                let _in_callback = certmagic::runtime::CallbackGuard::enter();
-                // SAFETY: registered by the caller with this userdata; documented above.
-                let _ = std::panic::catch_unwind(|| unsafe { cb(userdata.0) });
+                let freed = gate.lock().unwrap_or_else(|p| p.into_inner());
+                if !*freed {
+                    let _in_callback = certmagic::runtime::CallbackGuard::enter();
+                    // SAFETY: registered by the caller with this userdata; documented above.
+                    let _ = std::panic::catch_unwind(|| unsafe { cb(userdata.0) });
+                }
             }
         });
         let pending = Pending {
             outcome,
             task: task.abort_handle(),
+            freed,
         };
         // SAFETY: checked non-NULL above.
         unsafe { *out = handle::to_box::<certmagic_pending>(pending) };
@@ -315,7 +334,8 @@ pub unsafe extern "C" fn certmagic_pending_poll(
 }
 
 /// Frees a pending handle (if the answer is not in yet, stops waiting for it; an obtain other
-/// handshakes wait for goes on). NULL is ignored.
+/// handshakes wait for goes on). The ready callback does not run after this returns (one that
+/// is running is waited for), so `userdata` may be freed then. NULL is ignored.
 ///
 /// # Safety
 /// `pending` NULL or live; invalid afterwards.
