@@ -31,6 +31,7 @@ test: deps lint test-rust test-python test-node
 ## Rust tests, C tests (built and run by ffi/tests), header check.
 test-rust:
 	$(CARGO) test --workspace
+	$(CARGO) run -q -p certmagic --example on_demand
 
 PY_VENV := target/py-venv
 PY := $(PY_VENV)/bin/python
