@@ -282,19 +282,7 @@ impl OnDemandState {
 async fn ask(url: &str, name: &str) -> std::result::Result<(), String> {
     let sep = if url.contains('?') { '&' } else { '?' };
     let target = format!("{url}{sep}domain={}", encode(name));
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls = rustls::ClientConfig::builder_with_provider(crate::crypto::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let client = ask_client().as_ref().map_err(Clone::clone)?;
     let request = http::Request::get(&target)
         .body(Empty::new())
         .map_err(|e| format!("ask URL `{target}`: {e}"))?;
@@ -312,6 +300,36 @@ async fn ask(url: &str, name: &str) -> std::result::Result<(), String> {
     } else {
         Err(format!("the ask endpoint answered {answer}"))
     }
+}
+
+type AskClient = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Empty<Bytes>,
+>;
+
+/// One client for every ask, built on first use (Mozilla roots; plain http allowed, as ask
+/// endpoints are usually local).
+fn ask_client() -> &'static std::result::Result<AskClient, String> {
+    static CLIENT: std::sync::OnceLock<std::result::Result<AskClient, String>> =
+        std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let tls = rustls::ClientConfig::builder_with_provider(crate::crypto::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        // No pooled connections: they would belong to one runtime (and one process after fork).
+        Ok(Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(connector))
+    })
 }
 
 fn encode(s: &str) -> String {
