@@ -270,8 +270,15 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     }
     for n in ["ratelimit-reset", "x-ratelimit-reset"] {
         if let Some(v) = get(n).and_then(|v| v.parse::<u64>().ok()) {
+            // A Unix time (anything past 2001) or seconds from now; a Unix time already
+            // reached (this second, or clock skew) means no wait, not `v` seconds.
             let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
-            return Some(Duration::from_secs(if v > now { v - now } else { v }));
+            let secs = if v >= 1_000_000_000 {
+                v.saturating_sub(now)
+            } else {
+                v
+            };
+            return Some(Duration::from_secs(secs));
         }
     }
     None
@@ -303,6 +310,10 @@ mod tests {
         let soon = time::OffsetDateTime::now_utc().unix_timestamp() + 5;
         h.insert("ratelimit-reset", soon.to_string().parse().unwrap());
         assert!(retry_after(&h).unwrap() <= Duration::from_secs(5));
+        let mut h = HeaderMap::new();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        h.insert("ratelimit-reset", now.to_string().parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
         let mut h = HeaderMap::new();
         h.insert("x-ratelimit-reset", "2".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
