@@ -18,7 +18,11 @@ fn child_process_entry() {
     };
     let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
     init_tracing();
-    let config = certmagic::Config::builder()
+    let mut builder = certmagic::Config::builder();
+    if spec["mode"] == "on_demand" {
+        builder = builder.on_demand_allow([spec["name"].as_str().unwrap()]);
+    }
+    let config = builder
         .ca(spec["directory_url"].as_str().unwrap())
         .trusted_roots_pem(spec["api_ca_pem"].as_str().unwrap().as_bytes())
         .agreed(true)
@@ -34,6 +38,14 @@ fn child_process_entry() {
     let name = spec["name"].as_str().unwrap();
     if spec["mode"] == "serve" {
         return serve_until_stdin_closes(manager, name, &spec);
+    }
+    if spec["mode"] == "on_demand" {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let cert = rt
+            .block_on(manager.certificate_for_handshake(Some(name), &[]))
+            .unwrap();
+        println!("SERIAL={}", cert.serial_hex());
+        return;
     }
     manager.manage_sync(&[name]).unwrap();
     let cert = manager.get_certificate(name).unwrap();
@@ -104,6 +116,62 @@ fn two_processes_one_order() {
             .is_none(),
         "no lock left behind"
     );
+}
+
+#[test]
+fn another_process_serves_an_on_demand_certificate_from_storage() {
+    let pebble = Pebble::start(PebbleOptions {
+        nonce_reject_percent: 0,
+        ..PebbleOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let name = "on-demand-shared.example.test";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let manager = Manager::new(
+        pebble_config(&pebble, Arc::new(FileStorage::new(dir.path())))
+            .on_demand_allow([name])
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let ours = rt
+        .block_on(manager.certificate_for_handshake(Some(name), &[]))
+        .unwrap();
+    let mut spec = pebble.describe();
+    spec["storage"] = dir.path().to_str().unwrap().into();
+    spec["name"] = name.into();
+    spec["mode"] = "on_demand".into();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("CERTMAGIC_TEST_CHILD", spec.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = stdout
+        .lines()
+        .find_map(|l| l.split_once("SERIAL=").map(|(_, serial)| serial.trim()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no serial: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert_eq!(
+        theirs,
+        ours.serial_hex(),
+        "the other process served the stored certificate"
+    );
+    assert_eq!(pebble.orders_created(), 1, "no new order");
 }
 
 /// Child mode "serve": the one-liner on Pebble's challenge ports, until the parent closes stdin.
