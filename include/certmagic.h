@@ -1178,7 +1178,8 @@ certmagic_result certmagic_pending_poll(struct certmagic_pending *pending,
 
 /**
  * Frees a pending handle (if the answer is not in yet, stops waiting for it; an obtain other
- * handshakes wait for goes on). NULL is ignored.
+ * handshakes wait for goes on). The ready callback does not run after this returns (one that
+ * is running is waited for), so `userdata` may be freed then. NULL is ignored.
  *
  * # Safety
  * `pending` NULL or live; invalid afterwards.
