@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::certificate::Certificate;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Event};
-use crate::manager::{Manager, ManagerInner};
+use crate::manager::{Manager, ManagerInner, until_shutdown};
 use crate::on_demand::{EXPIRED_RENEWAL_WAIT, OnDemandState, Outcome};
 use crate::solvers::tls_alpn01;
 use crate::subject::Subject;
@@ -289,11 +289,7 @@ impl ManagerInner {
                     let inner = self.clone();
                     let cancel = self.cancel.clone();
                     self.runtime.spawn(async move {
-                        let outcome = tokio::select! {
-                            biased;
-                            () = cancel.cancelled() => Err(Error::new(ErrorKind::Cancelled, "the manager was shut down")),
-                            r = work(inner.clone()) => r,
-                        };
+                        let outcome = until_shutdown(cancel, work(inner.clone())).await;
                         if let Some(od) = &inner.on_demand {
                             if !key.starts_with("renew ") {
                                 od.record(&key, &outcome);

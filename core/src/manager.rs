@@ -304,7 +304,7 @@ impl Manager {
 
 /// `work`, stopped when the manager shuts down (its locks, challenges and DNS records are
 /// released as it is dropped).
-async fn until_shutdown<T>(
+pub(crate) async fn until_shutdown<T>(
     cancel: CancellationToken,
     work: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
