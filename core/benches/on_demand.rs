@@ -6,22 +6,14 @@
 //!
 //! `BENCH_ON_DEMAND_NAMES` (default 8 per round) and `BENCH_CACHED` (default 200).
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certmagic::{Config, FileStorage, Manager, RateLimit};
+use certmagic_testsupport::caddy::Caddy;
 use certmagic_testsupport::{Pebble, PebbleOptions, free_ports};
 use rustls_pki_types::ServerName;
-
-struct Caddy(Child);
-
-impl Drop for Caddy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -156,22 +148,7 @@ async fn run() {
             }}
         }
     });
-    let config_path = scratch.path().join("caddy.json");
-    std::fs::write(&config_path, caddy_config.to_string()).unwrap();
-    let log = std::fs::File::create(scratch.path().join("caddy.log")).unwrap();
-    let _caddy = Caddy(
-        Command::new("caddy")
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("XDG_DATA_HOME", scratch.path().join("data"))
-            .env("XDG_CONFIG_HOME", scratch.path().join("config"))
-            .env("HOME", scratch.path())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start caddy (apt-get install caddy)"),
-    );
+    let _caddy = Caddy::start(&caddy_config, scratch.path());
     let deadline = Instant::now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(("127.0.0.1", caddy_port))
         .await

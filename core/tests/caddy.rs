@@ -4,21 +4,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certmagic::{FileStorage, Manager};
+use certmagic_testsupport::caddy::Caddy;
 use common::*;
-
-struct Caddy(Child);
-
-impl Drop for Caddy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn caddy_serves_our_certificate_and_we_load_caddys() {
@@ -77,26 +68,10 @@ async fn caddy_serves_our_certificate_and_we_load_caddys() {
             }]}}
         }
     });
-    let config_path = scratch.path().join("caddy.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let log = std::fs::File::create(scratch.path().join("caddy.log")).unwrap();
-    let caddy = Caddy(
-        Command::new("caddy")
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("XDG_DATA_HOME", scratch.path().join("data"))
-            .env("XDG_CONFIG_HOME", scratch.path().join("config"))
-            .env("HOME", scratch.path())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start caddy (apt-get install caddy)"),
-    );
+    let caddy = Caddy::start(&config, scratch.path());
 
     // 3. Caddy serves our certificate (same serial) and obtains only the other one.
-    let caddy_log =
-        || std::fs::read_to_string(scratch.path().join("caddy.log")).unwrap_or_default();
+    let caddy_log = || caddy.log();
     let served_ours = wait_for_serial(&pebble, https_port, ours, &caddy_log).await;
     assert_eq!(
         served_ours, our_serial,
