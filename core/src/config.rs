@@ -13,6 +13,7 @@ use crate::crypto::{self, KeyType};
 use crate::dns::DnsChallenge;
 use crate::error::{Error, Result};
 use crate::events::EventHandler;
+use crate::rate_limiter::OrderRatePolicy;
 use crate::on_demand::{DecisionHandler, OnDemand};
 use crate::retry::RetrySchedule;
 use crate::storage::Storage;
@@ -124,9 +125,9 @@ pub struct ChainPreference {
     pub smallest: bool,
 }
 
-/// The ACME client's internal limit on new orders per (CA, account), to stay inside the CA's
-/// limits when many names are managed at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A sliding-window limit: at most `events` in any `window`. As the ACME client's limit on new
+/// orders per (CA, account) it keeps many names managed at once inside the CA's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RateLimit {
     /// Orders allowed per window; 0 turns the limit off.
     pub events: usize,
@@ -167,7 +168,7 @@ pub struct Config {
     pub(crate) must_staple: bool,
     pub(crate) reuse_private_keys: bool,
     pub(crate) order_timeout: Duration,
-    pub(crate) rate_limit: RateLimit,
+    pub(crate) order_rate: OrderRatePolicy,
     pub(crate) retry_schedule: RetrySchedule,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) event_handler: Option<Arc<dyn EventHandler>>,
@@ -250,6 +251,10 @@ impl Config {
     /// The on-demand decision hook, if one is set.
     pub fn on_demand_decision(&self) -> Option<&Arc<dyn DecisionHandler>> {
         self.on_demand.as_ref().and_then(|o| o.decision.as_ref())
+    }
+    /// The limits on new orders this configuration runs with, and where they come from.
+    pub fn order_rate_policy(&self) -> &OrderRatePolicy {
+        &self.order_rate
     }
     /// The on-demand TLS policy, when on-demand TLS is on.
     pub fn on_demand(&self) -> Option<&OnDemand> {
@@ -429,7 +434,9 @@ impl ConfigBuilder {
         self.order_timeout = Some(timeout);
         self
     }
-    /// Internal limit on new orders per (CA, account) (default 10 per 10 s).
+    /// Internal limit on new orders per (CA, account), replacing the policy chosen for the CA
+    /// (see [`OrderRatePolicy::for_ca`]: Let's Encrypt's published limit for Let's Encrypt; for
+    /// other CAs 300 per 3 h and 10 per second). Go CertMagic's fixed limit is 10 per 10 s.
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.rate_limit = Some(limit);
         self
@@ -651,13 +658,16 @@ impl ConfigBuilder {
             return Err(Error::config("order_timeout", "shorter than 1 s"));
         }
 
-        let rate_limit = self.rate_limit.unwrap_or_default();
-        if rate_limit.events > 0 && rate_limit.window.is_zero() {
-            return Err(Error::config(
-                "rate_limit",
-                "a limit needs a window longer than zero",
-            ));
-        }
+        let order_rate = match self.rate_limit {
+            Some(limit) if limit.events > 0 && limit.window.is_zero() => {
+                return Err(Error::config(
+                    "rate_limit",
+                    "a limit needs a window longer than zero",
+                ));
+            }
+            Some(limit) => OrderRatePolicy::configured(limit),
+            None => OrderRatePolicy::for_ca(&ca),
+        };
 
         let storage = match self.storage {
             Some(s) => s,
@@ -685,7 +695,7 @@ impl ConfigBuilder {
             must_staple: self.must_staple,
             reuse_private_keys: self.reuse_private_keys,
             order_timeout,
-            rate_limit,
+            order_rate,
             retry_schedule: self.retry_schedule.unwrap_or_default(),
             storage,
             event_handler: self.event_handler,

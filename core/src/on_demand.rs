@@ -320,11 +320,15 @@ fn ask_client() -> &'static std::result::Result<AskClient, String> {
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
             .with_no_client_auth();
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false);
+        // No Nagle: the decision is on the handshake's critical path.
+        http.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         // No pooled connections: they would belong to one runtime (and one process after fork).
         Ok(Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)

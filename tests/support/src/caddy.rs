@@ -33,6 +33,11 @@ impl Caddy {
         Caddy { child, log }
     }
 
+    /// Its process id (for CPU time and memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Caddy's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -81,6 +81,8 @@ impl Api {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
+        // No Nagle: a body written after its headers must not wait for a delayed ACK.
+        http.set_nodelay(true);
         // Plain http only for a base URL the user set (a local API, or a test double).
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
