@@ -10,7 +10,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: demo test test-rust test-python test-node lint fmt bench deps header dts install lib install-check
+.PHONY: demo test test-rust test-python test-node lint fmt bench bench-micro deps header dts install lib install-check
 
 ## Install what is missing (Debian packages).
 deps:
@@ -68,8 +68,16 @@ test-node:
 dts:
 	cd bindings/node && npm ci --no-audit --no-fund --ignore-scripts && node scripts/typedefs.mjs
 
-## Criterion benchmarks with figures (BENCH_CERTS=20000 for a quicker run), then the C hand-over.
+## Side by side with Go CertMagic (Debian's Caddy) on one Pebble: on-demand issuance, managed
+## issuance, cold start, memory per certificate, handshake CPU. BENCH_QUICK=1: small sizes (CI).
+## Results in bench/results/; see bench/README.md.
 bench: deps
+	$(CARGO) build --release -q -p certmagic-bench
+	target/release/certmagic-bench
+
+## Criterion benchmarks of the cache (BENCH_CERTS=20000 for a quicker run), then the C, Python
+## and Node hand-over benchmarks.
+bench-micro: deps
 	$(CARGO) bench -p certmagic
 	$(CARGO) build --release -p certmagic-ffi
 	mkdir -p target/release/c-bench && ln -sf ../libcertmagic.so target/release/c-bench/libcertmagic.so.$(SOMAJOR)

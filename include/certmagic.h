@@ -839,6 +839,8 @@ certmagic_result certmagic_config_builder_set_order_timeout_ms(struct certmagic_
 
 /**
  * Internal limit on new orders per (CA, account): `events` per `window_ms` (0 events: off).
+ * Replaces the limits chosen for the CA (Let's Encrypt's published ones for Let's Encrypt,
+ * else 300 per 3 hours and at most 10 a second).
  *
  * # Safety
  * `builder` live.

@@ -159,10 +159,7 @@ pub fn write(dir: &Path, stem: &str, header: &serde_json::Value, preamble: &str,
     std::fs::create_dir_all(dir).expect("results folder");
     let mut json = header.clone();
     json["rows"] = serde_json::to_value(rows).expect("rows");
-    for (row, out) in rows
-        .iter()
-        .zip(json["rows"].as_array_mut().expect("rows"))
-    {
+    for (row, out) in rows.iter().zip(json["rows"].as_array_mut().expect("rows")) {
         out["ours_median"] = median(&row.ours).into();
         out["caddy_median"] = median(&row.caddy).into();
         out["ratio"] = row.ratio().into();

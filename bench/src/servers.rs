@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use certmagic_testsupport::caddy::Caddy;
 
@@ -60,7 +60,11 @@ pub struct Server {
     pid: u32,
     ours: Option<Child>,
     _caddy: Option<Caddy>,
-    lines: Arc<Mutex<Vec<String>>>,
+    /// What ours printed, with when it was read.
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+    /// Wall-clock time of the spawn, to read Caddy's log timestamps against.
+    spawned_at: SystemTime,
+    log: Option<PathBuf>,
 }
 
 impl Server {
@@ -96,7 +100,7 @@ impl Server {
         let spec_path = scratch.join("spec.json");
         std::fs::write(&spec_path, serde_json::to_vec(&spec).expect("spec")).expect("spec");
         let log = std::fs::File::create(scratch.join("server.log")).expect("log");
-        let started = Instant::now();
+        let (started, spawned_at) = (Instant::now(), SystemTime::now());
         let mut child = Command::new(sibling_binary("bench-server"))
             .arg(&spec_path)
             .stdout(Stdio::piped())
@@ -108,8 +112,11 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let sink = lines.clone();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().expect("lines").push(line);
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().expect("lines").push((Instant::now(), line));
             }
         });
         Server {
@@ -120,6 +127,8 @@ impl Server {
             ours: Some(child),
             _caddy: None,
             lines,
+            spawned_at,
+            log: None,
         }
     }
 
@@ -147,7 +156,11 @@ impl Server {
         }
         let config = serde_json::json!({
             "admin": {"disabled": true},
-            "logging": {"logs": {"default": {"level": "WARN"}}},
+            // Certificates entering the cache are logged (debug) so that start-up can be timed.
+            "logging": {"logs": {
+                "default": {"level": "WARN", "exclude": ["tls.cache"]},
+                "cache": {"level": "DEBUG", "include": ["tls.cache"]}
+            }},
             "storage": {"module": "file_system", "root": storage},
             "apps": {
                 "http": {"http_port": http_port, "https_port": port, "servers": {"s": {
@@ -159,7 +172,7 @@ impl Server {
                 "tls": tls
             }
         });
-        let started = Instant::now();
+        let (started, spawned_at) = (Instant::now(), SystemTime::now());
         let caddy = Caddy::start(&config, scratch);
         Server {
             engine: Engine::Caddy,
@@ -169,6 +182,8 @@ impl Server {
             ours: None,
             _caddy: Some(caddy),
             lines: Default::default(),
+            spawned_at,
+            log: Some(scratch.join("caddy.log")),
         }
     }
 
@@ -177,22 +192,61 @@ impl Server {
     }
 
     /// The first line ours printed that starts with `prefix`, waiting up to `within`.
-    pub fn wait_line(&self, prefix: &str, within: Duration) -> Option<String> {
+    pub async fn wait_line(&self, prefix: &str, within: Duration) -> Option<String> {
+        self.wait_line_at(prefix, within).await.map(|(_, l)| l)
+    }
+
+    async fn wait_line_at(&self, prefix: &str, within: Duration) -> Option<(Instant, String)> {
         let start = Instant::now();
         loop {
-            if let Some(l) = self
+            if let Some((at, l)) = self
                 .lines
                 .lock()
                 .expect("lines")
                 .iter()
-                .find(|l| l.starts_with(prefix))
+                .find(|(_, l)| l.starts_with(prefix))
             {
-                return Some(l[prefix.len()..].trim().to_string());
+                return Some((*at, l[prefix.len()..].trim().to_string()));
             }
             if start.elapsed() > within || self.engine == Engine::Caddy {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Time from spawn until the server held a certificate for each of `count` names in
+    /// memory, by its own account: ours prints `ready` once `manage` returned; Caddy logs
+    /// "added certificate to cache" for each (the last one's timestamp counts).
+    pub async fn wait_loaded(&self, count: usize, within: Duration) -> Option<Duration> {
+        let Some(log) = &self.log else {
+            return self
+                .wait_line_at("ready", within)
+                .await
+                .map(|(at, _)| at.duration_since(self.started));
+        };
+        let start = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let stamps: Vec<f64> = text
+                .lines()
+                .filter(|l| l.contains("\"added certificate to cache\""))
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["ts"].as_f64())
+                .collect();
+            if stamps.len() >= count {
+                let last = stamps.iter().copied().fold(0.0, f64::max);
+                let spawned = self
+                    .spawned_at
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                return Some(Duration::from_secs_f64((last - spawned).max(0.0)));
+            }
+            if start.elapsed() > within {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

@@ -48,8 +48,8 @@ impl Certificate {
     /// together. The key may use any label Go CertMagic or OpenSSL write.
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Self> {
         let chain = crypto::parse_pem_chain(chain_pem)?;
-        let key = crypto::decode_private_key_pem(key_pem)?;
-        Self::from_der(chain, key)
+        let (key, signer) = crypto::decode_private_key_pem_with_signer(key_pem)?;
+        Self::build(chain, key, Some(signer), true)
     }
 
     /// Builds a snapshot from a DER chain (leaf first) and a DER private key.
@@ -57,7 +57,7 @@ impl Certificate {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<Self> {
-        Self::build(chain, key, true)
+        Self::build(chain, key, None, true)
     }
 
     /// A snapshot of a certificate this library just made with `key` (TLS-ALPN-01 answers),
@@ -66,12 +66,14 @@ impl Certificate {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<Self> {
-        Self::build(chain, key, false)
+        Self::build(chain, key, None, false)
     }
 
+    /// `signer`: the signing key of `key` when the caller parsed it already.
     fn build(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
+        signer: Option<Arc<dyn rustls::sign::SigningKey>>,
         check_key: bool,
     ) -> Result<Self> {
         let leaf = chain
@@ -79,7 +81,10 @@ impl Certificate {
             .ok_or_else(|| Error::new(ErrorKind::Certificate, "empty certificate chain"))?;
         let facts = LeafFacts::parse(leaf.as_ref())?;
         let hash = chain_hash(&chain);
-        let signing_key = crypto::signing_key(&key)?;
+        let signing_key = match signer {
+            Some(s) => s,
+            None => crypto::signing_key(&key)?,
+        };
         let chain: Vec<CertificateDer<'static>> = chain
             .into_iter()
             .enumerate()

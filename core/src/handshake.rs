@@ -57,11 +57,12 @@ impl ResolvesServerCert for CertResolver {
 /// A rustls server config serving `resolver`'s certificates, with ALPN `h2`, `http/1.1` and
 /// `acme-tls/1` (so TLS-ALPN-01 validations reach the resolver).
 pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<ServerConfig>> {
-    let mut config = ServerConfig::builder_with_provider(crypto::provider())
+    let mut config = ServerConfig::builder_with_provider(crypto::server_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::internal(format!("TLS server config: {e}")))?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
+    config.ignore_client_order = true;
     config.alpn_protocols = vec![
         b"h2".to_vec(),
         b"http/1.1".to_vec(),

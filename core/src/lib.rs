@@ -68,8 +68,8 @@ pub use handshake::{CertResolver, ClientHelloPeek, peek_client_hello, server_con
 pub use http_handlers::https_redirect_location;
 pub use issuer::{IssuedCertificate, Issuer, RevocationReason};
 pub use manager::Manager;
-pub use rate_limiter::OrderRatePolicy;
 pub use on_demand::{DEFAULT_ON_DEMAND_TIMEOUT, DecisionHandler, OnDemand};
+pub use rate_limiter::OrderRatePolicy;
 pub use retry::{MAX_RETRY_DURATION, RetrySchedule};
 pub use serve::{ServeOptions, https, serve};
 pub use storage::file::FileStorage;

@@ -41,6 +41,8 @@ pub struct Manager {
 pub(crate) struct ManagerInner {
     pub config: Config,
     pub issuer: Arc<dyn Issuer>,
+    /// The issuer's key, shared by every certificate this manager caches.
+    issuer_key: Arc<str>,
     pub cache: Arc<Cache>,
     pub resolver: Arc<CertResolver>,
     jobs: Arc<Jobs>,
@@ -85,6 +87,7 @@ impl Manager {
         let cache = Arc::new(Cache::new());
         cache.set_capacity(config.cache_capacity);
         let inner = Arc::new(ManagerInner {
+            issuer_key: Arc::from(issuer.issuer_key()),
             on_demand: config.on_demand.clone().map(OnDemandState::new),
             resolver: Arc::new(CertResolver::new(cache.clone())),
             cache,
@@ -332,14 +335,19 @@ fn parse_name(name: &str, config: &Config) -> Result<Subject> {
 
 fn parse_names<S: AsRef<str>>(names: &[S], config: &Config) -> Result<Vec<Subject>> {
     let mut out = Vec::with_capacity(names.len());
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
     for n in names {
         let s = parse_name(n.as_ref(), config)?;
-        if !out.contains(&s) {
+        if seen.insert(s.as_string()) {
             out.push(s);
         }
     }
     Ok(out)
 }
+
+/// Names one `manage` call loads or obtains at a time (orders are limited apart from this by
+/// the order rate policy).
+const MANAGE_CONCURRENCY: usize = 64;
 
 impl ManagerInner {
     /// Refuses use after shutdown or from another process than the creator's (after `fork()`).
@@ -375,13 +383,26 @@ impl ManagerInner {
     }
 
     async fn manage_all(self: &Arc<Self>, subjects: Vec<Subject>) -> Result<()> {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, subject) in subjects.into_iter().enumerate() {
-            let inner = self.clone();
-            set.spawn(async move { (i, inner.manage_one(&subject).await) });
+        // Every name is managed from now on: a handshake for one not loaded yet loads it.
+        for subject in &subjects {
+            self.mark_managed(subject);
         }
+        // A bounded number at a time: loading ten thousand names at once would hold every
+        // file and parse buffer alive together, and the allocator keeps that peak.
+        let mut pending = subjects.into_iter().enumerate();
+        let mut set = tokio::task::JoinSet::new();
         let mut errors = Vec::new();
-        while let Some(joined) = set.join_next().await {
+        loop {
+            while set.len() < MANAGE_CONCURRENCY {
+                let Some((i, subject)) = pending.next() else {
+                    break;
+                };
+                let inner = self.clone();
+                set.spawn(async move { (i, inner.manage_one(&subject).await) });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
             match joined {
                 Ok((_, Ok(()))) => {}
                 Ok((i, Err(e))) => errors.push((i, e)),
@@ -502,12 +523,16 @@ impl ManagerInner {
             keys::site_private_key(ik, name),
             keys::site_meta(ik, name),
         );
-        let (crt, key, meta) = tokio::join!(
-            storage.load(&crt_key),
-            storage.load(&key_key),
-            storage.load(&meta_key)
-        );
-        let (crt, key, meta) = (crt?, key?, meta?);
+        let mut loaded = storage
+            .load_many(&[&crt_key, &key_key, &meta_key])
+            .await
+            .into_iter();
+        let mut next = || {
+            loaded
+                .next()
+                .unwrap_or_else(|| Err(Error::internal("storage returned too few values")))
+        };
+        let (crt, key, meta) = (next()?, next()?, next()?);
         CertificateResource::from_json(&meta).map_err(|e| e.context(format!("`{meta_key}`")))?;
         let cert = Certificate::from_pem(&crt, &key).map_err(|e| {
             let kind = if e.kind() == ErrorKind::Certificate {
@@ -528,7 +553,7 @@ impl ManagerInner {
                 ),
             ));
         }
-        Ok(cert.into_managed(Some(Arc::from(ik))))
+        Ok(cert.into_managed(Some(self.issuer_key.clone())))
     }
 
     /// Caches a managed certificate; announces it unless the very same chain was cached already.
@@ -694,7 +719,7 @@ impl ManagerInner {
         let key_pem = crypto::encode_private_key_pem(&key)?;
         let cert = Certificate::from_pem(issued.chain_pem.as_bytes(), key_pem.as_bytes())
             .map_err(|e| e.context("the CA's certificate"))?
-            .into_managed(Some(Arc::from(self.issuer.issuer_key())));
+            .into_managed(Some(self.issuer_key.clone()));
         if !cert.names().any(|n| n == name) {
             return Err(Error::new(
                 ErrorKind::Certificate,

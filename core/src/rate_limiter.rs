@@ -210,7 +210,10 @@ mod tests {
             rl.acquire().await;
         }
         let five = start.elapsed();
-        assert!(five >= Duration::from_secs(2) && five < Duration::from_secs(3), "{five:?}");
+        assert!(
+            five >= Duration::from_secs(2) && five < Duration::from_secs(3),
+            "{five:?}"
+        );
         rl.acquire().await;
         assert!(start.elapsed() >= Duration::from_secs(60));
     }

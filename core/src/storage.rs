@@ -49,6 +49,12 @@ pub trait Storage: Send + Sync + Debug + 'static {
     async fn store(&self, key: &str, value: &[u8]) -> Result<()>;
     /// Loads the value at `key`; [`NotFound`](crate::ErrorKind::NotFound) if absent.
     async fn load(&self, key: &str) -> Result<Vec<u8>>;
+    /// Loads several keys (a certificate's chain, key and metadata), one result per key in
+    /// order. The default loads them concurrently with [`Storage::load`]; a storage that can
+    /// fetch them in one round trip (one blocking hop for files) overrides it.
+    async fn load_many(&self, keys: &[&str]) -> Vec<Result<Vec<u8>>> {
+        join_all(keys.iter().map(|k| self.load(k)).collect()).await
+    }
     /// Deletes `key` and everything under it; succeeds if absent.
     async fn delete(&self, key: &str) -> Result<()>;
     /// Whether `key` exists (as a value or as a prefix of other keys).
@@ -66,4 +72,28 @@ pub trait Storage: Send + Sync + Debug + 'static {
     async fn release_own_locks(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// Runs every future to completion concurrently; their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }

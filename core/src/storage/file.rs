@@ -134,6 +134,27 @@ impl Storage for FileStorage {
         Self::blocking(move || fs::read(&path).map_err(|e| Error::storage("load", &key, e))).await
     }
 
+    async fn load_many(&self, keys: &[&str]) -> Vec<Result<Vec<u8>>> {
+        // One blocking hop for all: loading thousands of certificates at start-up is otherwise
+        // dominated by thread hand-offs, not by reading small files.
+        let paths: Vec<(String, Result<PathBuf>)> = keys
+            .iter()
+            .map(|k| (k.to_string(), self.path_of(k)))
+            .collect();
+        let n = paths.len();
+        let loaded = Self::blocking(move || {
+            Ok(paths
+                .into_iter()
+                .map(|(key, path)| fs::read(path?).map_err(|e| Error::storage("load", &key, e)))
+                .collect::<Vec<_>>())
+        })
+        .await;
+        match loaded {
+            Ok(all) => all,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         let path = self.path_of(key)?;
         let key = key.to_string();
