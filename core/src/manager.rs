@@ -345,9 +345,8 @@ fn parse_names<S: AsRef<str>>(names: &[S], config: &Config) -> Result<Vec<Subjec
     Ok(out)
 }
 
-/// Names one `manage` call loads or obtains at a time (orders are limited apart from this by
-/// the order rate policy).
-const MANAGE_CONCURRENCY: usize = 64;
+/// Stored certificates one `manage` call loads at a time.
+const LOAD_CONCURRENCY: usize = 64;
 
 impl ManagerInner {
     /// Refuses use after shutdown or from another process than the creator's (after `fork()`).
@@ -387,22 +386,41 @@ impl ManagerInner {
         for subject in &subjects {
             self.mark_managed(subject);
         }
-        // A bounded number at a time: loading ten thousand names at once would hold every
-        // file and parse buffer alive together, and the allocator keeps that peak.
+        // First the certificates storage already holds, a bounded number at a time: loading
+        // ten thousand at once would hold every file and parse buffer alive together, and the
+        // allocator keeps that peak.
         let mut pending = subjects.into_iter().enumerate();
-        let mut set = tokio::task::JoinSet::new();
-        let mut errors = Vec::new();
+        let mut loads = tokio::task::JoinSet::new();
+        let mut rest = Vec::new();
         loop {
-            while set.len() < MANAGE_CONCURRENCY {
+            while loads.len() < LOAD_CONCURRENCY {
                 let Some((i, subject)) = pending.next() else {
                     break;
                 };
                 let inner = self.clone();
-                set.spawn(async move { (i, inner.manage_one(&subject).await) });
+                loads.spawn(async move {
+                    let done = inner.load_if_current(&subject).await;
+                    (i, subject, done)
+                });
             }
-            let Some(joined) = set.join_next().await else {
+            let Some(joined) = loads.join_next().await else {
                 break;
             };
+            match joined {
+                Ok((_, _, true)) => {}
+                Ok((i, subject, false)) => rest.push((i, subject)),
+                Err(e) => return Err(runtime::join_error("manage", e)),
+            }
+        }
+        // Then the rest (to obtain or renew, or unreadable) all at once: orders are paced by
+        // the order rate policy, and one slow order must not hold up the others.
+        let mut set = tokio::task::JoinSet::new();
+        for (i, subject) in rest {
+            let inner = self.clone();
+            set.spawn(async move { (i, inner.manage_one(&subject).await) });
+        }
+        let mut errors = Vec::new();
+        while let Some(joined) = set.join_next().await {
             match joined {
                 Ok((_, Ok(()))) => {}
                 Ok((i, Err(e))) => errors.push((i, e)),
@@ -411,6 +429,24 @@ impl ManagerInner {
         }
         errors.sort_by_key(|(i, _)| *i);
         errors.into_iter().next().map_or(Ok(()), |(_, e)| Err(e))
+    }
+
+    /// Caches `subject`'s certificate from storage if it is there and not due for renewal;
+    /// false for anything else ([`Self::manage_one`] then deals with it, errors included).
+    async fn load_if_current(self: &Arc<Self>, subject: &Subject) -> bool {
+        let name = subject.as_string();
+        if let Some(c) = self.cache.get_exact(&name) {
+            if c.is_managed() && !self.needs_renewal(&c) {
+                return true;
+            }
+        }
+        match self.load_from_storage(&name).await {
+            Ok(stored) if !self.needs_renewal(&stored) => {
+                self.cache_managed(stored).await;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Makes sure `subject` has a usable certificate: cached, else from storage, else obtained;
