@@ -227,7 +227,7 @@ impl Server {
         };
         let start = Instant::now();
         loop {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let text = tokio::fs::read_to_string(log).await.unwrap_or_default();
             let stamps: Vec<f64> = text
                 .lines()
                 .filter(|l| l.contains("\"added certificate to cache\""))
