@@ -18,8 +18,8 @@ use hyper_util::rt::TokioExecutor;
 use instant_acme::{BodyWrapper, BytesResponse, HttpClient};
 use rustls_pki_types::CertificateDer;
 
-use crate::crypto;
 use crate::error::{Error, Result};
+use crate::{crypto, net};
 
 /// Shared between the issuer (which reads what was recorded) and instant-acme (which sends).
 #[derive(Debug, Clone)]
@@ -54,18 +54,9 @@ impl AcmeHttp {
                     .map_err(|e| Error::config("trusted_roots_pem", e))?;
             }
         }
-        let tls = rustls::ClientConfig::builder_with_provider(crypto::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::internal(format!("TLS client config: {e}")))?
-            .with_root_certificates(store)
-            .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let tls = crypto::client_config(store)?;
+        let mut http = net::http_connector(Some(CONNECT_TIMEOUT));
         http.set_keepalive(Some(Duration::from_secs(120)));
-        // A request is headers then body: with Nagle on, the body waits for the CA's delayed ACK
-        // (40 ms on Linux) on every POST.
-        http.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()

@@ -91,6 +91,16 @@ pub fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
+/// A TLS client configuration (for the CA, an ask endpoint, a DNS provider's API) trusting
+/// `roots`.
+pub(crate) fn client_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig> {
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal(format!("TLS client config: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// The provider TLS servers run with: the same algorithms, TLS 1.3 suites in Go's order
 /// (AES-128-GCM, ChaCha20-Poly1305, AES-256-GCM). Servers pick from this order, not the
 /// client's: AES-256-GCM comes with SHA-384, which has no CPU instructions where SHA-256 has

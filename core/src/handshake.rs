@@ -127,11 +127,7 @@ mod tests {
 
     /// The first flight of a real rustls client.
     fn client_hello(sni: &str, alpn: &[&[u8]]) -> Vec<u8> {
-        let mut config = rustls::ClientConfig::builder_with_provider(crypto::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
+        let mut config = crypto::client_config(rustls::RootCertStore::empty()).unwrap();
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
         let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();

@@ -315,20 +315,12 @@ fn ask_client() -> &'static std::result::Result<AskClient, String> {
     CLIENT.get_or_init(|| {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let tls = rustls::ClientConfig::builder_with_provider(crate::crypto::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-        http.enforce_http(false);
-        // No Nagle: the decision is on the handshake's critical path.
-        http.set_nodelay(true);
+        let tls = crate::crypto::client_config(roots).map_err(|e| e.to_string())?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(crate::net::http_connector(None));
         // No pooled connections: they would belong to one runtime (and one process after fork).
         Ok(Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)

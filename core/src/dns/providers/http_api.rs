@@ -73,22 +73,13 @@ impl Api {
     pub fn new(provider: &'static str) -> Result<Self> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let tls = rustls::ClientConfig::builder_with_provider(crate::crypto::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::internal(format!("TLS client config: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
-        // No Nagle: a body written after its headers must not wait for a delayed ACK.
-        http.set_nodelay(true);
+        let tls = crate::crypto::client_config(roots)?;
         // Plain http only for a base URL the user set (a local API, or a test double).
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(crate::net::http_connector(Some(Duration::from_secs(10))));
         Ok(Self {
             provider,
             client: Client::builder(TokioExecutor::new()).build(connector),
