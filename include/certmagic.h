@@ -322,6 +322,12 @@ typedef struct certmagic_key_info {
 /**
  * Frees a callback's `userdata` when the library drops its last reference to the callback.
  * May be NULL when the userdata needs no freeing.
+ *
+ * One rule for every function that takes a `userdata_free` (directly or in a callback table):
+ * the library owns `userdata` from the moment the function is called. `userdata_free` runs
+ * exactly once: when nothing uses the callback any more, or, if the function fails (a NULL
+ * builder or callback, a refused table or setting), before the function returns. The caller
+ * never frees a `userdata` it passed. (Only a NULL table pointer leaves nothing to free.)
  */
 typedef void (*certmagic_userdata_free_cb)(void *userdata);
 
@@ -338,7 +344,8 @@ typedef void (*certmagic_userdata_free_cb)(void *userdata);
  * Thread-safety: callbacks are called on library threads, several at once; they may block
  * (they run on blocking threads); must return normally; must not call blocking `certmagic_*`
  * functions. `userdata_free` (may be NULL) is called once, when the last manager using the
- * storage is gone.
+ * storage is gone, or before `certmagic_config_builder_set_storage_callbacks` returns if it
+ * fails (the library owns `userdata` from the call on, as with every `userdata_free`).
  */
 typedef struct certmagic_storage_callbacks {
   /**
@@ -851,7 +858,9 @@ certmagic_result certmagic_config_builder_set_rate_limit(struct certmagic_config
 
 /**
  * Waits between attempts of failed background work (the last repeats), giving up after
- * `max_total_ms`. Default: CertMagic's schedule, 1 minute rising to 6 hours, for 30 days.
+ * `max_total_ms` (0: no retries). No waits (`intervals_len` 0) keeps CertMagic's, 1 minute
+ * rising to 6 hours; the default total is 30 days. Each wait at most a year, the total at
+ * most ten (checked by `certmagic_config_builder_build`).
  *
  * # Safety
  * `builder` live; `intervals_ms` valid for `intervals_len` values.
@@ -873,7 +882,8 @@ certmagic_result certmagic_config_builder_set_storage_path(struct certmagic_conf
 /**
  * Keeps certificates in a storage implemented by C callbacks (the table is copied; every member
  * but `userdata_free` must be set). Replaces an earlier storage setting; the earlier callbacks'
- * `userdata_free` runs when nothing uses them any more.
+ * `userdata_free` runs when nothing uses them any more. The table's `userdata` is the
+ * library's from this call on (see `certmagic_userdata_free_cb`), even if it fails.
  *
  * # Safety
  * `builder` live; `callbacks` a valid table whose functions follow its documented contract.
@@ -883,7 +893,7 @@ certmagic_result certmagic_config_builder_set_storage_callbacks(struct certmagic
 
 /**
  * Sends every event to `cb` (see `certmagic_event_cb`). `userdata_free` (may be NULL) runs once
- * when nothing uses the callback any more.
+ * when nothing uses the callback any more, or before this returns if it fails.
  *
  * # Safety
  * `builder` live; `cb` safe to call with `userdata` from any thread until `userdata_free`.
@@ -894,7 +904,8 @@ certmagic_result certmagic_config_builder_set_event_callback(struct certmagic_co
                                                              certmagic_userdata_free_cb userdata_free);
 
 /**
- * Sets the on-demand TLS decision (see `certmagic_decision_cb`).
+ * Sets the on-demand TLS decision (see `certmagic_decision_cb`). `userdata_free` (may be NULL)
+ * runs once when nothing uses the callback any more, or before this returns if it fails.
  *
  * # Safety
  * `builder` live; `cb` safe to call with `userdata` from any thread until `userdata_free`.
@@ -943,7 +954,8 @@ certmagic_result certmagic_config_builder_set_dns_provider(struct certmagic_conf
 /**
  * Solves every challenge with DNS-01 through a provider implemented by C callbacks (the table is
  * copied; both record callbacks must be set). `options_json` as for
- * `certmagic_config_builder_set_dns_provider`.
+ * `certmagic_config_builder_set_dns_provider`. The table's `userdata` is the library's from
+ * this call on (see `certmagic_userdata_free_cb`), even if it fails.
  *
  * # Safety
  * `builder` live; `callbacks` a valid table following its documented contract; `options_json`

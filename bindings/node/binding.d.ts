@@ -41,6 +41,10 @@ export declare class Engine {
    */
   tlsAlpnChallengeCertificateLocal(serverName: string): CertificateData | null
   close(): Promise<void>
+  /** The waits (milliseconds) between attempts of failed background work; the last repeats. */
+  get retryIntervals(): Array<number>
+  /** How long (milliseconds) failed background work is retried in all. */
+  get retryMaxTotal(): number
   get issuerKey(): string
 }
 
@@ -141,8 +145,16 @@ export interface EngineOptions {
    * dispatch function instead.
    */
   dnsProvider?: string
-  /** DNS-01 options as the engine's JSON (`{"ttl_secs", "resolvers", …}`). */
+  /** DNS-01 options as the engine's JSON (`{"resolvers", "override_domain", "follow_cname"}`). */
   dnsOptions?: string
+  /** Seconds. */
+  dnsTtl?: number
+  /** Milliseconds. */
+  dnsPropagationDelay?: number
+  /** Milliseconds; negative turns the checks off. */
+  dnsPropagationTimeout?: number
+  /** Milliseconds. */
+  dnsPollInterval?: number
   /** On-demand TLS: the ask URL. */
   onDemandAsk?: string
   /** On-demand TLS: the allow-list. */

@@ -179,6 +179,14 @@ export interface CertFailedEvent {
 export interface CachedCertEvent {
   sans: string[]
 }
+/** The stored certificate of a name is unusable (torn or mismatched files); a new one replaces it. */
+export interface StoredCertCorruptEvent {
+  identifier: string
+  error: string
+  certificate_path: string
+  private_key_path: string
+  metadata_path: string
+}
 /** A handshake asked for a certificate (asynchronous path). Informational in Node: listeners
  * cannot refuse it (use `onDemand.decision`). */
 export interface TlsGetCertificateEvent {
@@ -191,6 +199,7 @@ export interface CertMagicEvents {
   cert_failed: [CertFailedEvent]
   cached_managed_cert: [CachedCertEvent]
   cached_unmanaged_cert: [CachedCertEvent]
+  stored_cert_corrupt: [StoredCertCorruptEvent]
   tls_get_certificate: [TlsGetCertificateEvent]
 }
 
@@ -221,6 +230,8 @@ export declare class CertMagic extends EventEmitter<CertMagicEvents> {
   ): (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void
   createTlsServer(handler: (socket: TLSSocket) => void, options?: { alpnProtocols?: string[] }): NetServer
   close(): Promise<void>
+  /** When failed background work is tried again: the waits (the last repeats) and the total, ms. */
+  readonly retrySchedule: { intervals: number[]; maxTotal: number }
   readonly issuerKey: string
 }
 

@@ -151,12 +151,8 @@ function nativeOptions(options) {
   want('renewCheckInterval', 'number')
   want('disableHttpChallenge', 'boolean')
   want('disableTlsAlpnChallenge', 'boolean')
-  for (const port of ['altHttpPort', 'altTlsAlpnPort']) {
-    want(port, 'number', (v) => {
-      if (!Number.isInteger(v) || v < 1 || v > 65535) throw new ConfigError(`options.${port}: ${v} is not a TCP port`, { kind: 'invalid_config', field: port })
-      return v
-    })
-  }
+  want('altHttpPort', 'number')
+  want('altTlsAlpnPort', 'number')
   want('listenHost', 'string')
   want('challengePreference', 'array', (v) => v.map(String))
   want('disableDistributedSolvers', 'boolean')
@@ -173,25 +169,28 @@ function nativeOptions(options) {
   want('mustStaple', 'boolean')
   want('reusePrivateKeys', 'boolean')
   want('orderTimeout', 'number')
-  want('rateLimit', 'object', (v) => ({ events: Number(v.events), window: Number(v.window) }))
-  want('retryIntervals', 'array', (v) => v.map(Number))
+  want('rateLimit', 'object', (v) => rateLimit('rateLimit', v))
+  want('retryIntervals', 'array', (v) => {
+    if (v.some((n) => typeof n !== 'number')) throw new TypeError('options.retryIntervals must be an array of numbers')
+    return v
+  })
   want('retryMaxTotal', 'number')
-  for (const ms of ['renewCheckInterval', 'orderTimeout', 'retryMaxTotal']) {
-    if (out[ms] !== undefined && !(out[ms] >= 0)) throw new ConfigError(`options.${ms}: ${out[ms]} is not a number of milliseconds`, { kind: 'invalid_config', field: ms })
-  }
   if (options.storage !== undefined && typeof options.storage !== 'string' && (options.storage === null || typeof options.storage !== 'object')) {
     throw new TypeError('options.storage must be a folder path or a storage object')
   }
   if (typeof options.storage === 'string') out.storagePath = options.storage
   if (options.dns !== undefined) Object.assign(out, nativeDnsOptions(options.dns))
   if (options.onDemand !== undefined) Object.assign(out, nativeOnDemandOptions(options.onDemand))
-  want('cacheCapacity', 'number', (v) => {
-    if (!Number.isInteger(v) || v < 0) throw new ConfigError(`options.cacheCapacity: ${v} is not a number of certificates`, { kind: 'invalid_config', field: 'cacheCapacity' })
-    return v
-  })
+  want('cacheCapacity', 'number')
   if (options.logger !== undefined && typeof options.logger !== 'function') throw new TypeError('options.logger must be a function')
   if (options.logLevel !== undefined && !(options.logLevel in LOG_LEVELS)) throw new TypeError(`options.logLevel must be one of ${Object.keys(LOG_LEVELS).join(', ')}`)
   return out
+}
+
+/** A `{ events, window }` limit, types checked. */
+function rateLimit(field, r) {
+  if (r === null || typeof r !== 'object' || typeof r.events !== 'number' || typeof r.window !== 'number') throw new TypeError(`options.${field} must be { events: number, window: number }`)
+  return { events: r.events, window: r.window }
 }
 
 /** `options.onDemand` in the engine's terms (the decision function goes separately). */
@@ -207,13 +206,9 @@ function nativeOnDemandOptions(od) {
     if (!Array.isArray(od.allow) || od.allow.some((n) => typeof n !== 'string')) throw new TypeError('options.onDemand.allow must be an array of names')
     out.onDemandAllow = od.allow
   }
-  if (od.rateLimit !== undefined) {
-    const r = od.rateLimit
-    if (r === null || typeof r !== 'object' || typeof r.events !== 'number' || typeof r.window !== 'number') throw new TypeError('options.onDemand.rateLimit must be { events: number, window: number }')
-    out.onDemandRateLimit = { events: r.events, window: r.window }
-  }
+  if (od.rateLimit !== undefined) out.onDemandRateLimit = rateLimit('onDemand.rateLimit', od.rateLimit)
   if (od.obtainTimeout !== undefined) {
-    if (typeof od.obtainTimeout !== 'number' || !(od.obtainTimeout >= 0)) throw new TypeError('options.onDemand.obtainTimeout must be a number of milliseconds')
+    if (typeof od.obtainTimeout !== 'number') throw new TypeError('options.onDemand.obtainTimeout must be a number of milliseconds')
     out.onDemandObtainTimeout = od.obtainTimeout
   }
   return out
@@ -251,16 +246,13 @@ function nativeDnsOptions(dns) {
   const number = (field, key) => {
     const v = dns[field]
     if (v === undefined) return
-    if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`options.dns.${field} must be a number, got ${typeof v}`)
-    engine[key] = Math.round(v)
+    if (typeof v !== 'number') throw new TypeError(`options.dns.${field} must be a number, got ${typeof v}`)
+    out[key] = v
   }
-  number('ttl', 'ttl_secs')
-  number('propagationDelay', 'propagation_delay_ms')
-  number('propagationTimeout', 'propagation_timeout_ms')
-  number('pollInterval', 'poll_interval_ms')
-  for (const [field, key] of [['ttl', 'ttl_secs'], ['propagationDelay', 'propagation_delay_ms'], ['pollInterval', 'poll_interval_ms']]) {
-    if (engine[key] !== undefined && engine[key] < 0) throw new ConfigError(`options.dns.${field}: ${engine[key]} is negative`, { kind: 'invalid_config', field: `dns.${field}` })
-  }
+  number('ttl', 'dnsTtl')
+  number('propagationDelay', 'dnsPropagationDelay')
+  number('propagationTimeout', 'dnsPropagationTimeout')
+  number('pollInterval', 'dnsPollInterval')
   if (dns.resolvers !== undefined) {
     if (!Array.isArray(dns.resolvers) || dns.resolvers.some((r) => typeof r !== 'string')) throw new TypeError('options.dns.resolvers must be an array of strings')
     engine.resolvers = dns.resolvers
@@ -374,7 +366,8 @@ const REASONS = { unspecified: 0, keyCompromise: 1, affiliationChanged: 3, super
 // ---------- the manager ----------
 
 /** Obtains, renews and serves certificates. Emits `cert_obtaining`, `cert_obtained`,
- * `cert_failed`, `cached_managed_cert` and `cached_unmanaged_cert` with CertMagic's payloads. */
+ * `cert_failed`, `cached_managed_cert` and `cached_unmanaged_cert` with CertMagic's payloads,
+ * and `stored_cert_corrupt` when a stored certificate is replaced because it is unusable. */
 class CertMagic extends EventEmitter {
   #engine
   #contexts = new Map()
@@ -596,6 +589,11 @@ class CertMagic extends EventEmitter {
       this.#ownsLogger = false
     }
     await call(this.#engine.close())
+  }
+
+  /** When failed background work is tried again: waits and total, milliseconds. */
+  get retrySchedule() {
+    return { intervals: this.#engine.retryIntervals, maxTotal: this.#engine.retryMaxTotal }
   }
 
   get issuerKey() {

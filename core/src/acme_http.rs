@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -112,11 +111,9 @@ impl HttpClient for AcmeHttp {
                     .await
                     .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
                 let (parts, body) = rsp.into_parts();
-                let body = body
-                    .collect()
+                let body = net::read_body(body, net::MAX_RESPONSE_BODY)
                     .await
-                    .map_err(instant_acme::Error::Hyper)?
-                    .to_bytes();
+                    .map_err(instant_acme::Error::Other)?;
                 Ok::<_, instant_acme::Error>((parts, body))
             };
             let (parts, body) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
@@ -128,7 +125,12 @@ impl HttpClient for AcmeHttp {
                 })??;
             let alternates = alternate_links(&parts.headers);
             if !alternates.is_empty() {
-                lock(&inner.alternates).insert(url.clone(), alternates);
+                let mut all = lock(&inner.alternates);
+                // Taken when a preferred chain is chosen; without one nobody takes them.
+                if all.len() >= MAX_REMEMBERED_ALTERNATES {
+                    all.clear();
+                }
+                all.insert(url.clone(), alternates);
             }
             if let Some(slot) = lock(&inner.captured).get_mut(&url) {
                 *slot = Some((parts.status, body.clone()));
@@ -167,6 +169,8 @@ fn alternate_links(headers: &http::HeaderMap) -> Vec<String> {
     out
 }
 
+/// Certificate URLs whose alternate chains are remembered at once.
+const MAX_REMEMBERED_ALTERNATES: usize = 64;
 /// Whole-request timeout (Go CertMagic's `HTTPTimeout`).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -23,7 +23,7 @@ use crate::error::{AcmeProblem, Error, ErrorKind, Result};
 use crate::issuer::{IssuedCertificate, Issuer, RevocationReason};
 use crate::rate_limiter::RateLimiter;
 use crate::solvers::{self, ChallengeInfo, Presented};
-use crate::storage::keys;
+use crate::storage::{LockGuard, keys};
 use crate::subject::Subject;
 
 /// Runs an ACME step, repeating it on transient errors (a fresh nonce each time).
@@ -87,19 +87,21 @@ impl AcmeIssuer {
         let account = match self.load_account(&at).await? {
             Some(a) => a,
             None => {
-                let lock = keys::lock_register_account(&self.config.email);
-                let storage = self.config.storage.clone();
-                storage.lock(&lock).await?;
-                let res = async {
-                    match self.load_account(&at).await? {
-                        Some(a) => Ok(a),
-                        None => self.register_account(&at).await,
-                    }
-                }
-                .await;
-                if let Err(e) = storage.unlock(&lock).await {
-                    tracing::warn!(lock, error = %e, "releasing account lock");
-                }
+                // Released even when this future is dropped (an on-demand obtain timing out
+                // while the CA is slow): a lock left held would stop every instance on the
+                // storage from registering.
+                let lock = LockGuard::acquire(
+                    self.config.storage.clone(),
+                    keys::lock_register_account(&self.config.email),
+                    &crate::runtime::handle()?,
+                )
+                .await?;
+                let res = match self.load_account(&at).await {
+                    Ok(Some(a)) => Ok(a),
+                    Ok(None) => self.register_account(&at).await,
+                    Err(e) => Err(e),
+                };
+                lock.release().await;
                 res?
             }
         };

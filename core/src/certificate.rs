@@ -204,6 +204,12 @@ impl Certificate {
         needs_renewal(self.not_before, self.not_after, ratio, check_interval, now)
     }
 
+    /// Start and end of validity, Unix seconds (what renewal decisions need, kept after the
+    /// certificate leaves the cache).
+    pub(crate) fn validity(&self) -> (i64, i64) {
+        (self.not_before, self.not_after)
+    }
+
     /// True once `now` is past the end of validity.
     pub fn expired(&self, now: SystemTime) -> bool {
         unix(now) > self.not_after

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::events::EventHandler;
 use crate::on_demand::{DecisionHandler, OnDemand};
 use crate::rate_limiter::OrderRatePolicy;
-use crate::retry::RetrySchedule;
+use crate::retry::{MAX_RETRY_DURATION, RetrySchedule};
 use crate::storage::Storage;
 use crate::storage::file::FileStorage;
 
@@ -135,6 +135,21 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
+impl RateLimit {
+    /// Checks the window (named `field` in errors): longer than zero when the limit is on, at
+    /// most a year.
+    pub(crate) fn validate(self, field: &'static str) -> Result<Self> {
+        if self.events > 0 && self.window.is_zero() {
+            return Err(Error::config(
+                field,
+                "a limit needs a window longer than zero",
+            ));
+        }
+        within(field, self.window, Duration::ZERO, MAX_INTERVAL)?;
+        Ok(self)
+    }
+}
+
 impl Default for RateLimit {
     fn default() -> Self {
         Self {
@@ -252,6 +267,10 @@ impl Config {
     pub fn on_demand_decision(&self) -> Option<&Arc<dyn DecisionHandler>> {
         self.on_demand.as_ref().and_then(|o| o.decision.as_ref())
     }
+    /// When failed background work is tried again.
+    pub fn retry_schedule(&self) -> &RetrySchedule {
+        &self.retry_schedule
+    }
     /// The limits on new orders this configuration runs with, and where they come from.
     pub fn order_rate_policy(&self) -> &OrderRatePolicy {
         &self.order_rate
@@ -310,7 +329,8 @@ pub struct ConfigBuilder {
     reuse_private_keys: bool,
     order_timeout: Option<Duration>,
     rate_limit: Option<RateLimit>,
-    retry_schedule: Option<RetrySchedule>,
+    retry_intervals: Option<Vec<Duration>>,
+    retry_max_total: Option<Duration>,
     storage: Option<Arc<dyn Storage>>,
     event_handler: Option<Arc<dyn EventHandler>>,
     on_demand: OnDemand,
@@ -442,9 +462,23 @@ impl ConfigBuilder {
         self
     }
     /// When failed background obtains and renewals are tried again (default: CertMagic's
-    /// schedule, 1 minute rising to 6 hours, for up to 30 days).
+    /// schedule, 1 minute rising to 6 hours, for up to 30 days). Replaces both
+    /// [`ConfigBuilder::retry_intervals`] and [`ConfigBuilder::retry_max_total`].
     pub fn retry_schedule(mut self, schedule: RetrySchedule) -> Self {
-        self.retry_schedule = Some(schedule);
+        let (intervals, max_total) = schedule.into_parts();
+        self.retry_intervals = Some(intervals);
+        self.retry_max_total = Some(max_total);
+        self
+    }
+    /// The waits after the first, second, … failure of background work (the last one
+    /// repeats). Empty, or not set: CertMagic's schedule, 1 minute rising to 6 hours.
+    pub fn retry_intervals(mut self, intervals: impl Into<Vec<Duration>>) -> Self {
+        self.retry_intervals = Some(intervals.into());
+        self
+    }
+    /// How long failed background work is retried in all (default 30 days; zero: never).
+    pub fn retry_max_total(mut self, max_total: Duration) -> Self {
+        self.retry_max_total = Some(max_total);
         self
     }
     /// Where certificates, keys, accounts and locks are kept (default: [`FileStorage`] in
@@ -559,12 +593,12 @@ impl ConfigBuilder {
         let interval = self
             .renew_check_interval
             .unwrap_or(DEFAULT_RENEW_CHECK_INTERVAL);
-        if interval < MIN_RENEW_CHECK_INTERVAL {
-            return Err(Error::config(
-                "renew_check_interval",
-                format!("{interval:?} is shorter than 100 ms"),
-            ));
-        }
+        within(
+            "renew_check_interval",
+            interval,
+            MIN_RENEW_CHECK_INTERVAL,
+            MAX_INTERVAL,
+        )?;
 
         for (field, port) in [
             ("alt_http_port", self.alt_http_port),
@@ -654,19 +688,33 @@ impl ConfigBuilder {
         }
 
         let order_timeout = self.order_timeout.unwrap_or(DEFAULT_ORDER_TIMEOUT);
-        if order_timeout < Duration::from_secs(1) {
-            return Err(Error::config("order_timeout", "shorter than 1 s"));
-        }
+        within(
+            "order_timeout",
+            order_timeout,
+            Duration::from_secs(1),
+            MAX_TIMEOUT,
+        )?;
 
         let order_rate = match self.rate_limit {
-            Some(limit) if limit.events > 0 && limit.window.is_zero() => {
-                return Err(Error::config(
-                    "rate_limit",
-                    "a limit needs a window longer than zero",
-                ));
-            }
-            Some(limit) => OrderRatePolicy::configured(limit),
+            Some(limit) => OrderRatePolicy::configured(limit.validate("rate_limit")?),
             None => OrderRatePolicy::for_ca(&ca),
+        };
+
+        let retry_intervals = self.retry_intervals.unwrap_or_default();
+        for wait in &retry_intervals {
+            within("retry_intervals", *wait, Duration::ZERO, MAX_INTERVAL)?;
+        }
+        let retry_max_total = self.retry_max_total.unwrap_or(MAX_RETRY_DURATION);
+        within(
+            "retry_max_total",
+            retry_max_total,
+            Duration::ZERO,
+            MAX_RETRY_TOTAL,
+        )?;
+        let retry_schedule = if retry_intervals.is_empty() {
+            RetrySchedule::certmagic().with_max_total(retry_max_total)
+        } else {
+            RetrySchedule::new(retry_intervals, retry_max_total)
         };
 
         let storage = match self.storage {
@@ -696,7 +744,7 @@ impl ConfigBuilder {
             reuse_private_keys: self.reuse_private_keys,
             order_timeout,
             order_rate,
-            retry_schedule: self.retry_schedule.unwrap_or_default(),
+            retry_schedule,
             storage,
             event_handler: self.event_handler,
             on_demand,
@@ -722,11 +770,36 @@ fn validate_ca(ca: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a duration outside `min..=max`, naming the field.
+pub(crate) fn within(field: &'static str, d: Duration, min: Duration, max: Duration) -> Result<()> {
+    if d < min {
+        return Err(Error::config(
+            field,
+            format!("{d:?} is shorter than {min:?}"),
+        ));
+    }
+    if d > max {
+        return Err(Error::config(
+            field,
+            format!("{d:?} is longer than {max:?}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Renew when a third of the lifetime remains (Go: `DefaultRenewalWindowRatio`).
 pub const DEFAULT_RENEWAL_WINDOW_RATIO: f64 = 1.0 / 3.0;
 /// Maintenance interval (Go: `DefaultRenewCheckInterval`).
 pub const DEFAULT_RENEW_CHECK_INTERVAL: Duration = Duration::from_secs(10 * 60);
 const MIN_RENEW_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// The longest interval, rate-limit window or retry wait a setting may ask for (a year): beyond
+/// it a value is a mistake, and time arithmetic on it could overflow.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The longest time one operation may be given (order, on-demand obtain, DNS propagation).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// The longest time failed background work may be retried in all (ten years).
+pub const MAX_RETRY_TOTAL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// How long one order may take from creation to download (Go: ACME polling timeout).
 pub const DEFAULT_ORDER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -816,6 +889,68 @@ mod tests {
                 err.message().contains(field),
                 "message names the field: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn a_retry_total_alone_keeps_the_default_waits() {
+        let c = base()
+            .retry_max_total(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.retry_schedule().intervals(),
+            RetrySchedule::certmagic().intervals()
+        );
+        assert_eq!(c.retry_schedule().max_total(), Duration::from_secs(3600));
+        let c = base()
+            .retry_intervals([Duration::from_secs(1)])
+            .build()
+            .unwrap();
+        assert_eq!(c.retry_schedule().intervals(), [Duration::from_secs(1)]);
+        assert_eq!(c.retry_schedule().max_total(), MAX_RETRY_DURATION);
+        let c = base().retry_max_total(Duration::ZERO).build().unwrap();
+        assert_eq!(
+            c.retry_schedule().max_total(),
+            Duration::ZERO,
+            "zero: no retries"
+        );
+    }
+
+    #[test]
+    fn durations_beyond_their_range_are_refused() {
+        let huge = Duration::MAX;
+        let cases: Vec<(ConfigBuilder, &str)> = vec![
+            (base().renew_check_interval(huge), "renew_check_interval"),
+            (base().order_timeout(huge), "order_timeout"),
+            (base().retry_intervals([huge]), "retry_intervals"),
+            (base().retry_max_total(huge), "retry_max_total"),
+            (
+                base().rate_limit(RateLimit {
+                    events: 1,
+                    window: huge,
+                }),
+                "rate_limit",
+            ),
+            (
+                base()
+                    .on_demand_allow(["a.test"])
+                    .on_demand_obtain_timeout(huge),
+                "on_demand_obtain_timeout",
+            ),
+            (
+                base()
+                    .on_demand_allow(["a.test"])
+                    .on_demand_rate_limit(RateLimit {
+                        events: 1,
+                        window: huge,
+                    }),
+                "on_demand_rate_limit",
+            ),
+        ];
+        for (builder, field) in cases {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.field(), Some(field), "{err}");
         }
     }
 

@@ -76,6 +76,22 @@ pub enum Event {
         /// Its names.
         sans: Vec<String>,
     },
+    /// The stored certificate of a name cannot be used (a torn or empty file, a key that does
+    /// not belong to the certificate, as a crash between the writes of a renewal leaves): a
+    /// new certificate is obtained under the name's lock and replaces the files. Not an event
+    /// of Go CertMagic, which fails such a name every time.
+    StoredCertCorrupt {
+        /// The name.
+        identifier: String,
+        /// What is wrong.
+        error: String,
+        /// Storage key of the PEM chain.
+        certificate_path: String,
+        /// Storage key of the private key.
+        private_key_path: String,
+        /// Storage key of the metadata JSON.
+        metadata_path: String,
+    },
     /// A TLS handshake asks for a certificate (through the asynchronous handshake path). An
     /// error from the handler fails the handshake.
     TlsGetCertificate {
@@ -88,7 +104,7 @@ pub enum Event {
 
 impl Event {
     /// The wire name (`cert_obtaining`, `cert_obtained`, `cert_failed`, `cached_managed_cert`,
-    /// `cached_unmanaged_cert`, `tls_get_certificate`).
+    /// `cached_unmanaged_cert`, `stored_cert_corrupt`, `tls_get_certificate`).
     pub fn name(&self) -> &'static str {
         match self {
             Self::CertObtaining { .. } => "cert_obtaining",
@@ -96,6 +112,7 @@ impl Event {
             Self::CertFailed { .. } => "cert_failed",
             Self::CachedManagedCert { .. } => "cached_managed_cert",
             Self::CachedUnmanagedCert { .. } => "cached_unmanaged_cert",
+            Self::StoredCertCorrupt { .. } => "stored_cert_corrupt",
             Self::TlsGetCertificate { .. } => "tls_get_certificate",
         }
     }
@@ -163,6 +180,19 @@ impl Event {
             Self::CachedManagedCert { sans } | Self::CachedUnmanagedCert { sans } => {
                 json!({ "sans": sans })
             }
+            Self::StoredCertCorrupt {
+                identifier,
+                error,
+                certificate_path,
+                private_key_path,
+                metadata_path,
+            } => json!({
+                "identifier": identifier,
+                "error": error,
+                "certificate_path": certificate_path,
+                "private_key_path": private_key_path,
+                "metadata_path": metadata_path,
+            }),
             Self::TlsGetCertificate { server_name, alpn } => {
                 json!({ "client_hello": { "server_name": server_name, "alpn": alpn } })
             }
@@ -231,7 +261,10 @@ pub(crate) async fn emit(handler: Option<&Arc<dyn EventHandler>>, event: Event) 
         Ok(Ok(())) => return Ok(()),
         Ok(Err(cause)) => (cause.to_string(), Some(cause)),
         Err(join) if join.is_panic() => (
-            format!("event handler panicked: {}", panic_text(join.into_panic())),
+            format!(
+                "event handler panicked: {}",
+                crate::runtime::panic_text(&*join.into_panic())
+            ),
             None,
         ),
         Err(join) => (format!("event handler did not finish: {join}"), None),
@@ -249,17 +282,6 @@ pub(crate) async fn emit(handler: Option<&Arc<dyn EventHandler>>, event: Event) 
     } else {
         tracing::warn!(event = name, error = %refusal, "event handler failed");
         Ok(())
-    }
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".into()
     }
 }
 

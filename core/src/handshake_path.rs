@@ -17,7 +17,7 @@ use crate::events::{self, Event};
 use crate::manager::{Manager, ManagerInner, until_shutdown};
 use crate::on_demand::{EXPIRED_RENEWAL_WAIT, OnDemandState, Outcome};
 use crate::solvers::tls_alpn01;
-use crate::subject::Subject;
+use crate::subject::{Subject, canonical_server_name};
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -37,20 +37,17 @@ impl Manager {
         server_name: Option<&str>,
         alpn: &[&[u8]],
     ) -> Result<Arc<Certificate>> {
+        // One canonical form before anything else: every variant of a name (case, trailing
+        // dot, Unicode, IP text) is one key for the cache, backoff, decision and storage, and
+        // a name that could have no certificate reaches none of them.
+        let raw = server_name.ok_or_else(|| not_found("the client sent no server name"))?;
+        let name = canonical_server_name(raw)
+            .map_err(|e| not_found(&format!("`{raw}` is not a server name ({})", e.message())))?;
         if tls_alpn01::is_challenge_alpn(Some(alpn.iter().copied())) {
-            let name =
-                server_name.ok_or_else(|| not_found("a TLS-ALPN-01 handshake without SNI"))?;
             return self
-                .tls_alpn_challenge_cert(name, alpn)
+                .tls_alpn_challenge_cert(&name, alpn)
                 .await
                 .ok_or_else(|| not_found(&format!("no TLS-ALPN-01 challenge for `{name}`")));
-        }
-        let name = server_name
-            .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| not_found("the client sent no server name"))?;
-        if name.contains('*') {
-            return Err(not_found(&format!("`{name}` is not a server name")));
         }
         let inner = &self.inner;
         if inner.config.event_handler.is_some() {
@@ -135,7 +132,7 @@ impl ManagerInner {
         self.on_demand.is_some()
             && cert.is_managed()
             && self.needs_renewal(cert)
-            && !cert.names().any(|n| lock(&self.managed).contains(n))
+            && !cert.names().any(|n| lock(&self.managed).contains_key(n))
     }
 
     async fn cert_for_name(self: &Arc<Self>, name: String) -> Result<Arc<Certificate>> {
@@ -149,7 +146,7 @@ impl ManagerInner {
             [Some(name.clone()), wildcard.clone()]
                 .into_iter()
                 .flatten()
-                .filter(|n| m.contains(n))
+                .filter(|n| m.contains_key(n))
                 .collect()
         };
         for key in managed {
@@ -181,10 +178,7 @@ impl ManagerInner {
         let wildcard = name.split_once('.').map(|(_, base)| format!("*.{base}"));
         for key in [Some(name.to_string()), wildcard].into_iter().flatten() {
             match self.load_from_storage(&key).await {
-                Ok(cert) => {
-                    lock(&od.names).insert(key);
-                    return Ok(self.cache_managed(cert).await);
-                }
+                Ok(cert) => return Ok(self.cache_managed(cert).await),
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => {
                     tracing::warn!(name = %key, error = %e, "stored certificate unusable; obtaining a new one")
@@ -207,7 +201,6 @@ impl ManagerInner {
                 ),
             )
         })??;
-        lock(&od.names).insert(name.to_string());
         Ok(cert)
     }
 
@@ -256,7 +249,6 @@ impl ManagerInner {
         let name = current.names().next().unwrap_or_default().to_string();
         if let Err(e) = od.decide(&name).await {
             self.cache.remove(&name);
-            lock(&od.names).remove(&name);
             tracing::info!(%name, "on-demand certificate no longer allowed; evicted");
             return Err(e);
         }

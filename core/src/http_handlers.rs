@@ -12,7 +12,7 @@ use crate::certificate::Certificate;
 use crate::config::ChallengeType;
 use crate::manager::Manager;
 use crate::solvers::{distributed, http01, tls_alpn01};
-use crate::subject::host_only;
+use crate::subject::{canonical_server_name, host_only};
 
 impl Manager {
     /// The body answering an HTTP-01 validation request for `host` (the `Host` header) and `path`,
@@ -23,21 +23,25 @@ impl Manager {
             return Some(answer);
         }
         let token = http01::token_of(path)?.to_string();
-        let host = host_only(host);
+        let host = canonical_server_name(&host_only(host)).ok()?;
         let storage = self.storage().clone();
         let issuer_key = self.issuer_key().to_string();
+        let key = host.clone();
         let info = crate::runtime::spawn("http challenge", async move {
             Ok(distributed::load(
                 storage.as_ref(),
                 &[&issuer_key],
-                &host,
+                &key,
                 ChallengeType::Http01,
             )
             .await)
         })
         .await
         .ok()??;
-        (info.token == token).then_some(info.key_authorization)
+        // The request must be for the challenge's own identifier (storage keys are sanitised,
+        // so another host could map to the same key): no token is read for another name.
+        let for_host = canonical_server_name(&info.identifier.value).is_ok_and(|id| id == host);
+        (for_host && info.token == token).then_some(info.key_authorization)
     }
 
     /// The HTTP response for `req` if it is an HTTP-01 validation of an active challenge
@@ -66,10 +70,10 @@ impl Manager {
         if !tls_alpn01::is_challenge_alpn(Some(alpn.iter().copied())) {
             return None;
         }
-        if let Some(cert) = tls_alpn01::answer_local(server_name) {
+        let key = canonical_server_name(server_name).ok()?;
+        if let Some(cert) = tls_alpn01::answer_local(&key) {
             return Some(cert);
         }
-        let key = server_name.trim_end_matches('.').to_ascii_lowercase();
         let storage = self.storage().clone();
         let issuer_key = self.issuer_key().to_string();
         crate::runtime::spawn("tls-alpn challenge", async move {

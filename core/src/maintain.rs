@@ -24,7 +24,7 @@ pub(crate) async fn run(
         if let Err(e) = pass.await {
             if e.is_panic() {
                 panics += 1;
-                let text = crate::events::panic_text(e.into_panic());
+                let text = crate::runtime::panic_text(&*e.into_panic());
                 tracing::error!(panic = %text, panics, "maintenance pass panicked");
                 if panics >= MAX_MAINTENANCE_PANICS {
                     tracing::error!(

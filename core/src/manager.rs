@@ -3,7 +3,7 @@
 //! library runtime, so it can be awaited from any executor, and has a `_sync` twin for callers
 //! without one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -26,7 +26,7 @@ use crate::jobs::Jobs;
 use crate::on_demand::OnDemandState;
 use crate::retry;
 use crate::runtime;
-use crate::storage::{Storage, keys};
+use crate::storage::{LockGuard, Storage, keys};
 use crate::subject::Subject;
 
 /// Manages certificates for a set of names: obtains them, keeps them renewed, and serves them.
@@ -46,8 +46,10 @@ pub(crate) struct ManagerInner {
     pub cache: Arc<Cache>,
     pub resolver: Arc<CertResolver>,
     jobs: Arc<Jobs>,
-    /// Canonical names under management (renewed by maintenance).
-    pub managed: Mutex<HashSet<String>>,
+    /// Canonical names under management (renewed by maintenance), with the validity (Unix
+    /// seconds) of the certificate last cached for each: a name the cache evicted is still
+    /// renewed on time.
+    pub managed: Mutex<HashMap<String, Option<(i64, i64)>>>,
     /// On-demand TLS policy and state, when on.
     pub on_demand: Option<OnDemandState>,
     pub cancel: CancellationToken,
@@ -93,7 +95,7 @@ impl Manager {
             cache,
             issuer,
             jobs: Arc::new(Jobs::default()),
-            managed: Mutex::new(HashSet::new()),
+            managed: Mutex::new(HashMap::new()),
             cancel: CancellationToken::new(),
             runtime: runtime.clone(),
             pid: std::process::id(),
@@ -202,10 +204,15 @@ impl Manager {
         let inner = self.inner.clone();
         let work = until_shutdown(inner.cancel.clone(), async move {
             let current = match inner.cache.get_exact(&subject.as_string()) {
-                Some(c) if c.is_managed() => c,
-                _ => Arc::new(inner.load_from_storage(&subject.as_string()).await?),
+                Some(c) if c.is_managed() => Some(c),
+                _ => match inner.load_from_storage(&subject.as_string()).await {
+                    Ok(c) => Some(Arc::new(c)),
+                    // Unusable in storage: replaced by a new one (reported there).
+                    Err(e) if e.kind() == ErrorKind::Corrupt => None,
+                    Err(e) => return Err(e),
+                },
             };
-            inner.issue_cert(&subject, Some(current), true).await
+            inner.issue_cert(&subject, current, true).await
         });
         runtime::spawn("renew", work).await
     }
@@ -335,7 +342,7 @@ fn parse_name(name: &str, config: &Config) -> Result<Subject> {
 
 fn parse_names<S: AsRef<str>>(names: &[S], config: &Config) -> Result<Vec<Subject>> {
     let mut out = Vec::with_capacity(names.len());
-    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    let mut seen = HashSet::with_capacity(names.len());
     for n in names {
         let s = parse_name(n.as_ref(), config)?;
         if seen.insert(s.as_string()) {
@@ -375,10 +382,17 @@ impl ManagerInner {
     }
 
     fn mark_managed(&self, subject: &Subject) {
-        self.managed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(subject.as_string());
+        let name = subject.as_string();
+        let known = self
+            .cache
+            .get_exact(&name)
+            .filter(|c| c.is_managed())
+            .map(|c| c.validity());
+        let mut managed = self.managed.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = managed.entry(name).or_insert(None);
+        if known.is_some() {
+            *entry = known;
+        }
     }
 
     async fn manage_all(self: &Arc<Self>, subjects: Vec<Subject>) -> Result<()> {
@@ -461,7 +475,8 @@ impl ManagerInner {
         }
         let cert = match self.load_from_storage(&name).await {
             Ok(stored) => self.cache_managed(stored).await,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+            // Nothing usable: obtained (a corrupt one is reported and replaced there).
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Corrupt) => {
                 self.issue_cert(subject, None, false).await?;
                 return Ok(());
             }
@@ -479,20 +494,31 @@ impl ManagerInner {
         Ok(())
     }
 
-    /// Called by maintenance: starts a renewal job for every managed certificate that is due.
+    /// Called by maintenance: starts a renewal job for every managed certificate that is due,
+    /// cached or evicted (cache capacity).
     pub(crate) fn renew_due_certificates(self: &Arc<Self>) {
-        let names: Vec<String> = self
+        let names: Vec<(String, Option<(i64, i64)>)> = self
             .managed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .cloned()
+            .map(|(n, v)| (n.clone(), *v))
             .collect();
-        for name in names {
-            let Some(cert) = self.cache.get_exact(&name) else {
-                continue;
+        let now = SystemTime::now();
+        for (name, known) in names {
+            let due = match self.cache.get_exact(&name) {
+                Some(cert) => cert.is_managed() && self.needs_renewal(&cert),
+                None => known.is_some_and(|(not_before, not_after)| {
+                    crate::certificate::needs_renewal(
+                        not_before,
+                        not_after,
+                        self.config.renewal_window_ratio,
+                        self.config.renew_check_interval,
+                        now,
+                    )
+                }),
             };
-            if cert.is_managed() && self.needs_renewal(&cert) {
+            if due {
                 if let Ok(subject) = Subject::parse(&name) {
                     self.schedule_renewal(subject);
                 }
@@ -503,8 +529,17 @@ impl ManagerInner {
     fn schedule_renewal(self: &Arc<Self>, subject: Subject) {
         self.spawn_with_retries(format!("renew_{subject}"), subject, |m, s| async move {
             let name = s.as_string();
-            let Some(current) = m.cache.get_exact(&name) else {
-                return Ok(());
+            let current = match m.cache.get_exact(&name) {
+                Some(c) => c,
+                // Evicted: storage has it (and it stays out of the cache unless renewed).
+                None => match m.load_from_storage(&name).await {
+                    Ok(c) => Arc::new(c),
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                    Err(e) if e.kind() == ErrorKind::Corrupt => {
+                        return m.issue_cert(&s, None, false).await.map(|_| ());
+                    }
+                    Err(e) => return Err(e),
+                },
             };
             if !m.needs_renewal(&current) {
                 return Ok(());
@@ -596,6 +631,14 @@ impl ManagerInner {
     pub(crate) async fn cache_managed(&self, cert: Certificate) -> Arc<Certificate> {
         let fresh = Arc::new(cert);
         let cached = self.cache.insert_arc(fresh.clone());
+        {
+            let mut managed = self.managed.lock().unwrap_or_else(|p| p.into_inner());
+            for name in cached.names() {
+                if let Some(known) = managed.get_mut(name) {
+                    *known = Some(cached.validity());
+                }
+            }
+        }
         if Arc::ptr_eq(&cached, &fresh) {
             let sans = cached.names().map(str::to_string).collect();
             let _ = events::emit(
@@ -671,6 +714,7 @@ impl ManagerInner {
                 }
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) if e.kind() == ErrorKind::Corrupt => self.report_corrupt(&name, &e).await,
             Err(e) if renewal => {
                 tracing::warn!(error = %e, "stored certificate is unreadable; replacing it")
             }
@@ -731,6 +775,27 @@ impl ManagerInner {
                 Err(e)
             }
         }
+    }
+
+    /// Says that the stored certificate of `name` is unusable and will be replaced (log and
+    /// event, naming the files).
+    async fn report_corrupt(&self, name: &str, error: &Error) {
+        let ik = self.issuer.issuer_key();
+        let event = Event::StoredCertCorrupt {
+            identifier: name.to_string(),
+            error: error.to_string(),
+            certificate_path: keys::site_cert(ik, name),
+            private_key_path: keys::site_private_key(ik, name),
+            metadata_path: keys::site_meta(ik, name),
+        };
+        tracing::warn!(
+            certificate = %keys::site_cert(ik, name),
+            key = %keys::site_private_key(ik, name),
+            metadata = %keys::site_meta(ik, name),
+            error = %error,
+            "stored certificate is unusable; obtaining a new one to replace it"
+        );
+        let _ = events::emit(self.config.event_handler.as_ref(), event).await;
     }
 
     /// Key, CSR, issuance, then the three files. Returns the certificate and the CSR as PEM.
@@ -830,47 +895,5 @@ impl ManagerInner {
             .storage
             .delete(&keys::site_prefix(self.issuer.issuer_key(), &name))
             .await
-    }
-}
-
-/// A held storage lock; released explicitly, or in the background if the holder is dropped
-/// (a cancelled obtain must not keep the name locked).
-struct LockGuard {
-    storage: Arc<dyn Storage>,
-    name: String,
-    runtime: Handle,
-    held: bool,
-}
-
-impl LockGuard {
-    async fn acquire(storage: Arc<dyn Storage>, name: String, runtime: &Handle) -> Result<Self> {
-        storage
-            .lock(&name)
-            .await
-            .map_err(|e| e.context(format!("lock `{name}`")))?;
-        Ok(Self {
-            storage,
-            name,
-            runtime: runtime.clone(),
-            held: true,
-        })
-    }
-
-    async fn release(mut self) {
-        self.held = false;
-        if let Err(e) = self.storage.unlock(&self.name).await {
-            tracing::warn!(lock = %self.name, error = %e, "releasing lock");
-        }
-    }
-}
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        if self.held {
-            let (storage, name) = (self.storage.clone(), std::mem::take(&mut self.name));
-            self.runtime.spawn(async move {
-                let _ = storage.unlock(&name).await;
-            });
-        }
     }
 }

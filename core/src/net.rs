@@ -31,4 +31,40 @@ pub(crate) async fn accept(listener: &TcpListener) -> TcpStream {
     }
 }
 
+/// Reads a response body of at most `limit` bytes: a peer (a CA, an API, an ask endpoint) that
+/// sends more is cut off with an error instead of filling memory.
+pub(crate) async fn read_body<B>(
+    body: B,
+    limit: usize,
+) -> std::result::Result<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt;
+    Ok(http_body_util::Limited::new(body, limit)
+        .collect()
+        .await?
+        .to_bytes())
+}
+
+/// Resolves `host:port` within [`LOOKUP_TIMEOUT`] (the system resolver has no deadline of its
+/// own we control).
+pub(crate) async fn lookup_host(
+    host: &str,
+    port: u16,
+) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    match tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+        Ok(found) => Ok(found?.collect()),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("resolving `{host}` took longer than {LOOKUP_TIMEOUT:?}"),
+        )),
+    }
+}
+
+/// The most bytes read from any HTTP response body (ACME, DNS provider APIs): the largest
+/// legitimate ones are certificate chains of a few kilobytes.
+pub(crate) const MAX_RESPONSE_BODY: usize = 1 << 20;
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
@@ -45,10 +45,14 @@ where
 pub const DEFAULT_ON_DEMAND_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a handshake waits for an expired on-demand certificate to be renewed.
 pub const EXPIRED_RENEWAL_WAIT: Duration = Duration::from_secs(90);
+/// The most bytes of an "ask" answer read (only its status is used).
+const ASK_BODY_LIMIT: usize = 64 * 1024;
 /// How long the "ask" endpoint has to answer.
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 /// First pause after a failed on-demand obtain; doubles per failure up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(30);
+/// Failing names remembered for backoff at most (a flood of failing names must not grow memory).
+pub const MAX_REMEMBERED_FAILURES: usize = 10_000;
 /// Longest pause between on-demand attempts for a failing name.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
@@ -66,7 +70,7 @@ impl std::fmt::Debug for OnDemand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnDemand")
             .field("decision", &self.decision.is_some())
-            .field("ask", &self.ask)
+            .field("ask", &self.ask.as_deref().map(without_query))
             .field("allow", &self.allow.len())
             .field("rate_limit", &self.rate_limit)
             .field("obtain_timeout", &self.obtain_timeout)
@@ -93,21 +97,30 @@ impl OnDemand {
         }
         if let Some(url) = &self.ask {
             let parsed: http::Uri = url.parse().map_err(|e| {
-                Error::config("on_demand_ask", format!("`{url}` is not a URL: {e}"))
+                Error::config(
+                    "on_demand_ask",
+                    format!("`{}` is not a URL: {e}", without_query(url)),
+                )
             })?;
             if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
                 return Err(Error::config(
                     "on_demand_ask",
-                    format!("`{url}` is not an http(s) URL"),
+                    format!("`{}` is not an http(s) URL", without_query(url)),
                 ));
             }
         }
-        if self.obtain_timeout.is_some_and(|t| t.is_zero()) {
-            return Err(Error::config(
+        if let Some(t) = self.obtain_timeout {
+            crate::config::within(
                 "on_demand_obtain_timeout",
-                "must be more than zero",
-            ));
+                t,
+                Duration::from_millis(1),
+                crate::config::MAX_TIMEOUT,
+            )?;
         }
+        self.rate_limit = self
+            .rate_limit
+            .map(|l| l.validate("on_demand_rate_limit"))
+            .transpose()?;
         self.allow = self
             .allow
             .into_iter()
@@ -131,8 +144,6 @@ pub(crate) struct OnDemandState {
     pub inflight: Mutex<HashMap<String, watch::Receiver<Outcome>>>,
     failures: Mutex<HashMap<String, Failure>>,
     issued: Mutex<std::collections::VecDeque<Instant>>,
-    /// Names whose certificates came from on-demand (renewed at handshake time).
-    pub names: Mutex<HashSet<String>>,
 }
 
 struct Failure {
@@ -160,7 +171,6 @@ impl OnDemandState {
             inflight: Mutex::default(),
             failures: Mutex::default(),
             issued: Mutex::default(),
-            names: Mutex::default(),
         }
     }
 
@@ -198,6 +208,20 @@ impl OnDemandState {
                     .saturating_mul(1 << (attempts - 1).min(10))
                     .min(MAX_BACKOFF);
                 tracing::warn!(name, attempts, backoff_secs = backoff.as_secs(), error = %e, "on-demand certificate failed; backing off");
+                if failures.len() >= MAX_REMEMBERED_FAILURES && !failures.contains_key(name) {
+                    // Forget failures whose backoff is over, else the one ending soonest.
+                    let now = Instant::now();
+                    failures.retain(|_, f| f.retry_at > now);
+                    if failures.len() >= MAX_REMEMBERED_FAILURES {
+                        let soonest = failures
+                            .iter()
+                            .min_by_key(|(_, f)| f.retry_at)
+                            .map(|(n, _)| n.clone());
+                        if let Some(n) = soonest {
+                            failures.remove(&n);
+                        }
+                    }
+                }
                 failures.insert(
                     name.to_string(),
                     Failure {
@@ -263,7 +287,7 @@ impl OnDemandState {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(refused(format!("the decision said no: {e}"))),
                 Err(e) if e.is_panic() => {
-                    let text = crate::events::panic_text(e.into_panic());
+                    let text = crate::runtime::panic_text(&*e.into_panic());
                     tracing::error!(name, panic = %text, "on-demand decision panicked; refusing");
                     return Err(refused(format!("the decision panicked: {text}")));
                 }
@@ -285,11 +309,12 @@ async fn ask(url: &str, name: &str) -> std::result::Result<(), String> {
     let client = ask_client().as_ref().map_err(Clone::clone)?;
     let request = http::Request::get(&target)
         .body(Empty::new())
-        .map_err(|e| format!("ask URL `{target}`: {e}"))?;
+        .map_err(|e| format!("ask URL `{}`: {e}", without_query(url)))?;
     let answer = tokio::time::timeout(ASK_TIMEOUT, async {
         let resp = client.request(request).await.map_err(|e| e.to_string())?;
+        // Only the status matters; the body is read (bounded) so the connection ends cleanly.
         let status = resp.status();
-        let _ = resp.into_body().collect().await;
+        let _ = crate::net::read_body(resp.into_body(), ASK_BODY_LIMIT).await;
         Ok::<_, String>(status)
     })
     .await
@@ -326,6 +351,14 @@ fn ask_client() -> &'static std::result::Result<AskClient, String> {
             .pool_max_idle_per_host(0)
             .build(connector))
     })
+}
+
+/// An ask URL fit for logs and errors: its query (which may hold a token) left out.
+fn without_query(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_string(),
+    }
 }
 
 fn encode(s: &str) -> String {
@@ -368,6 +401,22 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(e.field(), Some("on_demand_ask"));
+    }
+
+    #[test]
+    fn the_ask_token_is_never_printed() {
+        let policy = OnDemand {
+            ask: Some("https://ask.test/check?token=s3cr3t-t0k3n".into()),
+            ..OnDemand::default()
+        };
+        assert!(!format!("{policy:?}").contains("s3cr3t"), "{policy:?}");
+        let config = crate::Config::builder()
+            .storage(std::sync::Arc::new(crate::MemoryStorage::new()))
+            .on_demand_ask("https://ask.test/check?token=s3cr3t-t0k3n")
+            .build()
+            .unwrap();
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        assert!(!format!("{:?}", config.on_demand()).contains("s3cr3t"));
     }
 
     #[tokio::test]

@@ -61,12 +61,35 @@ impl RetrySchedule {
     }
 
     /// A custom schedule: the waits after the first, second, … failure (the last repeats), and
-    /// the total time after which to give up. An empty list means no retries.
+    /// the total time after which to give up. An empty list means no retries (through
+    /// [`ConfigBuilder::retry_intervals`](crate::ConfigBuilder::retry_intervals) it means the
+    /// default waits).
     pub fn new(intervals: Vec<Duration>, max_total: Duration) -> Self {
         Self {
             intervals,
             max_total,
         }
+    }
+
+    /// This schedule's waits with another total.
+    pub fn with_max_total(mut self, max_total: Duration) -> Self {
+        self.max_total = max_total;
+        self
+    }
+
+    /// The waits and the total.
+    pub fn into_parts(self) -> (Vec<Duration>, Duration) {
+        (self.intervals, self.max_total)
+    }
+
+    /// The waits after the first, second, … failure (the last repeats).
+    pub fn intervals(&self) -> &[Duration] {
+        &self.intervals
+    }
+
+    /// The total time after which retrying stops.
+    pub fn max_total(&self) -> Duration {
+        self.max_total
     }
 
     /// The wait after failed attempt number `attempt` (0-based), if any.
@@ -105,7 +128,7 @@ where
         let Some(wait) = schedule.wait_after(attempt) else {
             return Err(err);
         };
-        if start.elapsed() + wait > schedule.max_total {
+        if start.elapsed().saturating_add(wait) > schedule.max_total {
             tracing::error!(task = what, attempts = attempt + 1, error = %err, "giving up after the retry period");
             return Err(err);
         }

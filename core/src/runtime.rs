@@ -128,11 +128,27 @@ pub async fn spawn_blocking<T: Send + 'static>(
         .map_err(|e| join_error("blocking call", e))
 }
 
+/// The text of a panic payload.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
+
+/// Runs `f`, turning a panic into an [`ErrorKind::Internal`] error naming `what`: for the entry
+/// points of bindings, where a panic must never reach the host process.
+pub fn catch_panic<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|p| Error::internal(format!("{what} panicked: {}", panic_text(&*p))))
+}
+
 pub(crate) fn join_error(what: &str, e: tokio::task::JoinError) -> Error {
     if e.is_panic() {
         Error::internal(format!(
             "{what}: panicked: {}",
-            crate::events::panic_text(e.into_panic())
+            crate::runtime::panic_text(&*e.into_panic())
         ))
     } else {
         Error::new(ErrorKind::Cancelled, format!("{what}: cancelled"))

@@ -365,15 +365,12 @@ async fn listen_addrs(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let found: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Challenge,
-                format!("resolving listen_host `{host}`: {e}"),
-            )
-        })?
-        .collect();
+    let found: Vec<SocketAddr> = crate::net::lookup_host(bare, port).await.map_err(|e| {
+        Error::new(
+            ErrorKind::Challenge,
+            format!("resolving listen_host `{host}`: {e}"),
+        )
+    })?;
     if found.is_empty() {
         return Err(Error::new(
             ErrorKind::Challenge,

@@ -17,13 +17,17 @@
 //! [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
 
 pub mod file;
+mod file_lock;
+pub mod foreign;
 pub mod keys;
 pub mod memory;
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use tokio::runtime::Handle;
 
 use crate::error::Result;
 
@@ -71,6 +75,52 @@ pub trait Storage: Send + Sync + Debug + 'static {
     /// Releases every lock this process holds through this storage (called at shutdown).
     async fn release_own_locks(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// A held storage lock; released explicitly, or in the background if the holder is dropped
+/// (a cancelled obtain must not keep the name locked).
+pub(crate) struct LockGuard {
+    storage: Arc<dyn Storage>,
+    name: String,
+    runtime: Handle,
+    held: bool,
+}
+
+impl LockGuard {
+    pub(crate) async fn acquire(
+        storage: Arc<dyn Storage>,
+        name: String,
+        runtime: &Handle,
+    ) -> Result<Self> {
+        storage
+            .lock(&name)
+            .await
+            .map_err(|e| e.context(format!("lock `{name}`")))?;
+        Ok(Self {
+            storage,
+            name,
+            runtime: runtime.clone(),
+            held: true,
+        })
+    }
+
+    pub(crate) async fn release(mut self) {
+        self.held = false;
+        if let Err(e) = self.storage.unlock(&self.name).await {
+            tracing::warn!(lock = %self.name, error = %e, "releasing lock");
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if self.held {
+            let (storage, name) = (self.storage.clone(), std::mem::take(&mut self.name));
+            self.runtime.spawn(async move {
+                let _ = storage.unlock(&name).await;
+            });
+        }
     }
 }
 

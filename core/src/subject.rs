@@ -115,6 +115,22 @@ fn invalid(input: &str, why: &str) -> Error {
 /// Characters no certificate name may contain (Go CertMagic's list).
 const FORBIDDEN: &str = "()[]{}<> \t\n\"\\!@#$%^&|;'+=";
 
+/// The one canonical text of a name a peer sent (a TLS server name, an HTTP `Host`): lower case,
+/// without a trailing dot, IDNA to punycode, IP addresses in their standard text. Refused
+/// (`InvalidName`) unless it is a name a certificate could be for, without a wildcard, and
+/// without surrounding blanks: every variant of a name must become the same key for caches,
+/// backoff, decisions and storage, and nothing else may reach them.
+pub fn canonical_server_name(input: &str) -> Result<String> {
+    if input.trim() != input {
+        return Err(invalid(input, "blank space around the name"));
+    }
+    let bare = input.strip_suffix('.').unwrap_or(input);
+    if bare.contains('*') {
+        return Err(invalid(input, "a wildcard is not a server name"));
+    }
+    Subject::parse(bare).map(|s| s.as_string())
+}
+
 /// Host part of an HTTP `Host` header or a URL authority: port and IPv6 brackets removed,
 /// lower-cased.
 pub(crate) fn host_only(host: &str) -> String {
@@ -184,6 +200,35 @@ mod tests {
             assert!(
                 err.message().contains("cannot have a certificate"),
                 "{bad:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_names_have_one_form() {
+        for (variant, canonical) in [
+            ("A.Example.TEST", "a.example.test"),
+            ("a.example.test.", "a.example.test"),
+            ("a\u{00AD}.example.test", "a.example.test"),
+            ("bücher.test", "xn--bcher-kva.test"),
+            ("[::1]", "::1"),
+            ("2001:db8:0::1", "2001:db8::1"),
+            ("2001:DB8::1", "2001:db8::1"),
+            ("127.0.0.1", "127.0.0.1"),
+        ] {
+            assert_eq!(
+                canonical_server_name(variant).unwrap(),
+                canonical,
+                "{variant:?}"
+            );
+        }
+        for bad in [
+            "a.com ", " a.com", "..", "../x", "a..b", "*.a.test", "", ".", "a/b", "a.test..",
+        ] {
+            assert_eq!(
+                canonical_server_name(bad).unwrap_err().kind(),
+                ErrorKind::InvalidName,
+                "{bad:?}"
             );
         }
     }

@@ -63,7 +63,10 @@ pub(crate) fn call(body: impl FnOnce() -> FfiResult) -> certmagic_result {
             failure.code
         }
         Err(panic) => {
-            set_last_error(format!("certmagic panicked: {}", panic_text(&*panic)));
+            set_last_error(format!(
+                "certmagic panicked: {}",
+                certmagic::runtime::panic_text(&*panic)
+            ));
             certmagic_result::Panic
         }
     }
@@ -72,14 +75,6 @@ pub(crate) fn call(body: impl FnOnce() -> FfiResult) -> certmagic_result {
 /// Runs the body of an exported function that returns a plain value; a panic yields `default`.
 pub(crate) fn guard<T>(default: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(default)
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".into())
 }
 
 /// Copies the message of the last failed call on this thread into `buf` (NUL-terminated,

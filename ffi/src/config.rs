@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use certmagic::{
     ChainPreference, ChallengeType, Config, ConfigBuilder, FileStorage, KeyType, RateLimit,
-    RetrySchedule,
 };
 
 use crate::boundary::{Failure, FfiResult, call};
@@ -19,6 +18,7 @@ use crate::handle::{
 use crate::result::certmagic_result;
 use crate::slice::{bytes, text};
 use crate::storage::{CStorage, certmagic_storage_callbacks};
+use certmagic::storage::foreign::Blocking;
 
 /// Settings for a manager, before they are checked. Owned by the caller from
 /// `certmagic_config_builder_new` until `certmagic_config_builder_build` (which consumes it) or
@@ -529,7 +529,9 @@ pub unsafe extern "C" fn certmagic_config_builder_set_rate_limit(
 }
 
 /// Waits between attempts of failed background work (the last repeats), giving up after
-/// `max_total_ms`. Default: CertMagic's schedule, 1 minute rising to 6 hours, for 30 days.
+/// `max_total_ms` (0: no retries). No waits (`intervals_len` 0) keeps CertMagic's, 1 minute
+/// rising to 6 hours; the default total is 30 days. Each wait at most a year, the total at
+/// most ten (checked by `certmagic_config_builder_build`).
 ///
 /// # Safety
 /// `builder` live; `intervals_ms` valid for `intervals_len` values.
@@ -549,11 +551,11 @@ pub unsafe extern "C" fn certmagic_config_builder_set_retry_intervals_ms(
             } else {
                 std::slice::from_raw_parts(intervals_ms, intervals_len)
             };
-            let schedule = RetrySchedule::new(
-                raw.iter().map(|ms| Duration::from_millis(*ms)).collect(),
-                Duration::from_millis(max_total_ms),
-            );
-            set(b, |i| i.retry_schedule(schedule))
+            let waits: Vec<Duration> = raw.iter().map(|ms| Duration::from_millis(*ms)).collect();
+            set(b, |i| {
+                i.retry_intervals(waits)
+                    .retry_max_total(Duration::from_millis(max_total_ms))
+            })
         })
     }
 }
@@ -581,7 +583,8 @@ pub unsafe extern "C" fn certmagic_config_builder_set_storage_path(
 
 /// Keeps certificates in a storage implemented by C callbacks (the table is copied; every member
 /// but `userdata_free` must be set). Replaces an earlier storage setting; the earlier callbacks'
-/// `userdata_free` runs when nothing uses them any more.
+/// `userdata_free` runs when nothing uses them any more. The table's `userdata` is the
+/// library's from this call on (see `certmagic_userdata_free_cb`), even if it fails.
 ///
 /// # Safety
 /// `builder` live; `callbacks` a valid table whose functions follow its documented contract.
@@ -590,19 +593,20 @@ pub unsafe extern "C" fn certmagic_config_builder_set_storage_callbacks(
     builder: *mut certmagic_config_builder,
     callbacks: *const certmagic_storage_callbacks,
 ) -> certmagic_result {
-    unsafe {
-        update(builder, |b| {
-            let table = callbacks
-                .as_ref()
-                .ok_or_else(|| Failure::null("callbacks"))?;
-            let storage = Arc::new(CStorage::new(table)?);
-            set(b, |i| i.storage(storage))
-        })
-    }
+    call(|| {
+        // SAFETY: per the contract above.
+        let table = unsafe { callbacks.as_ref() }.ok_or_else(|| Failure::null("callbacks"))?;
+        // Owns the userdata from here, whatever fails next.
+        let storage = CStorage::new(table);
+        // SAFETY: per the contract above.
+        let b = unsafe { handle::box_mut(builder, "builder") }?;
+        let storage = Arc::new(Blocking::new(storage?));
+        set(b, |i| i.storage(storage))
+    })
 }
 
 /// Sends every event to `cb` (see `certmagic_event_cb`). `userdata_free` (may be NULL) runs once
-/// when nothing uses the callback any more.
+/// when nothing uses the callback any more, or before this returns if it fails.
 ///
 /// # Safety
 /// `builder` live; `cb` safe to call with `userdata` from any thread until `userdata_free`.
@@ -613,9 +617,9 @@ pub unsafe extern "C" fn certmagic_config_builder_set_event_callback(
     userdata: *mut c_void,
     userdata_free: certmagic_userdata_free_cb,
 ) -> certmagic_result {
+    let userdata = Userdata::new(userdata, userdata_free);
     unsafe {
         update(builder, |b| {
-            let userdata = Userdata::new(userdata, userdata_free);
             let cb = cb.ok_or_else(|| Failure::null("cb"))?;
             let handler = Arc::new(CEvents { cb, userdata });
             set(b, |i| i.event_handler(handler))
@@ -623,7 +627,8 @@ pub unsafe extern "C" fn certmagic_config_builder_set_event_callback(
     }
 }
 
-/// Sets the on-demand TLS decision (see `certmagic_decision_cb`).
+/// Sets the on-demand TLS decision (see `certmagic_decision_cb`). `userdata_free` (may be NULL)
+/// runs once when nothing uses the callback any more, or before this returns if it fails.
 ///
 /// # Safety
 /// `builder` live; `cb` safe to call with `userdata` from any thread until `userdata_free`.
@@ -634,9 +639,9 @@ pub unsafe extern "C" fn certmagic_config_builder_set_on_demand_decision(
     userdata: *mut c_void,
     userdata_free: certmagic_userdata_free_cb,
 ) -> certmagic_result {
+    let userdata = Userdata::new(userdata, userdata_free);
     unsafe {
         update(builder, |b| {
-            let userdata = Userdata::new(userdata, userdata_free);
             let cb = cb.ok_or_else(|| Failure::null("cb"))?;
             let decision = Arc::new(CDecision {
                 cb,

@@ -8,7 +8,7 @@ use certmagic::dns::providers;
 use certmagic::runtime::CallbackGuard;
 use certmagic::{DnsChallenge, DnsOptions, DnsProvider, DnsRecord, Error, ErrorKind};
 
-use crate::boundary::{Failure, FfiResult};
+use crate::boundary::{Failure, FfiResult, call};
 use crate::config::{certmagic_config_builder, set, update};
 use crate::handle::{Userdata, certmagic_userdata_free_cb};
 use crate::result::certmagic_result;
@@ -198,7 +198,8 @@ pub unsafe extern "C" fn certmagic_config_builder_set_dns_provider(
 
 /// Solves every challenge with DNS-01 through a provider implemented by C callbacks (the table is
 /// copied; both record callbacks must be set). `options_json` as for
-/// `certmagic_config_builder_set_dns_provider`.
+/// `certmagic_config_builder_set_dns_provider`. The table's `userdata` is the library's from
+/// this call on (see `certmagic_userdata_free_cb`), even if it fails.
 ///
 /// # Safety
 /// `builder` live; `callbacks` a valid table following its documented contract; `options_json`
@@ -209,13 +210,14 @@ pub unsafe extern "C" fn certmagic_config_builder_set_dns_provider_callbacks(
     callbacks: *const certmagic_dns_provider_callbacks,
     options_json: *const c_char,
 ) -> certmagic_result {
+    // SAFETY: per the contract above.
+    let Some(c) = (unsafe { callbacks.as_ref() }) else {
+        return call(|| Err(Failure::null("callbacks")));
+    };
+    // Owned from here, so that userdata_free runs whatever fails next.
+    let userdata = Userdata::new(c.userdata, c.userdata_free);
     unsafe {
         update(builder, |b| {
-            let c = callbacks
-                .as_ref()
-                .ok_or_else(|| Failure::null("callbacks"))?;
-            // Taken first so that userdata_free runs even when the table is refused.
-            let userdata = Userdata::new(c.userdata, c.userdata_free);
             let append_records = c
                 .append_records
                 .ok_or_else(|| Failure::null("callbacks->append_records"))?;

@@ -87,6 +87,12 @@ pub(crate) unsafe fn write_out<T>(out: *mut T, value: T, name: &str) -> FfiResul
 
 /// Frees a callback's `userdata` when the library drops its last reference to the callback.
 /// May be NULL when the userdata needs no freeing.
+///
+/// One rule for every function that takes a `userdata_free` (directly or in a callback table):
+/// the library owns `userdata` from the moment the function is called. `userdata_free` runs
+/// exactly once: when nothing uses the callback any more, or, if the function fails (a NULL
+/// builder or callback, a refused table or setting), before the function returns. The caller
+/// never frees a `userdata` it passed. (Only a NULL table pointer leaves nothing to free.)
 #[allow(non_camel_case_types)]
 pub type certmagic_userdata_free_cb = Option<unsafe extern "C" fn(userdata: *mut std::ffi::c_void)>;
 

@@ -56,10 +56,10 @@ pub unsafe extern "C" fn certmagic_set_log_callback(
     userdata_free: certmagic_userdata_free_cb,
     max_level: u32,
 ) -> certmagic_result {
+    let userdata = Userdata::new(userdata, userdata_free);
     call(|| {
         let level = certmagic::log::level_from_number(max_level)
             .ok_or_else(|| Failure::invalid(format!("unknown log level {max_level}")))?;
-        let userdata = Userdata::new(userdata, userdata_free);
         let sink = cb.map(|cb| {
             let log = Arc::new(CLog { cb, userdata });
             let sink: certmagic::log::LogSink =

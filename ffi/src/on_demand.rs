@@ -206,8 +206,17 @@ pub struct certmagic_pending {
 pub(crate) struct Pending {
     outcome: Arc<Mutex<Option<certmagic::Result<Arc<Certificate>>>>>,
     task: tokio::task::AbortHandle,
-    /// Held while the ready callback runs; `true` once the handle is freed (no callback after).
-    freed: Arc<Mutex<bool>>,
+    gate: Arc<ReadyGate>,
+}
+
+/// Orders the ready callback and `certmagic_pending_free`: the callback runs holding `freed`
+/// and only while it is `false`; freeing sets it, waiting for a callback that is running,
+/// unless the callback itself frees the handle (its own thread cannot wait for itself).
+#[derive(Default)]
+struct ReadyGate {
+    freed: Mutex<bool>,
+    /// The thread running the ready callback, while it runs.
+    running_on: Mutex<Option<std::thread::ThreadId>>,
 }
 
 impl Castable for certmagic_pending {
@@ -217,21 +226,22 @@ impl BoxCastable for certmagic_pending {}
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        // No ready callback starts after this, and one that is running is waited for, so the
-        // caller may free its userdata once this returns. From inside the callback itself
-        // (the lock is held on this thread) it cannot wait, and need not.
-        let guard = if certmagic::runtime::check_blocking_allowed("certmagic_pending_free").is_ok()
-        {
-            Some(self.freed.lock().unwrap_or_else(|p| p.into_inner()))
-        } else {
-            self.freed.try_lock().ok()
-        };
-        if let Some(mut freed) = guard {
-            *freed = true;
+        // No ready callback starts after this, and one that is running on another thread is
+        // waited for (it returns quickly, by contract), so the caller may free its userdata
+        // once this returns. From inside the callback itself the wait would never end, and
+        // need not happen: the callback runs once.
+        let current = std::thread::current().id();
+        let in_callback = *unpoisoned(&self.gate.running_on) == Some(current);
+        if !in_callback {
+            *unpoisoned(&self.gate.freed) = true;
         }
         // Stops waiting; an obtain shared with other handshakes runs on.
         self.task.abort();
     }
+}
+
+fn unpoisoned<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 struct SendPtr(*mut c_void);
@@ -270,26 +280,28 @@ pub unsafe extern "C" fn certmagic_manager_certificate_for_handshake_start(
             return Err(Failure::null("out"));
         }
         let outcome = Arc::new(Mutex::new(None));
-        let freed = Arc::new(Mutex::new(false));
-        let (slot, gate) = (outcome.clone(), freed.clone());
+        let gate = Arc::new(ReadyGate::default());
+        let (slot, ready_gate) = (outcome.clone(), gate.clone());
         let userdata = SendPtr(userdata);
         let task = certmagic::runtime::handle()?.spawn(async move {
             let result = resolve(m, sni, alpn).await;
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            *unpoisoned(&slot) = Some(result);
             if let Some(cb) = ready {
                 let userdata = userdata;
-                let freed = gate.lock().unwrap_or_else(|p| p.into_inner());
+                let freed = unpoisoned(&ready_gate.freed);
                 if !*freed {
+                    *unpoisoned(&ready_gate.running_on) = Some(std::thread::current().id());
                     let _in_callback = certmagic::runtime::CallbackGuard::enter();
                     // SAFETY: registered by the caller with this userdata; documented above.
                     let _ = std::panic::catch_unwind(|| unsafe { cb(userdata.0) });
+                    *unpoisoned(&ready_gate.running_on) = None;
                 }
             }
         });
         let pending = Pending {
             outcome,
             task: task.abort_handle(),
-            freed,
+            gate,
         };
         // SAFETY: checked non-NULL above.
         unsafe { *out = handle::to_box::<certmagic_pending>(pending) };
@@ -343,4 +355,82 @@ pub unsafe extern "C" fn certmagic_pending_poll(
 pub unsafe extern "C" fn certmagic_pending_free(pending: *mut certmagic_pending) {
     // SAFETY: per the contract above.
     crate::boundary::guard((), || unsafe { handle::box_free(pending) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::*;
+    use crate::manager::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    static FINISHED: AtomicBool = AtomicBool::new(false);
+
+    unsafe extern "C" fn slow_ready(_: *mut c_void) {
+        STARTED.store(true, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        FINISHED.store(true, Ordering::SeqCst);
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::expect_used)]
+    fn pending_free_waits_for_a_running_ready_callback_even_from_a_runtime_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
+        let allowed = std::ffi::CString::new("allowed.example.test").unwrap();
+        let refused = std::ffi::CString::new("refused.example.test").unwrap();
+        // SAFETY: the C API used as a C program would.
+        unsafe {
+            let b = certmagic_config_builder_new();
+            assert_eq!(
+                certmagic_config_builder_set_storage_path(b, path.as_ptr()),
+                certmagic_result::Ok
+            );
+            assert_eq!(
+                certmagic_config_builder_add_on_demand_allow(b, allowed.as_ptr()),
+                certmagic_result::Ok
+            );
+            let mut config = std::ptr::null();
+            assert_eq!(
+                certmagic_config_builder_build(b, &mut config),
+                certmagic_result::Ok
+            );
+            let mut manager = std::ptr::null();
+            assert_eq!(
+                certmagic_manager_new(config, &mut manager),
+                certmagic_result::Ok
+            );
+            let mut pending = std::ptr::null_mut();
+            // Refused at once (not in the allow-list): the ready callback runs right away.
+            assert_eq!(
+                certmagic_manager_certificate_for_handshake_start(
+                    manager,
+                    refused.as_ptr(),
+                    std::ptr::null(),
+                    0,
+                    Some(slow_ready),
+                    std::ptr::null_mut(),
+                    &mut pending,
+                ),
+                certmagic_result::Ok
+            );
+            while !STARTED.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            // Freed from a thread inside a Tokio runtime (a Rust host, say), while the
+            // callback runs on a library thread: the free must still wait for it.
+            let host = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let _inside = host.enter();
+            certmagic_pending_free(pending);
+            assert!(
+                FINISHED.load(Ordering::SeqCst),
+                "certmagic_pending_free returned while the ready callback was running"
+            );
+            certmagic_manager_free(manager);
+            certmagic_config_free(config);
+        }
+    }
 }

@@ -1,13 +1,11 @@
 //! Storage implemented by C callbacks: the table `certmagic_storage_callbacks`, adapted to the
-//! core `Storage` trait. Each callback runs on a blocking thread, so it may block (network
-//! stores, locks).
+//! core `BlockingStorage` trait: the engine calls each on a blocking thread, so it may block
+//! (network stores, locks).
 
 use std::ffi::{CString, c_char, c_void};
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
-use certmagic::runtime::CallbackGuard;
-use certmagic::{Error, ErrorKind, KeyInfo, Storage};
+use certmagic::storage::foreign::BlockingStorage;
+use certmagic::{Error, ErrorKind, KeyInfo};
 
 use crate::boundary::{Failure, FfiResult};
 use crate::handle::{Userdata, certmagic_userdata_free_cb};
@@ -38,7 +36,8 @@ pub struct certmagic_key_info {
 /// Thread-safety: callbacks are called on library threads, several at once; they may block
 /// (they run on blocking threads); must return normally; must not call blocking `certmagic_*`
 /// functions. `userdata_free` (may be NULL) is called once, when the last manager using the
-/// storage is gone.
+/// storage is gone, or before `certmagic_config_builder_set_storage_callbacks` returns if it
+/// fails (the library owns `userdata` from the call on, as with every `userdata_free`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct certmagic_storage_callbacks {
@@ -106,10 +105,9 @@ struct Table {
     userdata: Userdata,
 }
 
-/// The core `Storage` over a C table.
-#[derive(Clone)]
+/// A C table as a core `BlockingStorage` (wrapped in `Blocking` for the engine).
 pub(crate) struct CStorage {
-    table: Arc<Table>,
+    table: Table,
 }
 
 impl std::fmt::Debug for CStorage {
@@ -119,11 +117,13 @@ impl std::fmt::Debug for CStorage {
 }
 
 impl CStorage {
-    /// Checks that every required member is set (naming the first that is not).
+    /// Checks that every required member is set (naming the first that is not). The userdata
+    /// is owned from the start, so it is freed when the table is refused.
     pub fn new(c: &certmagic_storage_callbacks) -> FfiResult<Self> {
         fn need<T>(f: Option<T>, name: &str) -> FfiResult<T> {
             f.ok_or_else(|| Failure::null(&format!("callbacks->{name}")))
         }
+        let userdata = Userdata::new(c.userdata, c.userdata_free);
         let table = Table {
             store: need(c.store, "store")?,
             load: need(c.load, "load")?,
@@ -133,34 +133,25 @@ impl CStorage {
             stat: need(c.stat, "stat")?,
             lock: need(c.lock, "lock")?,
             unlock: need(c.unlock, "unlock")?,
-            userdata: Userdata::new(c.userdata, c.userdata_free),
+            userdata,
         };
-        Ok(Self {
-            table: Arc::new(table),
-        })
+        Ok(Self { table })
     }
 
-    /// Runs one callback on a blocking thread.
-    async fn run<T: Send + 'static>(
+    /// Runs one callback (the caller is on a blocking thread).
+    fn run<T>(
         &self,
         op: &'static str,
         key: &str,
-        f: impl FnOnce(&Table, &CString) -> Result<T, u32> + Send + 'static,
+        f: impl FnOnce(&Table, &CString) -> Result<T, u32>,
     ) -> certmagic::Result<T> {
-        let table = self.table.clone();
-        let key_owned = key.to_string();
         let c_key = CString::new(key).map_err(|_| {
             Error::new(
                 ErrorKind::Storage,
                 format!("storage key `{key}` holds a NUL byte"),
             )
         })?;
-        let outcome = certmagic::runtime::spawn_blocking(move || {
-            let _in_callback = CallbackGuard::enter();
-            f(&table, &c_key)
-        })
-        .await?;
-        outcome.map_err(|rc| {
+        f(&self.table, &c_key).map_err(|rc| {
             let code = certmagic_result::from_u32(rc);
             let kind = code.kind();
             let what = if kind == ErrorKind::NotFound {
@@ -171,7 +162,7 @@ impl CStorage {
             Error::new(
                 kind,
                 format!(
-                    "storage callback `{op}` {what} for `{key_owned}` ({})",
+                    "storage callback `{op}` {what} for `{key}` ({})",
                     crate::result_name(rc)
                 ),
             )
@@ -183,84 +174,72 @@ fn check(rc: u32) -> Result<(), u32> {
     if rc == 0 { Ok(()) } else { Err(rc) }
 }
 
-#[certmagic::async_trait]
-impl Storage for CStorage {
-    async fn store(&self, key: &str, value: &[u8]) -> certmagic::Result<()> {
-        let value = value.to_vec();
+impl BlockingStorage for CStorage {
+    fn store(&self, key: &str, value: &[u8]) -> certmagic::Result<()> {
         // SAFETY (all callbacks below): the table was checked at registration; the arguments
         // are valid for the duration of the call.
         self.run("store", key, move |t, k| {
             check(unsafe { (t.store)(t.userdata.ptr, k.as_ptr(), value.as_ptr(), value.len()) })
         })
-        .await
     }
 
-    async fn load(&self, key: &str) -> certmagic::Result<Vec<u8>> {
+    fn load(&self, key: &str) -> certmagic::Result<Vec<u8>> {
         self.run("load", key, |t, k| {
             let mut out = certmagic_buffer::default();
             check(unsafe { (t.load)(t.userdata.ptr, k.as_ptr(), &mut out) })?;
             Ok(out.data)
         })
-        .await
     }
 
-    async fn delete(&self, key: &str) -> certmagic::Result<()> {
+    fn delete(&self, key: &str) -> certmagic::Result<()> {
         self.run("delete_key", key, |t, k| {
             check(unsafe { (t.delete_key)(t.userdata.ptr, k.as_ptr()) })
         })
-        .await
     }
 
-    async fn exists(&self, key: &str) -> certmagic::Result<bool> {
+    fn exists(&self, key: &str) -> certmagic::Result<bool> {
         self.run("exists", key, |t, k| {
             let mut out = false;
             check(unsafe { (t.exists)(t.userdata.ptr, k.as_ptr(), &mut out) })?;
             Ok(out)
         })
-        .await
     }
 
-    async fn list(&self, prefix: &str, recursive: bool) -> certmagic::Result<Vec<String>> {
-        self.run("list", prefix, move |t, k| {
+    fn list(&self, prefix: &str, recursive: bool) -> certmagic::Result<Vec<String>> {
+        self.run("list", prefix, |t, k| {
             let mut out = certmagic_string_list::default();
             check(unsafe { (t.list)(t.userdata.ptr, k.as_ptr(), recursive, &mut out) })?;
             Ok(out.items)
         })
-        .await
     }
 
-    async fn stat(&self, key: &str) -> certmagic::Result<KeyInfo> {
-        let key_owned = key.to_string();
-        self.run("stat", key, move |t, k| {
+    fn stat(&self, key: &str) -> certmagic::Result<KeyInfo> {
+        self.run("stat", key, |t, k| {
             let mut out = certmagic_key_info::default();
             check(unsafe { (t.stat)(t.userdata.ptr, k.as_ptr(), &mut out) })?;
-            let ms = out.modified_unix_ms;
-            let modified = if ms >= 0 {
-                UNIX_EPOCH + Duration::from_millis(ms as u64)
-            } else {
-                UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
-            };
+            let modified = certmagic::numbers::unix_time(
+                "storage callback `stat`: modified_unix_ms",
+                out.modified_unix_ms as f64 / 1000.0,
+            )
+            .map_err(|_| certmagic_result::InvalidParameter as u32)?;
             Ok(KeyInfo {
-                key: key_owned,
+                key: key.to_string(),
                 modified,
                 size: out.size,
                 is_terminal: out.is_terminal,
             })
         })
-        .await
     }
 
-    async fn lock(&self, name: &str) -> certmagic::Result<()> {
+    fn lock(&self, name: &str) -> certmagic::Result<()> {
         self.run("lock", name, |t, k| {
             check(unsafe { (t.lock)(t.userdata.ptr, k.as_ptr()) })
         })
-        .await
     }
 
-    async fn unlock(&self, name: &str) -> certmagic::Result<()> {
+    fn unlock(&self, name: &str) -> certmagic::Result<()> {
         self.run("unlock", name, |t, k| {
             check(unsafe { (t.unlock)(t.userdata.ptr, k.as_ptr()) })
         })
-        .await
     }
 }

@@ -102,6 +102,34 @@ static void test_builder_errors(void) {
     CHECK_MESSAGE("callbacks->store");
     CHECK_RC(certmagic_config_builder_set_storage_callbacks(b, NULL), CERTMAGIC_RESULT_NULL_PARAMETER);
 
+    /* Extreme numbers are refused when the config is built, naming the field (never a crash). */
+    {
+        certmagic_config_builder *x = certmagic_config_builder_new();
+        const certmagic_config *refused = NULL;
+        const uint64_t huge[] = {UINT64_MAX};
+        CHECK_OK(certmagic_config_builder_set_renew_check_interval_ms(x, UINT64_MAX));
+        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
+        CHECK_MESSAGE("renew_check_interval");
+        x = certmagic_config_builder_new();
+        CHECK_OK(certmagic_config_builder_set_order_timeout_ms(x, UINT64_MAX));
+        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
+        CHECK_MESSAGE("order_timeout");
+        x = certmagic_config_builder_new();
+        CHECK_OK(certmagic_config_builder_set_retry_intervals_ms(x, huge, 1, UINT64_MAX));
+        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
+        CHECK_MESSAGE("retry_intervals");
+        x = certmagic_config_builder_new();
+        CHECK_OK(certmagic_config_builder_set_rate_limit(x, UINT32_MAX, UINT64_MAX));
+        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
+        CHECK_MESSAGE("rate_limit");
+        x = certmagic_config_builder_new();
+        CHECK_OK(certmagic_config_builder_add_on_demand_allow(x, "a.example.test"));
+        CHECK_OK(certmagic_config_builder_set_on_demand_obtain_timeout_ms(x, UINT64_MAX));
+        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
+        CHECK_MESSAGE("on_demand_obtain_timeout");
+        CHECK(refused == NULL);
+    }
+
     /* Every setter accepts good values. */
     CHECK_OK(certmagic_config_builder_set_ca(b, "https://127.0.0.1:1/dir"));
     CHECK_OK(certmagic_config_builder_set_email(b, "c@example.test"));
@@ -280,8 +308,92 @@ static void test_manager(void) {
     free(key);
 }
 
+/* Userdata that must be freed exactly once: malloc'd, so valgrind reports a leak if it is never
+ * freed and an invalid free if it is freed twice. */
+static int g_failed_frees = 0;
+
+static void free_owned(void *userdata) {
+    free(userdata);
+    pthread_mutex_lock(&g_lock);
+    g_failed_frees++;
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void *owned(void) {
+    return malloc(16);
+}
+
+static uint32_t no_store(void *u, const char *k, const uint8_t *v, size_t n) {
+    (void)u, (void)k, (void)v, (void)n;
+    return CERTMAGIC_RESULT_STORAGE;
+}
+
+static uint32_t no_records(void *u, const char *zone, const char *json, certmagic_buffer *out) {
+    (void)u, (void)zone, (void)json, (void)out;
+    return CERTMAGIC_RESULT_CHALLENGE;
+}
+
+static void no_log(void *u, uint32_t level, const char *message) {
+    (void)u, (void)level, (void)message;
+}
+
+/* One rule for every function that takes a userdata_free: the library owns the userdata from
+ * the call on, and frees it before returning when the call fails. */
+static void test_userdata_of_failed_registrations_is_freed_once(void) {
+    certmagic_config_builder *b = certmagic_config_builder_new();
+    certmagic_storage_callbacks storage;
+    certmagic_dns_provider_callbacks dns;
+    int expected = 0;
+
+    CHECK_RC(certmagic_config_builder_set_event_callback(NULL, on_event, owned(), free_owned),
+             CERTMAGIC_RESULT_NULL_PARAMETER);
+    expected++;
+    CHECK_RC(certmagic_config_builder_set_event_callback(b, NULL, owned(), free_owned), CERTMAGIC_RESULT_NULL_PARAMETER);
+    expected++;
+    CHECK_RC(certmagic_config_builder_set_on_demand_decision(NULL, decide, owned(), free_owned),
+             CERTMAGIC_RESULT_NULL_PARAMETER);
+    expected++;
+    CHECK_RC(certmagic_config_builder_set_on_demand_decision(b, NULL, owned(), free_owned),
+             CERTMAGIC_RESULT_NULL_PARAMETER);
+    expected++;
+
+    memset(&storage, 0, sizeof storage);
+    storage.userdata = owned();
+    storage.store = no_store; /* every other member missing */
+    storage.userdata_free = free_owned;
+    CHECK_RC(certmagic_config_builder_set_storage_callbacks(b, &storage), CERTMAGIC_RESULT_NULL_PARAMETER);
+    CHECK_MESSAGE("callbacks->load");
+    expected++;
+    storage.userdata = owned();
+    CHECK_RC(certmagic_config_builder_set_storage_callbacks(NULL, &storage), CERTMAGIC_RESULT_NULL_PARAMETER);
+    expected++;
+
+    memset(&dns, 0, sizeof dns);
+    dns.userdata = owned();
+    dns.append_records = no_records; /* delete_records missing */
+    dns.userdata_free = free_owned;
+    CHECK_RC(certmagic_config_builder_set_dns_provider_callbacks(b, &dns, NULL), CERTMAGIC_RESULT_NULL_PARAMETER);
+    expected++;
+    dns.userdata = owned();
+    dns.delete_records = no_records;
+    CHECK_RC(certmagic_config_builder_set_dns_provider_callbacks(b, &dns, "{not json"), CERTMAGIC_RESULT_INVALID_CONFIG);
+    expected++;
+    dns.userdata = owned();
+    CHECK_RC(certmagic_config_builder_set_dns_provider_callbacks(NULL, &dns, NULL), CERTMAGIC_RESULT_NULL_PARAMETER);
+    expected++;
+
+    CHECK_RC(certmagic_set_log_callback(no_log, owned(), free_owned, 99), CERTMAGIC_RESULT_INVALID_PARAMETER);
+    expected++;
+
+    pthread_mutex_lock(&g_lock);
+    CHECK(g_failed_frees == expected);
+    pthread_mutex_unlock(&g_lock);
+    certmagic_config_builder_free(b);
+}
+
 int main(void) {
     test_results_and_last_error();
+    test_userdata_of_failed_registrations_is_freed_once();
     test_builder_errors();
     test_manager();
     return check_summary("test_api");

@@ -1,7 +1,8 @@
 /* On-demand TLS through the C API against Pebble (validation on): the blocking call for
  * threaded servers, the start/poll pair with a ready callback for event-loop servers, a name
  * the decision callback refuses (no order reaches the CA), a pending handle freed before it is
- * ready, and the on-demand settings' errors. Chains are written to CM_OUT/<name>.pem for the
+ * ready, every spelling of a failing name backed off as one name, and the on-demand settings'
+ * errors. Chains are written to CM_OUT/<name>.pem for the
  * harness to verify against Pebble's root.
  *
  * Environment: CM_CA, CM_CA_ROOTS (PEM file), CM_HTTP_PORT, CM_TLS_PORT, CM_OUT. */
@@ -37,6 +38,60 @@ static void on_ready(void *userdata) {
     (*(int *)userdata)++;
     pthread_cond_broadcast(&g_ready_cond);
     pthread_mutex_unlock(&g_lock);
+}
+
+static int g_down_decisions = 0;
+static char g_down_name[256];
+
+static uint32_t decide_down(void *userdata, const char *name) {
+    (void)userdata;
+    pthread_mutex_lock(&g_lock);
+    g_down_decisions++;
+    snprintf(g_down_name, sizeof g_down_name, "%s", name);
+    pthread_mutex_unlock(&g_lock);
+    return CERTMAGIC_RESULT_OK;
+}
+
+/* With the CA down, the first handshake for a name fails; every other spelling of that name
+ * is the same name (backed off, not a new order, not a new decision), and names that could
+ * never have a certificate reach neither the decision nor storage. */
+static void spellings_are_one_name(void) {
+    certmagic_config_builder *b = certmagic_config_builder_new();
+    const certmagic_config *config = NULL;
+    const certmagic_manager *m = NULL;
+    const certmagic_certificate *cert = NULL;
+    char storage[1024];
+    const char *spellings[] = {"spelled.down.test", "SPELLED.DOWN.TEST", "spelled.down.test.", "Spelled.Down.Test"};
+    const char *bad[] = {"..", "../x", "spelled.down.test ", " spelled.down.test", "*.down.test", "a..down.test"};
+    size_t i;
+    snprintf(storage, sizeof storage, "%s/down-storage", need_env("CM_OUT"));
+    CHECK_OK(certmagic_config_builder_set_ca(b, "https://127.0.0.1:1/dir"));
+    CHECK_OK(certmagic_config_builder_set_storage_path(b, storage));
+    CHECK_OK(certmagic_config_builder_set_on_demand_decision(b, decide_down, NULL, NULL));
+    CHECK_OK(certmagic_config_builder_build(b, &config));
+    CHECK_OK(certmagic_manager_new(config, &m));
+
+    CHECK(certmagic_manager_certificate_for_handshake_sync(m, "Spelled.DOWN.test.", NULL, 0, 0, &cert) !=
+          CERTMAGIC_RESULT_OK);
+    pthread_mutex_lock(&g_lock);
+    CHECK(strcmp(g_down_name, "spelled.down.test") == 0);
+    pthread_mutex_unlock(&g_lock);
+    for (i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        CHECK(certmagic_manager_certificate_for_handshake_sync(m, spellings[i], NULL, 0, 0, &cert) !=
+              CERTMAGIC_RESULT_OK);
+        CHECK(strstr(last_error(), "next attempt") != NULL);
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_RC(certmagic_manager_certificate_for_handshake_sync(m, bad[i], NULL, 0, 0, &cert),
+                 CERTMAGIC_RESULT_NOT_FOUND);
+    }
+    pthread_mutex_lock(&g_lock);
+    CHECK(g_down_decisions == 1);
+    pthread_mutex_unlock(&g_lock);
+    CHECK(cert == NULL);
+    CHECK_OK(certmagic_manager_shutdown_sync(m));
+    certmagic_manager_free(m);
+    certmagic_config_free(config);
 }
 
 static certmagic_config_builder *base_builder(void) {
@@ -133,6 +188,8 @@ int main(void) {
     CHECK_OK(certmagic_manager_shutdown_sync(m));
     certmagic_manager_free(m);
     certmagic_config_free(config);
+
+    spellings_are_one_name();
 
     /* Settings that make no sense are refused, naming what is wrong. */
     b = certmagic_config_builder_new();

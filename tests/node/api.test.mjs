@@ -33,6 +33,81 @@ test('wrong types are TypeErrors naming the field', () => {
   assert.throws(() => new CertMagic({ storage: /** @type {any} */ ({ store() {} }) }), /no load\(\) method/)
 })
 
+test('every numeric option refuses bad numbers with a ConfigError or TypeError, never an abort', () => {
+  const allow = { allow: ['a.example.test'] }
+  /** @type {Array<[string, (v: any) => any]>} */
+  const options = [
+    ['renewalWindowRatio', (v) => ({ renewalWindowRatio: v })],
+    ['renewCheckInterval', (v) => ({ renewCheckInterval: v })],
+    ['altHttpPort', (v) => ({ altHttpPort: v })],
+    ['altTlsAlpnPort', (v) => ({ altTlsAlpnPort: v })],
+    ['orderTimeout', (v) => ({ orderTimeout: v })],
+    ['rateLimit', (v) => ({ rateLimit: { events: v, window: 10 } })],
+    ['rateLimit', (v) => ({ rateLimit: { events: 10, window: v } })],
+    ['retryIntervals', (v) => ({ retryIntervals: [v] })],
+    ['retryMaxTotal', (v) => ({ retryMaxTotal: v })],
+    ['onDemand.rateLimit', (v) => ({ onDemand: { ...allow, rateLimit: { events: v, window: 10 } } })],
+    ['onDemand.rateLimit', (v) => ({ onDemand: { ...allow, rateLimit: { events: 10, window: v } } })],
+    ['onDemand.obtainTimeout', (v) => ({ onDemand: { ...allow, obtainTimeout: v } })],
+    ['cacheCapacity', (v) => ({ cacheCapacity: v })],
+    ['dns.ttl', (v) => ({ dns: { provider: 'exec', ttl: v } })],
+    ['dns.propagationDelay', (v) => ({ dns: { provider: 'exec', propagationDelay: v } })],
+    ['dns.propagationTimeout', (v) => ({ dns: { provider: 'exec', propagationTimeout: v } })],
+    ['dns.pollInterval', (v) => ({ dns: { provider: 'exec', pollInterval: v } })],
+  ]
+  const bad = [NaN, Infinity, -Infinity, -1, 1e300, 2 ** 64, 'a string']
+  const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'cm-'))
+  process.env.EXEC_PATH = '/bin/true'
+  // The field in the caller's spelling or the engine's (renewalWindowRatio, renewal_window_ratio).
+  const same = (/** @type {string} */ a, /** @type {string} */ b) => a.replace(/[._]/g, '').toLowerCase() === b.replace(/[._]/g, '').toLowerCase()
+  for (const [field, make] of options) {
+    for (const value of bad) {
+      if (field === 'dns.propagationTimeout' && value === -1) continue // negative: no checks
+      assert.throws(
+        () => new CertMagic({ storage, ...make(value) }),
+        (/** @type {any} */ e) => {
+          if (typeof value === 'string') return e instanceof TypeError
+          assert.ok(e instanceof ConfigError, `${field} = ${value}: ${e}`)
+          assert.ok(same(String(e.field), field), `${field} = ${value}: ${e.message}`)
+          return true
+        },
+        `${field} = ${String(value)}`,
+      )
+    }
+  }
+})
+
+test('every spelling of a failing on-demand name is one name; impossible names reach nothing', async () => {
+  /** @type {string[]} */
+  const asked = []
+  const magic = new CertMagic({
+    ca: 'https://127.0.0.1:1/dir', // down
+    storage: fs.mkdtempSync(path.join(os.tmpdir(), 'cm-')),
+    onDemand: { decision: (name) => { asked.push(name); return true } },
+  })
+  await assert.rejects(magic.certificateForHandshake('Spelled.DOWN.test.'))
+  assert.deepEqual(asked, ['spelled.down.test'], 'the decision sees the canonical name')
+  for (const variant of ['spelled.down.test', 'SPELLED.DOWN.TEST', 'spelled.down.test.', 'spel\u00ADled.down.test']) {
+    await assert.rejects(magic.certificateForHandshake(variant), /next attempt/, variant)
+  }
+  for (const bad of ['..', '../x', 'spelled.down.test ', '*.down.test', 'a..down.test', '']) {
+    await assert.rejects(magic.certificateForHandshake(bad), (/** @type {any} */ e) => e.code === 'ERR_CERTMAGIC_NOT_FOUND', JSON.stringify(bad))
+  }
+  assert.deepEqual(asked, ['spelled.down.test'], 'one decision for every spelling, none for impossible names')
+  await magic.close()
+})
+
+test('a retry total alone keeps the default waits', async () => {
+  const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'cm-'))
+  const totalOnly = new CertMagic({ storage, retryMaxTotal: 3_600_000 })
+  assert.equal(totalOnly.retrySchedule.intervals[0], 60_000)
+  assert.equal(totalOnly.retrySchedule.maxTotal, 3_600_000)
+  const waitsOnly = new CertMagic({ storage, retryIntervals: [1000] })
+  assert.deepEqual(waitsOnly.retrySchedule, { intervals: [1000], maxTotal: 30 * 24 * 3600 * 1000 })
+  await totalOnly.close()
+  await waitsOnly.close()
+})
+
 test('refused values are RangeErrors (ConfigError) naming the field', () => {
   /** @type {Array<[import('certmagic').CertMagicOptions, string]>} */
   const cases = [

@@ -76,6 +76,60 @@ def test_wrong_types_raise_type_error_naming_the_field(kwargs: Dict[str, Any], f
     assert field in text
 
 
+class _NoDns:
+    """A DNS provider object that is never called (the config is refused first)."""
+
+    def append_records(self, zone: str, records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        return records
+
+    def delete_records(self, zone: str, records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        return records
+
+
+# Every numeric option, with what else it needs for its own check to run.
+_NUMERIC_OPTIONS: List[Tuple[str, Any, Dict[str, Any]]] = [
+    ("renewal_window_ratio", lambda v: v, {}),
+    ("renew_check_interval", lambda v: v, {}),
+    ("alt_http_port", lambda v: v, {}),
+    ("alt_tls_alpn_port", lambda v: v, {}),
+    ("order_timeout", lambda v: v, {}),
+    ("rate_limit", lambda v: (v, 10), {}),
+    ("rate_limit", lambda v: (10, v), {}),
+    ("retry_intervals", lambda v: [v], {}),
+    ("retry_max_total", lambda v: v, {}),
+    ("on_demand_rate_limit", lambda v: (v, 10), {"on_demand_allow": ["a.example.test"]}),
+    ("on_demand_rate_limit", lambda v: (10, v), {"on_demand_allow": ["a.example.test"]}),
+    ("on_demand_obtain_timeout", lambda v: v, {"on_demand_allow": ["a.example.test"]}),
+    ("cache_capacity", lambda v: v, {}),
+    ("dns_ttl", lambda v: v, {"dns_provider": _NoDns()}),
+    ("dns_propagation_delay", lambda v: v, {"dns_provider": _NoDns()}),
+    ("dns_propagation_timeout", lambda v: v, {"dns_provider": _NoDns()}),
+    ("dns_poll_interval", lambda v: v, {"dns_provider": _NoDns()}),
+]
+_BAD_NUMBERS: List[Any] = [float("nan"), float("inf"), float("-inf"), -1, 1e300, 2**64, 10**400, "a string"]
+
+
+@pytest.mark.parametrize("option, shape, extra", _NUMERIC_OPTIONS)
+@pytest.mark.parametrize("bad", _BAD_NUMBERS, ids=repr)
+def test_every_numeric_option_refuses_bad_numbers(option: str, shape: Any, extra: Dict[str, Any], bad: Any) -> None:
+    if option == "dns_propagation_timeout" and bad == -1:
+        pytest.skip("a negative propagation timeout turns the checks off")
+    # ConfigError or TypeError, never pyo3's PanicException (a BaseException) or an abort.
+    with pytest.raises((certmagic.ConfigError, TypeError)) as info:
+        certmagic.Config(storage="/nonexistent", **{option: shape(bad)}, **extra)
+    if isinstance(info.value, certmagic.ConfigError):
+        assert info.value.field == option, info.value
+    else:
+        assert isinstance(bad, str), info.value
+
+
+def test_a_retry_total_alone_keeps_the_default_intervals(tmp_path: Path) -> None:
+    assert certmagic.Config(retry_max_total=3600.0).retry_intervals[0] == 60.0
+    assert certmagic.Config(retry_max_total=3600.0).retry_max_total == 3600.0
+    assert certmagic.Config(retry_intervals=[1.0, 2.0]).retry_intervals == [1.0, 2.0]
+    assert certmagic.Config(retry_intervals=[1.0]).retry_max_total == 30 * 24 * 3600.0
+
+
 def test_storage_objects_are_checked() -> None:
     class NoLoad:
         def store(self, key: str, value: bytes) -> None: ...

@@ -9,10 +9,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use certmagic::storage::foreign::{ReleaseFuture, lock_detached};
 use certmagic::{
     ChainPreference, ChallengeType, Config, DnsChallenge, DnsOptions, DnsProvider, DnsRecord,
-    Error, ErrorKind, FileStorage, KeyInfo, KeyType, Manager, RateLimit, RetrySchedule,
-    RevocationReason, Storage,
+    Error, ErrorKind, FileStorage, KeyInfo, KeyType, Manager, RateLimit, RevocationReason, Storage,
+    numbers,
 };
 use napi::bindgen_prelude::{Buffer, Function, Promise};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -69,10 +70,18 @@ fn check<T>(res: certmagic::Result<T>) -> napi::Result<T> {
 
 /// External Account Binding.
 #[napi(object)]
-#[derive(Debug)]
 pub struct EabOptions {
     pub key_id: String,
     pub hmac_key: String,
+}
+
+impl std::fmt::Debug for EabOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EabOptions")
+            .field("key_id", &self.key_id)
+            .field("hmac_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Which chain to keep when the CA offers several.
@@ -88,7 +97,7 @@ pub struct ChainOptions {
 #[napi(object)]
 #[derive(Debug)]
 pub struct RateLimitOptions {
-    pub events: u32,
+    pub events: f64,
     /// Milliseconds.
     pub window: f64,
 }
@@ -107,8 +116,8 @@ pub struct EngineOptions {
     pub renew_check_interval: Option<f64>,
     pub disable_http_challenge: Option<bool>,
     pub disable_tls_alpn_challenge: Option<bool>,
-    pub alt_http_port: Option<u32>,
-    pub alt_tls_alpn_port: Option<u32>,
+    pub alt_http_port: Option<f64>,
+    pub alt_tls_alpn_port: Option<f64>,
     pub listen_host: Option<String>,
     pub challenge_preference: Option<Vec<String>>,
     pub disable_distributed_solvers: Option<bool>,
@@ -127,8 +136,16 @@ pub struct EngineOptions {
     /// JSON (`{"provider": "cloudflare", …}`). A provider object goes through the `dns`
     /// dispatch function instead.
     pub dns_provider: Option<String>,
-    /// DNS-01 options as the engine's JSON (`{"ttl_secs", "resolvers", …}`).
+    /// DNS-01 options as the engine's JSON (`{"resolvers", "override_domain", "follow_cname"}`).
     pub dns_options: Option<String>,
+    /// Seconds.
+    pub dns_ttl: Option<f64>,
+    /// Milliseconds.
+    pub dns_propagation_delay: Option<f64>,
+    /// Milliseconds; negative turns the checks off.
+    pub dns_propagation_timeout: Option<f64>,
+    /// Milliseconds.
+    pub dns_poll_interval: Option<f64>,
     /// On-demand TLS: the ask URL.
     pub on_demand_ask: Option<String>,
     /// On-demand TLS: the allow-list.
@@ -136,7 +153,7 @@ pub struct EngineOptions {
     pub on_demand_rate_limit: Option<RateLimitOptions>,
     /// Milliseconds.
     pub on_demand_obtain_timeout: Option<f64>,
-    pub cache_capacity: Option<u32>,
+    pub cache_capacity: Option<f64>,
 }
 
 /// What a JavaScript on-demand decision answered (normalised by `index.js`).
@@ -347,6 +364,7 @@ impl From<&certmagic::Certificate> for CertificateData {
 }
 
 /// Storage implemented by a JavaScript object, through one dispatch function.
+#[derive(Clone)]
 struct JsStorage {
     dispatch: Arc<Callback<StorageRequest, Promise<StorageReply>>>,
 }
@@ -444,17 +462,27 @@ impl Storage for JsStorage {
 
     async fn stat(&self, key: &str) -> certmagic::Result<KeyInfo> {
         let reply = self.call("stat", key, None, None).await?;
-        let ms = reply.modified.unwrap_or(0.0).max(0.0);
+        let what = format!("storage.stat({key:?}) modified");
         Ok(KeyInfo {
             key: key.to_string(),
-            modified: UNIX_EPOCH + Duration::from_secs_f64(ms / 1000.0),
+            modified: numbers::unix_time(&what, reply.modified.unwrap_or(0.0) / 1000.0)?,
             size: reply.size.unwrap_or(0.0).max(0.0) as u64,
             is_terminal: reply.flag.unwrap_or(true),
         })
     }
 
     async fn lock(&self, name: &str) -> certmagic::Result<()> {
-        self.call("lock", name, None, None).await.map(|_| ())
+        // A promise cannot be cancelled: a lock it grants after this call was dropped is
+        // given back at once.
+        let (locker, unlocker) = (self.clone(), self.clone());
+        let (n, nu) = (name.to_string(), name.to_string());
+        lock_detached(
+            async move { locker.call("lock", &n, None, None).await.map(|_| ()) },
+            move || -> ReleaseFuture {
+                Box::pin(async move { unlocker.call("unlock", &nu, None, None).await.map(|_| ()) })
+            },
+        )
+        .await
     }
 
     async fn unlock(&self, name: &str) -> certmagic::Result<()> {
@@ -502,12 +530,12 @@ fn config(
     dns_provider: Option<Arc<dyn DnsProvider>>,
     decision: Option<JsDecision>,
 ) -> certmagic::Result<Config> {
-    let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
-    let port = |field: &'static str, v: u32| {
-        u16::try_from(v)
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| Error::config(field, format!("{v} is not a TCP port")))
+    let ms = numbers::milliseconds;
+    let rate = |field: &'static str, r: RateLimitOptions| -> certmagic::Result<RateLimit> {
+        Ok(RateLimit {
+            events: numbers::whole_number(field, r.events, 0, u64::from(u32::MAX))? as usize,
+            window: ms(field, r.window)?,
+        })
     };
     let mut b = Config::builder();
     if let Some(v) = options.ca {
@@ -527,7 +555,7 @@ fn config(
         b = b.renewal_window_ratio(v);
     }
     if let Some(v) = options.renew_check_interval {
-        b = b.renew_check_interval(ms(v));
+        b = b.renew_check_interval(ms("renewCheckInterval", v)?);
     }
     b = b
         .disable_http_challenge(options.disable_http_challenge.unwrap_or(false))
@@ -536,10 +564,10 @@ fn config(
         .must_staple(options.must_staple.unwrap_or(false))
         .reuse_private_keys(options.reuse_private_keys.unwrap_or(false));
     if let Some(v) = options.alt_http_port {
-        b = b.alt_http_port(port("altHttpPort", v)?);
+        b = b.alt_http_port(numbers::port("altHttpPort", v)?);
     }
     if let Some(v) = options.alt_tls_alpn_port {
-        b = b.alt_tls_alpn_port(port("altTlsAlpnPort", v)?);
+        b = b.alt_tls_alpn_port(numbers::port("altTlsAlpnPort", v)?);
     }
     if let Some(v) = options.listen_host {
         b = b.listen_host(v);
@@ -565,25 +593,20 @@ fn config(
         b = b.profile(v);
     }
     if let Some(v) = options.order_timeout {
-        b = b.order_timeout(ms(v));
+        b = b.order_timeout(ms("orderTimeout", v)?);
     }
     if let Some(r) = options.rate_limit {
-        b = b.rate_limit(RateLimit {
-            events: r.events as usize,
-            window: ms(r.window),
-        });
+        b = b.rate_limit(rate("rateLimit", r)?);
     }
-    if options.retry_intervals.is_some() || options.retry_max_total.is_some() {
-        let intervals = options
-            .retry_intervals
-            .unwrap_or_default()
+    if let Some(waits) = options.retry_intervals {
+        let waits = waits
             .into_iter()
-            .map(ms)
-            .collect();
-        let total = options
-            .retry_max_total
-            .map_or(certmagic::MAX_RETRY_DURATION, ms);
-        b = b.retry_schedule(RetrySchedule::new(intervals, total));
+            .map(|v| ms("retryIntervals", v))
+            .collect::<certmagic::Result<Vec<_>>>()?;
+        b = b.retry_intervals(waits);
+    }
+    if let Some(v) = options.retry_max_total {
+        b = b.retry_max_total(ms("retryMaxTotal", v)?);
     }
     b = match (storage, options.storage_path) {
         (Some(s), _) => b.storage(s),
@@ -603,21 +626,37 @@ fn config(
         b = b.on_demand_allow(names);
     }
     if let Some(r) = options.on_demand_rate_limit {
-        b = b.on_demand_rate_limit(RateLimit {
-            events: r.events as usize,
-            window: ms(r.window),
-        });
+        b = b.on_demand_rate_limit(rate("onDemand.rateLimit", r)?);
     }
     if let Some(v) = options.on_demand_obtain_timeout {
-        b = b.on_demand_obtain_timeout(ms(v));
+        b = b.on_demand_obtain_timeout(ms("onDemand.obtainTimeout", v)?);
     }
     if let Some(max) = options.cache_capacity {
-        b = b.cache_capacity(max as usize);
+        b = b.cache_capacity(
+            numbers::whole_number("cacheCapacity", max, 0, u64::from(u32::MAX))? as usize,
+        );
     }
-    let dns_options = match &options.dns_options {
+    let mut dns_options = match &options.dns_options {
         Some(json) => DnsOptions::from_json(json)?,
         None => DnsOptions::default(),
     };
+    let whole_ms = |field, v| ms(field, v).map(|d| d.as_millis() as u64);
+    if let Some(v) = options.dns_ttl {
+        dns_options.ttl_secs = Some(numbers::seconds("dns.ttl", v)?.as_secs());
+    }
+    if let Some(v) = options.dns_propagation_delay {
+        dns_options.propagation_delay_ms = Some(whole_ms("dns.propagationDelay", v)?);
+    }
+    if let Some(v) = options.dns_propagation_timeout {
+        dns_options.propagation_timeout_ms = Some(if v < 0.0 && v.is_finite() {
+            -1
+        } else {
+            whole_ms("dns.propagationTimeout", v)? as i64
+        });
+    }
+    if let Some(v) = options.dns_poll_interval {
+        dns_options.poll_interval_ms = Some(whole_ms("dns.pollInterval", v)?);
+    }
     let provider = match (dns_provider, options.dns_provider) {
         (Some(p), _) => Some(p),
         (None, Some(spec)) => Some(certmagic::dns::providers::from_spec(&spec)?),
@@ -646,7 +685,7 @@ pub struct Engine {
 impl Engine {
     /// `storage(request) → Promise<reply>`, `events(name, payloadJson)` and
     /// `dns(request) → Promise<reply>` are optional.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         options: EngineOptions,
         storage: Option<Function<'_, StorageRequest, Promise<StorageReply>>>,
@@ -682,28 +721,28 @@ impl Engine {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn manage(&self, names: Vec<String>) -> napi::Result<()> {
         check(self.inner.manage(&names).await)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn manage_background(&self, names: Vec<String>) -> napi::Result<()> {
         check(self.inner.manage_async(&names))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn obtain(&self, name: String) -> napi::Result<CertificateData> {
         check(self.inner.obtain(&name).await).map(|c| CertificateData::from(&*c))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn renew(&self, name: String) -> napi::Result<CertificateData> {
         check(self.inner.renew(&name).await).map(|c| CertificateData::from(&*c))
     }
 
     /// `reason`: an RFC 5280 code (0, 1, 3, 4, 5).
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn revoke(&self, name: String, reason: Option<u32>) -> napi::Result<()> {
         let reason = match reason {
             None => RevocationReason::Unspecified,
@@ -721,7 +760,7 @@ impl Engine {
     }
 
     /// The certificate for a TLS server name (exact, then wildcard). Memory only.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_certificate(&self, server_name: String) -> Option<CertificateData> {
         self.inner
             .get_certificate(&server_name)
@@ -729,14 +768,14 @@ impl Engine {
     }
 
     /// The hash of the certificate for a server name: cheap, for caching contexts per certificate.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn certificate_hash(&self, server_name: String) -> Option<String> {
         self.inner
             .get_certificate(&server_name)
             .map(|c| hex(c.hash()))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn add_certificate(
         &self,
         cert_pem: String,
@@ -749,13 +788,13 @@ impl Engine {
         .map(|c| CertificateData::from(&*c))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn http_challenge_answer(&self, host: String, path: String) -> Option<String> {
         self.inner.handle_http_challenge(&host, &path).await
     }
 
     /// The certificate for a handshake: cached, from storage, or (on-demand TLS) obtained.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn certificate_for_handshake(
         &self,
         server_name: Option<String>,
@@ -772,7 +811,7 @@ impl Engine {
 
     /// The challenge certificate for a validation handshake (ALPN exactly `acme-tls/1`), from this
     /// process or the shared storage.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn tls_alpn_challenge_certificate(
         &self,
         server_name: String,
@@ -787,7 +826,7 @@ impl Engine {
 
     /// The challenge certificate for `server_name` if this process has a TLS-ALPN-01 challenge
     /// in flight for it (memory only, for SNI callbacks that cannot see ALPN).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn tls_alpn_challenge_certificate_local(
         &self,
         server_name: String,
@@ -796,12 +835,35 @@ impl Engine {
             .map(|c| CertificateData::from(&*c))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn close(&self) -> napi::Result<()> {
         check(self.inner.shutdown().await)
     }
 
-    #[napi(getter)]
+    /// The waits (milliseconds) between attempts of failed background work; the last repeats.
+    #[napi(getter, catch_unwind)]
+    pub fn retry_intervals(&self) -> Vec<f64> {
+        self.inner
+            .config()
+            .retry_schedule()
+            .intervals()
+            .iter()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect()
+    }
+
+    /// How long (milliseconds) failed background work is retried in all.
+    #[napi(getter, catch_unwind)]
+    pub fn retry_max_total(&self) -> f64 {
+        self.inner
+            .config()
+            .retry_schedule()
+            .max_total()
+            .as_secs_f64()
+            * 1000.0
+    }
+
+    #[napi(getter, catch_unwind)]
     pub fn issuer_key(&self) -> String {
         self.inner.issuer_key().to_string()
     }
@@ -816,7 +878,7 @@ pub struct ClientHello {
 }
 
 /// Parses the ClientHello at the start of `data`; null while more bytes are needed.
-#[napi]
+#[napi(catch_unwind)]
 pub fn peek_client_hello(data: Buffer) -> napi::Result<Option<ClientHello>> {
     match check(certmagic::peek_client_hello(&data))? {
         certmagic::ClientHelloPeek::Incomplete => Ok(None),
@@ -831,7 +893,7 @@ pub fn peek_client_hello(data: Buffer) -> napi::Result<Option<ClientHello>> {
 }
 
 /// Where a plain-HTTP request is redirected (null without a usable `Host`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn https_redirect_location(
     host: String,
     https_port: u32,
@@ -846,7 +908,7 @@ pub fn https_redirect_location(
 
 /// Sends the engine's log records (level 1 error … 5 trace, message) to `logger`, or stops with
 /// null. Never waits for JavaScript; records are dropped while the process exits.
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_logger(
     logger: Option<Function<'_, (u32, String), ()>>,
     max_level: u32,

@@ -89,3 +89,9 @@ pub(crate) fn interpreter_gone(what: &str) -> Error {
         format!("{what}: the Python interpreter is shutting down"),
     )
 }
+
+/// Runs the body of a Python entry point: a panic becomes `certmagic.InternalError` instead of
+/// PyO3's `PanicException` (a `BaseException`, which `except Exception` does not catch).
+pub(crate) fn guard<T>(what: &str, body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    certmagic::runtime::catch_panic(what, body).map_err(to_py_attached)?
+}

@@ -22,20 +22,32 @@ type Hello<'py> = (Option<String>, Vec<Bound<'py, PyBytes>>);
 /// `certmagic.CorruptError` if the bytes are not a ClientHello.
 #[pyfunction]
 fn peek_client_hello<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<Hello<'py>>> {
-    match bridge::check(certmagic::peek_client_hello(data))? {
-        certmagic::ClientHelloPeek::Incomplete => Ok(None),
-        certmagic::ClientHelloPeek::Hello { server_name, alpn } => Ok(Some((
-            server_name,
-            alpn.iter().map(|p| PyBytes::new(py, p)).collect(),
-        ))),
-    }
+    errors::guard("peek_client_hello", || {
+        match bridge::check(certmagic::peek_client_hello(data))? {
+            certmagic::ClientHelloPeek::Incomplete => Ok(None),
+            certmagic::ClientHelloPeek::Hello { server_name, alpn } => Ok(Some((
+                server_name,
+                alpn.iter().map(|p| PyBytes::new(py, p)).collect(),
+            ))),
+        }
+    })
 }
 
 /// Where a plain-HTTP request is redirected: `https://host[:https_port]/path?query` (port left
 /// out when 443), or None without a usable `Host`.
 #[pyfunction]
-fn https_redirect_location(host: &str, https_port: u16, path_and_query: &str) -> Option<String> {
-    certmagic::https_redirect_location(host, https_port, path_and_query)
+fn https_redirect_location(
+    host: &str,
+    https_port: u16,
+    path_and_query: &str,
+) -> PyResult<Option<String>> {
+    errors::guard("https_redirect_location", || {
+        Ok(certmagic::https_redirect_location(
+            host,
+            https_port,
+            path_and_query,
+        ))
+    })
 }
 
 #[pymodule]

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use crate::bridge::{awaitable, block, check};
 use crate::certificate::PyCertificate;
 use crate::config::PyConfig;
+use crate::errors::guard;
 
 /// Obtains, renews and serves certificates for names.
 #[pyclass(frozen, subclass, name = "Manager", module = "certmagic._certmagic")]
@@ -57,59 +58,75 @@ fn unit(py: Python<'_>, _: ()) -> PyResult<Py<PyAny>> {
 impl PyManager {
     #[new]
     fn new(config: &PyConfig) -> PyResult<Self> {
-        Ok(Self {
-            inner: check(Manager::new(config.inner.clone()))?,
+        guard("Manager.new", || {
+            Ok(Self {
+                inner: check(Manager::new(config.inner.clone()))?,
+            })
         })
     }
 
     /// Obtains or loads certificates for `names` now and keeps them renewed; raises the first
     /// failure. Blocks (without holding the interpreter).
     fn manage_sync(&self, py: Python<'_>, names: Vec<String>) -> PyResult<()> {
-        let m = self.inner.clone();
-        block(py, "manage_sync", async move { m.manage(&names).await })
+        guard("Manager.manage_sync", || {
+            let m = self.inner.clone();
+            block(py, "manage_sync", async move { m.manage(&names).await })
+        })
     }
 
     /// `await manage(names)`: as `manage_sync`, while the event loop keeps running.
     fn manage<'py>(&self, py: Python<'py>, names: Vec<String>) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.inner.clone();
-        awaitable(py, async move { m.manage(&names).await }, unit)
+        guard("Manager.manage", || {
+            let m = self.inner.clone();
+            awaitable(py, async move { m.manage(&names).await }, unit)
+        })
     }
 
     /// Manages `names` in the background, retrying failures; returns at once.
     fn manage_background(&self, names: Vec<String>) -> PyResult<()> {
-        check(self.inner.manage_async(&names))
+        guard("Manager.manage_background", || {
+            check(self.inner.manage_async(&names))
+        })
     }
 
     /// Obtains a new certificate for `name` now (or a fresh one from storage). Blocks.
     fn obtain_sync(&self, py: Python<'_>, name: String) -> PyResult<PyCertificate> {
-        let m = self.inner.clone();
-        block(py, "obtain_sync", async move { m.obtain(&name).await }).map(PyCertificate::new)
+        guard("Manager.obtain_sync", || {
+            let m = self.inner.clone();
+            block(py, "obtain_sync", async move { m.obtain(&name).await }).map(PyCertificate::new)
+        })
     }
 
     /// `await obtain(name)`.
     fn obtain<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.inner.clone();
-        awaitable(
-            py,
-            async move { m.obtain(&name).await },
-            PyCertificate::object,
-        )
+        guard("Manager.obtain", || {
+            let m = self.inner.clone();
+            awaitable(
+                py,
+                async move { m.obtain(&name).await },
+                PyCertificate::object,
+            )
+        })
     }
 
     /// Renews the certificate of `name` now, due or not. Blocks.
     fn renew_sync(&self, py: Python<'_>, name: String) -> PyResult<PyCertificate> {
-        let m = self.inner.clone();
-        block(py, "renew_sync", async move { m.renew(&name).await }).map(PyCertificate::new)
+        guard("Manager.renew_sync", || {
+            let m = self.inner.clone();
+            block(py, "renew_sync", async move { m.renew(&name).await }).map(PyCertificate::new)
+        })
     }
 
     /// `await renew(name)`.
     fn renew<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.inner.clone();
-        awaitable(
-            py,
-            async move { m.renew(&name).await },
-            PyCertificate::object,
-        )
+        guard("Manager.renew", || {
+            let m = self.inner.clone();
+            awaitable(
+                py,
+                async move { m.renew(&name).await },
+                PyCertificate::object,
+            )
+        })
     }
 
     /// Revokes the certificate of `name`, deletes its files, stops managing it. Blocks.
@@ -120,12 +137,14 @@ impl PyManager {
         name: String,
         reason: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let r = reason
-            .map(|r| self::reason(&r))
-            .transpose()?
-            .unwrap_or_default();
-        let m = self.inner.clone();
-        block(py, "revoke_sync", async move { m.revoke(&name, r).await })
+        guard("Manager.revoke_sync", || {
+            let r = reason
+                .map(|r| self::reason(&r))
+                .transpose()?
+                .unwrap_or_default();
+            let m = self.inner.clone();
+            block(py, "revoke_sync", async move { m.revoke(&name, r).await })
+        })
     }
 
     /// `await revoke(name, reason)`.
@@ -136,20 +155,26 @@ impl PyManager {
         name: String,
         reason: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let r = reason
-            .map(|r| self::reason(&r))
-            .transpose()?
-            .unwrap_or_default();
-        let m = self.inner.clone();
-        awaitable(py, async move { m.revoke(&name, r).await }, unit)
+        guard("Manager.revoke", || {
+            let r = reason
+                .map(|r| self::reason(&r))
+                .transpose()?
+                .unwrap_or_default();
+            let m = self.inner.clone();
+            awaitable(py, async move { m.revoke(&name, r).await }, unit)
+        })
     }
 
     /// The certificate a handshake for `server_name` gets (exact, then wildcard), or None.
     /// A memory lookup: never blocks.
-    fn get_certificate(&self, server_name: &str) -> Option<PyCertificate> {
-        self.inner
-            .get_certificate(server_name)
-            .map(PyCertificate::new)
+    fn get_certificate(&self, server_name: &str) -> PyResult<Option<PyCertificate>> {
+        guard("Manager.get_certificate", || {
+            Ok({
+                self.inner
+                    .get_certificate(server_name)
+                    .map(PyCertificate::new)
+            })
+        })
     }
 
     /// Adds a certificate obtained elsewhere (PEM chain, leaf first, and PEM key): served for its
@@ -159,17 +184,19 @@ impl PyManager {
         chain_pem: &Bound<'_, PyAny>,
         key_pem: &Bound<'_, PyAny>,
     ) -> PyResult<PyCertificate> {
-        let bytes = |v: &Bound<'_, PyAny>| -> PyResult<Vec<u8>> {
-            match v.extract::<String>() {
-                Ok(s) => Ok(s.into_bytes()),
-                Err(_) => v.extract::<Vec<u8>>(),
-            }
-        };
-        check(
-            self.inner
-                .add_certificate(&bytes(chain_pem)?, &bytes(key_pem)?),
-        )
-        .map(PyCertificate::new)
+        guard("Manager.add_certificate", || {
+            let bytes = |v: &Bound<'_, PyAny>| -> PyResult<Vec<u8>> {
+                match v.extract::<String>() {
+                    Ok(s) => Ok(s.into_bytes()),
+                    Err(_) => v.extract::<Vec<u8>>(),
+                }
+            };
+            check(
+                self.inner
+                    .add_certificate(&bytes(chain_pem)?, &bytes(key_pem)?),
+            )
+            .map(PyCertificate::new)
+        })
     }
 
     /// The body answering an HTTP-01 request for `host` and `path`, or None if it is not one.
@@ -180,9 +207,11 @@ impl PyManager {
         host: String,
         path: String,
     ) -> PyResult<Option<String>> {
-        let m = self.inner.clone();
-        block(py, "http_challenge_answer_sync", async move {
-            Ok(m.handle_http_challenge(&host, &path).await)
+        guard("Manager.http_challenge_answer_sync", || {
+            let m = self.inner.clone();
+            block(py, "http_challenge_answer_sync", async move {
+                Ok(m.handle_http_challenge(&host, &path).await)
+            })
         })
     }
 
@@ -193,12 +222,14 @@ impl PyManager {
         host: String,
         path: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.inner.clone();
-        awaitable(
-            py,
-            async move { Ok(m.handle_http_challenge(&host, &path).await) },
-            |py, v| Ok(v.into_pyobject(py)?.into_any().unbind()),
-        )
+        guard("Manager.http_challenge_answer", || {
+            let m = self.inner.clone();
+            awaitable(
+                py,
+                async move { Ok(m.handle_http_challenge(&host, &path).await) },
+                |py, v| Ok(v.into_pyobject(py)?.into_any().unbind()),
+            )
+        })
     }
 
     /// `await tls_alpn_challenge_certificate(server_name, alpn)`: the certificate answering a
@@ -209,15 +240,17 @@ impl PyManager {
         server_name: String,
         alpn: Vec<Vec<u8>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.inner.clone();
-        awaitable(
-            py,
-            async move {
-                let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
-                Ok(m.tls_alpn_challenge_cert(&server_name, &refs).await)
-            },
-            none_or_cert,
-        )
+        guard("Manager.tls_alpn_challenge_certificate", || {
+            let m = self.inner.clone();
+            awaitable(
+                py,
+                async move {
+                    let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+                    Ok(m.tls_alpn_challenge_cert(&server_name, &refs).await)
+                },
+                none_or_cert,
+            )
+        })
     }
 
     /// `await certificate_for_handshake(server_name, alpn=None)`: the certificate for a TLS
@@ -230,17 +263,19 @@ impl PyManager {
         server_name: Option<String>,
         alpn: Option<Vec<Vec<u8>>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.inner.clone();
-        let alpn = alpn.unwrap_or_default();
-        awaitable(
-            py,
-            async move {
-                let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
-                m.certificate_for_handshake(server_name.as_deref(), &refs)
-                    .await
-            },
-            PyCertificate::object,
-        )
+        guard("Manager.certificate_for_handshake", || {
+            let m = self.inner.clone();
+            let alpn = alpn.unwrap_or_default();
+            awaitable(
+                py,
+                async move {
+                    let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+                    m.certificate_for_handshake(server_name.as_deref(), &refs)
+                        .await
+                },
+                PyCertificate::object,
+            )
+        })
     }
 
     /// Blocking `certificate_for_handshake`, for threaded servers (releases the GIL).
@@ -251,26 +286,32 @@ impl PyManager {
         server_name: Option<String>,
         alpn: Option<Vec<Vec<u8>>>,
     ) -> PyResult<PyCertificate> {
-        let m = self.inner.clone();
-        let alpn = alpn.unwrap_or_default();
-        block(py, "certificate_for_handshake_sync", async move {
-            let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
-            m.certificate_for_handshake(server_name.as_deref(), &refs)
-                .await
+        guard("Manager.certificate_for_handshake_sync", || {
+            let m = self.inner.clone();
+            let alpn = alpn.unwrap_or_default();
+            block(py, "certificate_for_handshake_sync", async move {
+                let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+                m.certificate_for_handshake(server_name.as_deref(), &refs)
+                    .await
+            })
+            .map(PyCertificate::new)
         })
-        .map(PyCertificate::new)
     }
 
     /// Stops background work and releases this process's storage locks. Blocks briefly.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let m = self.inner.clone();
-        block(py, "close", async move { m.shutdown().await })
+        guard("Manager.close", || {
+            let m = self.inner.clone();
+            block(py, "close", async move { m.shutdown().await })
+        })
     }
 
     /// `await aclose()`.
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.inner.clone();
-        awaitable(py, async move { m.shutdown().await }, unit)
+        guard("Manager.aclose", || {
+            let m = self.inner.clone();
+            awaitable(py, async move { m.shutdown().await }, unit)
+        })
     }
 
     /// The storage folder name of the CA (`certificates/<issuer_key>/…`), before sanitising.
@@ -290,7 +331,9 @@ impl PyManager {
         _exc: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        self.close(py)?;
-        Ok(false)
+        guard("Manager.__exit__", || {
+            self.close(py)?;
+            Ok(false)
+        })
     }
 }

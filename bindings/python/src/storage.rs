@@ -1,12 +1,10 @@
 //! Storage implemented by any Python object with `store`, `load`, `delete`, `exists`, `list`,
-//! `stat`, `lock` and `unlock` methods, plain or `async def`. Each call runs on a blocking
-//! engine thread holding the interpreter only for the call.
+//! `stat`, `lock` and `unlock` methods, plain or `async def`. The engine makes each call on a
+//! blocking thread (`certmagic::storage::foreign::Blocking`), holding the interpreter only for
+//! the call.
 
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
-
-use certmagic::runtime::CallbackGuard;
-use certmagic::{KeyInfo, Storage};
+use certmagic::KeyInfo;
+use certmagic::storage::foreign::BlockingStorage;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -18,7 +16,7 @@ pub(crate) const METHODS: [&str; 8] = [
 ];
 
 pub(crate) struct PyStorage {
-    obj: Arc<Py<PyAny>>,
+    obj: Py<PyAny>,
     repr: String,
 }
 
@@ -41,38 +39,32 @@ impl PyStorage {
             }
         }
         Ok(Self {
-            obj: Arc::new(obj.clone().unbind()),
+            obj: obj.clone().unbind(),
             repr: obj.repr()?.to_string(),
         })
     }
 
-    /// Calls `method(*args)` on a blocking thread, settles an awaitable result, converts it.
-    async fn call<T: Send + 'static>(
+    /// Calls `method(*args)` (the engine is on a blocking thread), settles an awaitable result,
+    /// converts it.
+    fn call<T>(
         &self,
         method: &'static str,
         key: &str,
-        args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyTuple>>
-        + Send
-        + 'static,
-        convert: impl for<'py> FnOnce(&Bound<'py, PyAny>) -> PyResult<T> + Send + 'static,
+        args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyTuple>>,
+        convert: impl for<'py> FnOnce(&Bound<'py, PyAny>) -> PyResult<T>,
     ) -> certmagic::Result<T> {
-        let obj = self.obj.clone();
         let what = format!("storage.{method}({key:?})");
-        certmagic::runtime::spawn_blocking(move || {
-            let _in_callback = CallbackGuard::enter();
-            Python::try_attach(|py| {
-                let outcome = (|| {
-                    let result = obj.bind(py).call_method1(method, args(py)?)?;
-                    let settled = py
-                        .import("certmagic._bridge")?
-                        .call_method1("settle", (result,))?;
-                    convert(&settled)
-                })();
-                outcome.map_err(|e| from_callback(py, &what, e))
-            })
-            .unwrap_or_else(|| Err(interpreter_gone(&what)))
+        Python::try_attach(|py| {
+            let outcome = (|| {
+                let result = self.obj.bind(py).call_method1(method, args(py)?)?;
+                let settled = py
+                    .import("certmagic._bridge")?
+                    .call_method1("settle", (result,))?;
+                convert(&settled)
+            })();
+            outcome.map_err(|e| from_callback(py, &what, e))
         })
-        .await?
+        .unwrap_or_else(|| Err(interpreter_gone(&what)))
     }
 }
 
@@ -82,9 +74,8 @@ fn key_args(
     move |py| pyo3::types::PyTuple::new(py, [key])
 }
 
-#[certmagic::async_trait]
-impl Storage for PyStorage {
-    async fn store(&self, key: &str, value: &[u8]) -> certmagic::Result<()> {
+impl BlockingStorage for PyStorage {
+    fn store(&self, key: &str, value: &[u8]) -> certmagic::Result<()> {
         let (k, v) = (key.to_string(), value.to_vec());
         self.call(
             "store",
@@ -100,30 +91,26 @@ impl Storage for PyStorage {
             },
             |_| Ok(()),
         )
-        .await
     }
 
-    async fn load(&self, key: &str) -> certmagic::Result<Vec<u8>> {
+    fn load(&self, key: &str) -> certmagic::Result<Vec<u8>> {
         self.call("load", key, key_args(key.to_string()), |v| {
             if let Ok(s) = v.extract::<String>() {
                 return Ok(s.into_bytes());
             }
             v.extract::<Vec<u8>>()
         })
-        .await
     }
 
-    async fn delete(&self, key: &str) -> certmagic::Result<()> {
+    fn delete(&self, key: &str) -> certmagic::Result<()> {
         self.call("delete", key, key_args(key.to_string()), |_| Ok(()))
-            .await
     }
 
-    async fn exists(&self, key: &str) -> certmagic::Result<bool> {
+    fn exists(&self, key: &str) -> certmagic::Result<bool> {
         self.call("exists", key, key_args(key.to_string()), |v| v.is_truthy())
-            .await
     }
 
-    async fn list(&self, prefix: &str, recursive: bool) -> certmagic::Result<Vec<String>> {
+    fn list(&self, prefix: &str, recursive: bool) -> certmagic::Result<Vec<String>> {
         let p = prefix.to_string();
         self.call(
             "list",
@@ -139,10 +126,9 @@ impl Storage for PyStorage {
             },
             |v| v.extract::<Vec<String>>(),
         )
-        .await
     }
 
-    async fn stat(&self, key: &str) -> certmagic::Result<KeyInfo> {
+    fn stat(&self, key: &str) -> certmagic::Result<KeyInfo> {
         let k = key.to_string();
         self.call("stat", key, key_args(key.to_string()), move |v| {
             // Any object with `modified` (datetime or Unix seconds), `size`, `is_terminal`, or a dict.
@@ -159,11 +145,8 @@ impl Storage for PyStorage {
                 Ok(ts) => ts.extract()?,
                 Err(_) => modified.extract()?,
             };
-            let modified = if secs >= 0.0 {
-                UNIX_EPOCH + Duration::from_secs_f64(secs)
-            } else {
-                UNIX_EPOCH - Duration::from_secs_f64(-secs)
-            };
+            let modified = certmagic::numbers::unix_time("modified", secs)
+                .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.message().to_string()))?;
             Ok(KeyInfo {
                 key: k,
                 modified,
@@ -171,16 +154,13 @@ impl Storage for PyStorage {
                 is_terminal: field("is_terminal")?.is_truthy()?,
             })
         })
-        .await
     }
 
-    async fn lock(&self, name: &str) -> certmagic::Result<()> {
+    fn lock(&self, name: &str) -> certmagic::Result<()> {
         self.call("lock", name, key_args(name.to_string()), |_| Ok(()))
-            .await
     }
 
-    async fn unlock(&self, name: &str) -> certmagic::Result<()> {
+    fn unlock(&self, name: &str) -> certmagic::Result<()> {
         self.call("unlock", name, key_args(name.to_string()), |_| Ok(()))
-            .await
     }
 }

@@ -129,8 +129,21 @@ impl DnsChallenge {
         if self.ttl.as_secs() > u64::from(i32::MAX as u32) {
             return Err(Error::config("dns.ttl", "longer than 2^31 seconds"));
         }
-        if self.poll_interval.is_zero() {
-            return Err(Error::config("dns.poll_interval", "must be more than zero"));
+        use crate::config::{MAX_TIMEOUT, within};
+        within(
+            "dns.poll_interval",
+            self.poll_interval,
+            Duration::from_millis(1),
+            Duration::from_secs(3600),
+        )?;
+        within(
+            "dns.propagation_delay",
+            self.propagation_delay,
+            Duration::ZERO,
+            MAX_TIMEOUT,
+        )?;
+        if let Some(t) = self.propagation_timeout {
+            within("dns.propagation_timeout", t, Duration::ZERO, MAX_TIMEOUT)?;
         }
         self.resolver_addrs = self
             .resolvers
@@ -193,7 +206,12 @@ pub struct DnsOptions {
 impl DnsOptions {
     /// Parses the JSON form (`{"ttl_secs": 60, "resolvers": ["127.0.0.1:53"], …}`).
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|e| Error::config("dns.options", e.to_string()))
+        serde_json::from_str(json).map_err(|e| {
+            Error::config(
+                "dns.options",
+                super::providers::without_values(&e.to_string()),
+            )
+        })
     }
 }
 
@@ -473,7 +491,7 @@ async fn authoritative_servers(resolvers: &[SocketAddr], zone: &str) -> Result<V
             })
             .collect();
         if addrs.is_empty() {
-            if let Ok(found) = tokio::net::lookup_host((ns.trim_end_matches('.'), 53)).await {
+            if let Ok(found) = crate::net::lookup_host(ns.trim_end_matches('.'), 53).await {
                 addrs.extend(found);
             }
         }

@@ -6,24 +6,24 @@
 //!
 //! Locks are files `locks/<safe(name)>.lock` created with `O_EXCL` and holding
 //! `{"created":…,"updated":…}`; the holder rewrites `updated` every 5 s and anyone may take a
-//! lock over once it is 10 s old. An empty or undecodable lock file (seen on network file
-//! systems) is given 2 s to become valid and is then treated as stale, instead of blocking the
-//! name forever as Go CertMagic does.
+//! lock over once it is 10 s old (see [`super::file_lock`] for how takeovers and releases stay
+//! safe among many waiters). An empty or undecodable lock file (seen on network file systems)
+//! is given 2 s to become valid and is then treated as stale, instead of blocking the name
+//! forever as Go CertMagic does.
 
 use std::collections::HashMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
+use super::file_lock::{self, LockAttempt, LockState, Refresher};
 use super::{KeyInfo, Storage, keys};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -35,15 +35,17 @@ pub struct FileStorage {
 
 struct Inner {
     root: PathBuf,
-    /// Locks this value holds, with the task keeping each fresh.
+    /// Locks this value holds.
     held: Mutex<HashMap<String, HeldLock>>,
+    refresher: Arc<Refresher>,
     /// Wakes same-process waiters as soon as a lock is released, instead of at the next poll.
     released: Notify,
 }
 
 struct HeldLock {
     path: PathBuf,
-    refresher: JoinHandle<()>,
+    created: OffsetDateTime,
+    refresh_id: u64,
 }
 
 impl std::fmt::Debug for FileStorage {
@@ -61,6 +63,7 @@ impl FileStorage {
             inner: Arc::new(Inner {
                 root: root.into(),
                 held: Mutex::new(HashMap::new()),
+                refresher: Refresher::get(),
                 released: Notify::new(),
             }),
         }
@@ -217,13 +220,19 @@ impl Storage for FileStorage {
         loop {
             let released = self.inner.released.notified();
             let p = path.clone();
-            match Self::blocking(move || try_create_lock(&p)).await? {
+            match Self::blocking(move || Ok(file_lock::try_create(&p))).await? {
                 LockAttempt::Acquired(created) => {
-                    let refresher = tokio::spawn(keep_lock_fresh(path.clone(), created));
-                    let previous = lock_unpoisoned(&self.inner.held)
-                        .insert(name.to_string(), HeldLock { path, refresher });
+                    let refresh_id = self.inner.refresher.keep(path.clone(), created);
+                    let previous = lock_unpoisoned(&self.inner.held).insert(
+                        name.to_string(),
+                        HeldLock {
+                            path,
+                            created,
+                            refresh_id,
+                        },
+                    );
                     if let Some(prev) = previous {
-                        prev.refresher.abort();
+                        self.inner.refresher.forget(prev.refresh_id);
                     }
                     tracing::debug!(lock = name, "lock acquired");
                     return Ok(());
@@ -236,15 +245,14 @@ impl Storage for FileStorage {
                     }
                 }
                 LockAttempt::Held(LockState::Stale) => {
-                    tracing::info!(lock = name, "taking over stale lock");
-                    remove_if_exists(&path);
+                    self.take_over(name, &path, false).await?;
                 }
                 LockAttempt::Held(LockState::Vanished) => {}
                 LockAttempt::Held(LockState::Undecodable(why)) => {
                     undecodable_tries += 1;
                     if undecodable_tries > UNDECODABLE_LOCK_RETRIES {
                         tracing::warn!(lock = name, reason = %why, "treating undecodable lock file as stale");
-                        remove_if_exists(&path);
+                        self.take_over(name, &path, true).await?;
                         undecodable_tries = 0;
                     } else {
                         tokio::time::sleep(UNDECODABLE_LOCK_RETRY_WAIT).await;
@@ -261,20 +269,26 @@ impl Storage for FileStorage {
         }
     }
 
+    /// Releases the lock if this storage value holds it and the file is still its own; a lock
+    /// held by someone else is left alone (Go CertMagic deletes it).
     async fn unlock(&self, name: &str) -> Result<()> {
         let held = lock_unpoisoned(&self.inner.held).remove(name);
-        let path = match held {
-            Some(h) => {
-                h.refresher.abort();
-                h.path
-            }
-            None => self.lock_path(name),
+        let Some(held) = held else {
+            tracing::warn!(
+                lock = name,
+                "unlock of a lock this storage does not hold; left alone"
+            );
+            return Ok(());
         };
-        let res = Self::blocking(move || match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(Error::storage("unlock", &path.display().to_string(), e))
+        self.inner.refresher.forget(held.refresh_id);
+        let path = held.path;
+        let res = Self::blocking(move || match file_lock::release_if_ours(&path, held.created) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!(path = %path.display(), "lock was taken over before it was released");
+                Ok(())
             }
-            _ => Ok(()),
+            Err(e) => Err(Error::storage("unlock", &path.display().to_string(), e)),
         })
         .await;
         self.inner.released.notify_waiters();
@@ -293,12 +307,29 @@ impl Storage for FileStorage {
     }
 }
 
+impl FileStorage {
+    async fn take_over(&self, name: &str, path: &Path, undecodable_too: bool) -> Result<()> {
+        let p = path.to_path_buf();
+        let taken = Self::blocking(move || {
+            file_lock::take_over(&p, undecodable_too)
+                .map_err(|e| Error::storage("lock", &p.display().to_string(), e))
+        })
+        .await?;
+        if taken {
+            tracing::info!(lock = name, "took over a stale lock");
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         // Locks must not outlive the storage value that took them.
         for (_, held) in lock_unpoisoned(&self.held).drain() {
-            held.refresher.abort();
-            remove_if_exists(&held.path);
+            self.refresher.forget(held.refresh_id);
+            if let Err(e) = file_lock::release_if_ours(&held.path, held.created) {
+                tracing::warn!(path = %held.path.display(), error = %e, "releasing lock file");
+            }
         }
     }
 }
@@ -364,147 +395,7 @@ fn walk(dir: &Path, prefix: &str, recursive: bool, out: &mut Vec<String>) -> io:
     Ok(())
 }
 
-fn remove_if_exists(path: &Path) {
-    if let Err(e) = fs::remove_file(path) {
-        if e.kind() != io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), error = %e, "removing lock file");
-        }
-    }
-}
-
-/// The JSON inside a lock file, as Go CertMagic writes it.
-#[derive(Debug, Serialize, Deserialize)]
-struct LockMeta {
-    #[serde(with = "time::serde::rfc3339")]
-    created: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    updated: OffsetDateTime,
-}
-
-impl LockMeta {
-    fn encode(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec(self).unwrap_or_default();
-        v.push(b'\n');
-        v
-    }
-}
-
-enum LockState {
-    Fresh,
-    Stale,
-    Vanished,
-    Undecodable(String),
-}
-
-enum LockAttempt {
-    Acquired(OffsetDateTime),
-    Held(LockState),
-    Failed(io::Error),
-}
-
-fn try_create_lock(path: &Path) -> Result<LockAttempt> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    if let Err(e) = DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-        return Ok(LockAttempt::Failed(e));
-    }
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-    {
-        Ok(mut f) => {
-            let now = OffsetDateTime::now_utc();
-            let meta = LockMeta {
-                created: now,
-                updated: now,
-            };
-            let res = f.write_all(&meta.encode()).and_then(|_| f.sync_all());
-            match res {
-                Ok(()) => Ok(LockAttempt::Acquired(now)),
-                Err(e) => {
-                    let _ = fs::remove_file(path);
-                    Ok(LockAttempt::Failed(e))
-                }
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            Ok(LockAttempt::Held(inspect_lock(path)))
-        }
-        Err(e) => Ok(LockAttempt::Failed(e)),
-    }
-}
-
-fn read_lock(path: &Path) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(128);
-    File::open(path)?.take(2048).read_to_end(&mut buf)?;
-    Ok(buf)
-}
-
-fn inspect_lock(path: &Path) -> LockState {
-    let buf = match read_lock(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return LockState::Vanished,
-        Err(e) => return LockState::Undecodable(e.to_string()),
-    };
-    if buf.iter().all(|b| b.is_ascii_whitespace()) {
-        return LockState::Undecodable("empty lock file".into());
-    }
-    match serde_json::from_slice::<LockMeta>(&buf) {
-        Ok(meta) => {
-            let last = meta.updated.max(meta.created);
-            if OffsetDateTime::now_utc() - last > LOCK_STALE_AFTER {
-                LockState::Stale
-            } else {
-                LockState::Fresh
-            }
-        }
-        Err(e) => LockState::Undecodable(format!("decoding lock file contents: {e}")),
-    }
-}
-
-/// Rewrites `updated` every [`LOCK_FRESHNESS_INTERVAL`] while the file is still ours. Replaces the
-/// file atomically so a reader never sees partial JSON.
-async fn keep_lock_fresh(path: PathBuf, created: OffsetDateTime) {
-    loop {
-        tokio::time::sleep(LOCK_FRESHNESS_INTERVAL).await;
-        let p = path.clone();
-        let still_ours = tokio::task::spawn_blocking(move || -> io::Result<bool> {
-            let current: LockMeta = match serde_json::from_slice(&read_lock(&p)?) {
-                Ok(m) => m,
-                Err(_) => return Ok(false),
-            };
-            if current.created != created {
-                return Ok(false);
-            }
-            let meta = LockMeta {
-                created,
-                updated: OffsetDateTime::now_utc(),
-            };
-            write_atomic(&p, &meta.encode(), 0o644)?;
-            Ok(true)
-        })
-        .await;
-        match still_ours {
-            Ok(Ok(true)) => continue,
-            Ok(Ok(false)) => {
-                tracing::warn!(path = %path.display(), "lock file was taken over; no longer refreshing it");
-                return;
-            }
-            Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => return,
-            Ok(Err(e)) => {
-                tracing::warn!(path = %path.display(), error = %e, "refreshing lock file");
-                return;
-            }
-            Err(_) => return,
-        }
-    }
-}
-
-/// How often a held lock's `updated` time is rewritten (Go: `lockFreshnessInterval`).
-pub const LOCK_FRESHNESS_INTERVAL: Duration = Duration::from_secs(5);
-/// A lock not refreshed for this long may be taken over (2 × the freshness interval).
-pub const LOCK_STALE_AFTER: time::Duration = time::Duration::seconds(10);
+pub use super::file_lock::{LOCK_FRESHNESS_INTERVAL, LOCK_STALE_AFTER};
 /// How often a waiter checks a fresh lock held by someone else (Go: `fileLockPollInterval`).
 pub const LOCK_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Waits for an empty or undecodable lock file to become valid before treating it as stale.
@@ -513,6 +404,7 @@ const UNDECODABLE_LOCK_RETRY_WAIT: Duration = Duration::from_millis(250);
 
 #[cfg(test)]
 mod tests {
+    use super::file_lock::LockMeta;
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
@@ -707,6 +599,95 @@ mod tests {
         assert!(later.updated > first.updated, "holder refreshes `updated`");
         drop(s);
         assert!(!path.exists(), "dropping the storage releases its locks");
+    }
+
+    fn write_stale_lock(dir: &Path, name: &str) {
+        fs::create_dir_all(dir.join("locks")).unwrap();
+        let old = OffsetDateTime::now_utc() - time::Duration::seconds(30);
+        let meta = LockMeta {
+            created: old,
+            updated: old,
+        };
+        fs::write(dir.join(format!("locks/{name}.lock")), meta.encode()).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn many_waiters_on_a_stale_lock_never_hold_it_together() {
+        let (dir, _) = storage();
+        write_stale_lock(dir.path(), "contended");
+        let marker = dir.path().join("holder");
+        let mut waiters = Vec::new();
+        for i in 0..20 {
+            // Each a separate storage value, as separate processes would be.
+            let s = FileStorage::new(dir.path());
+            let marker = marker.clone();
+            waiters.push(tokio::spawn(async move {
+                s.lock("contended").await.unwrap();
+                // Exactly one holder may exist: the marker is created exclusively.
+                let alone = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&marker)
+                    .is_ok();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if alone {
+                    fs::remove_file(&marker).unwrap();
+                }
+                s.unlock("contended").await.unwrap();
+                (i, alone)
+            }));
+        }
+        for w in waiters {
+            let (i, alone) = tokio::time::timeout(Duration::from_secs(60), w)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(alone, "waiter {i} held the lock while another did");
+        }
+        assert!(!dir.path().join("locks/contended.lock").exists());
+        assert!(!dir.path().join("locks/contended.lock.takeover").exists());
+    }
+
+    #[tokio::test]
+    async fn unlock_leaves_a_lock_it_does_not_own() {
+        let (dir, a) = storage();
+        let b = FileStorage::new(dir.path());
+        a.lock("mine").await.unwrap();
+        b.unlock("mine").await.unwrap();
+        let path = dir.path().join("locks/mine.lock");
+        assert!(path.exists(), "another holder's lock survives");
+        // Taken over (rewritten by someone else): the former holder leaves it alone too.
+        write_stale_lock(dir.path(), "mine");
+        b.lock("mine").await.unwrap();
+        let taken: LockMeta = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        a.unlock("mine").await.unwrap();
+        let still: LockMeta = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(still.created, taken.created);
+        b.unlock("mine").await.unwrap();
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn refreshing_survives_an_io_error() {
+        let (dir, s) = storage();
+        s.lock("r2").await.unwrap();
+        let path = dir.path().join("locks/r2.lock");
+        let original = fs::read(&path).unwrap();
+        let first: LockMeta = serde_json::from_slice(&original).unwrap();
+        // For one refresh the lock is unreadable (a directory where the file was).
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        tokio::time::sleep(LOCK_FRESHNESS_INTERVAL + Duration::from_millis(500)).await;
+        fs::remove_dir(&path).unwrap();
+        fs::write(&path, &original).unwrap();
+        tokio::time::sleep(LOCK_FRESHNESS_INTERVAL + Duration::from_millis(500)).await;
+        let later: LockMeta = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(later.created, first.created);
+        assert!(
+            later.updated > first.updated,
+            "refreshing goes on after the error"
+        );
+        s.unlock("r2").await.unwrap();
     }
 
     #[test]

@@ -153,3 +153,112 @@ pub async fn handshake(
     server.await.unwrap();
     tls.get_ref().1.peer_certificates().unwrap().to_vec()
 }
+
+/// A certificate authority of the test's own (rcgen), issuing for any name without ACME: for
+/// tests of what happens around issuance (locks, maintenance) at sizes no ACME server handles
+/// in a test's time. Counts what it issued.
+#[derive(Debug)]
+pub struct LocalIssuer {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    ca_pem: String,
+    validity: Duration,
+    pub issued: std::sync::atomic::AtomicUsize,
+    per_name: Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl LocalIssuer {
+    pub fn new(validity: Duration) -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "certmagic-rs test CA");
+        let ca = params.self_signed(&key).unwrap();
+        Self {
+            ca_pem: ca.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+            validity,
+            issued: Default::default(),
+            per_name: Default::default(),
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.issued.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Certificates issued for `name`.
+    pub fn count_for(&self, name: &str) -> usize {
+        self.per_name
+            .lock()
+            .unwrap()
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// The public key of a CSR (P-256, the default key type).
+struct CsrKey(Vec<u8>);
+
+impl rcgen::PublicKeyData for CsrKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+#[certmagic::async_trait]
+impl certmagic::Issuer for LocalIssuer {
+    fn issuer_key(&self) -> &str {
+        "local-test-ca"
+    }
+
+    async fn issue(
+        &self,
+        subject: &certmagic::Subject,
+        csr_der: &[u8],
+    ) -> certmagic::Result<certmagic::IssuedCertificate> {
+        use x509_parser::prelude::FromDer;
+        let (_, csr) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(csr_der)
+                .map_err(|e| {
+                    certmagic::Error::new(certmagic::ErrorKind::Certificate, e.to_string())
+                })?;
+        let key = CsrKey(
+            csr.certification_request_info
+                .subject_pki
+                .subject_public_key
+                .data
+                .to_vec(),
+        );
+        let mut params = rcgen::CertificateParams::new(vec![subject.as_string()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::seconds(1);
+        params.not_after = now + self.validity;
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        self.issued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *self
+            .per_name
+            .lock()
+            .unwrap()
+            .entry(subject.as_string())
+            .or_default() += 1;
+        Ok(certmagic::IssuedCertificate {
+            chain_pem: format!("{}{}", cert.pem(), self.ca_pem),
+            metadata: serde_json::json!({}),
+        })
+    }
+
+    async fn revoke(
+        &self,
+        _: &rustls_pki_types::CertificateDer<'static>,
+        _: certmagic::RevocationReason,
+    ) -> certmagic::Result<()> {
+        Ok(())
+    }
+}

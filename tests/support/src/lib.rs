@@ -207,6 +207,15 @@ impl Pebble {
             .count()
     }
 
+    /// Number of ACME accounts Pebble has created so far (a registration Pebble refused, say
+    /// for a bad nonce, and that the client sent again, counts once).
+    pub fn accounts_created(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("accounts in memory"))
+            .count()
+    }
+
     /// Number of certificates Pebble has issued so far.
     pub fn certificates_issued(&self) -> usize {
         self.log()

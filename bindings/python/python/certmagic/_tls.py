@@ -94,6 +94,8 @@ class ContextCache:
                     self._by_hash.clear()
                     self._by_name.clear()
                 self._by_hash[digest] = ctx
+            if len(self._by_name) >= _MAX_NAMES:  # a wildcard certificate serves any number of names
+                self._by_name.clear()
             self._by_name[name] = (digest, ctx)
             return ctx
 
@@ -107,3 +109,4 @@ class ContextCache:
 
 
 _MAX_CONTEXTS = 10_000
+_MAX_NAMES = 100_000

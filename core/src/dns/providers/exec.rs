@@ -19,8 +19,8 @@ use crate::error::{Error, ErrorKind, Result};
 /// Default limit on one run of the command.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Settings of [`Exec`].
-#[derive(Debug, Clone, Deserialize)]
+/// Settings of [`Exec`]. Its arguments may carry credentials, so `Debug` shows only how many.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecConfig {
     /// The program to run.
@@ -34,11 +34,30 @@ pub struct ExecConfig {
 }
 
 /// Calls a user command.
-#[derive(Debug)]
 pub struct Exec {
     command: String,
     args: Vec<String>,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecConfig")
+            .field("command", &self.command)
+            .field("args", &format_args!("<{} hidden>", self.args.len()))
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Exec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exec")
+            .field("command", &self.command)
+            .field("args", &format_args!("<{} hidden>", self.args.len()))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Exec {
@@ -93,14 +112,22 @@ impl Exec {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| {
+        let mut child = cmd.spawn().map_err(|e| {
             Error::new(
                 ErrorKind::Challenge,
                 format!("exec: cannot run `{}`: {e}", self.command),
             )
             .with_source(e)
         })?;
-        let out = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+        let stderr = child.stderr.take();
+        let run = async {
+            let tail = match stderr {
+                Some(s) => stderr_tail(s).await,
+                None => Vec::new(),
+            };
+            child.wait().await.map(|status| (status, tail))
+        };
+        let (status, stderr) = match tokio::time::timeout(self.timeout, run).await {
             Ok(r) => r.map_err(|e| {
                 Error::new(
                     ErrorKind::Challenge,
@@ -117,8 +144,8 @@ impl Exec {
                 ));
             }
         };
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
+        if !status.success() {
+            let err = String::from_utf8_lossy(&stderr);
             let tail: String = err
                 .trim()
                 .chars()
@@ -132,7 +159,7 @@ impl Exec {
                 ErrorKind::Challenge,
                 format!(
                     "exec: `{} {action} {fqdn}` failed ({}): {tail}",
-                    self.command, out.status
+                    self.command, status
                 ),
             ));
         }
@@ -156,6 +183,27 @@ impl DnsProvider for Exec {
         Ok(records.to_vec())
     }
 }
+
+/// The last [`STDERR_TAIL`] bytes a command writes to stderr (read to the end, so the command
+/// never blocks on a full pipe; only the tail is kept).
+async fn stderr_tail(mut stderr: tokio::process::ChildStderr) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut tail = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stderr.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > STDERR_TAIL {
+            tail.drain(..tail.len() - STDERR_TAIL);
+        }
+    }
+    tail
+}
+
+/// Bytes of a failing command's stderr kept for its error.
+const STDERR_TAIL: usize = 4096;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -129,7 +129,7 @@ impl Api {
             let sent = tokio::time::timeout(REQUEST_TIMEOUT, async {
                 let resp = self.client.request(req).await?;
                 let (parts, body) = resp.into_parts();
-                let body = body.collect().await?.to_bytes();
+                let body = crate::net::read_body(body, crate::net::MAX_RESPONSE_BODY).await?;
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Reply {
                     status: parts.status,
                     headers: parts.headers,

@@ -107,11 +107,30 @@ fn unknown(name: &str) -> Error {
     )
 }
 
-/// Parses a provider's JSON credentials, naming the provider in the error.
+/// Parses a provider's JSON credentials, naming the provider in the error (and never a value:
+/// a secret given where another setting belongs would be printed by serde's message).
 #[allow(dead_code)]
 fn parse<T: serde::de::DeserializeOwned>(provider: &str, value: serde_json::Value) -> Result<T> {
-    serde_json::from_value(value)
-        .map_err(|e| Error::config("dns.provider", format!("{provider} settings: {e}")))
+    serde_json::from_value(value).map_err(|e| {
+        Error::config(
+            "dns.provider",
+            format!("{provider} settings: {}", without_values(&e.to_string())),
+        )
+    })
+}
+
+/// A serde message with the offending value left out: `invalid type: string "s3cret",
+/// expected u64` becomes `invalid type: a string, expected u64`.
+pub(crate) fn without_values(message: &str) -> String {
+    for lead in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(start) = message.find(lead) {
+            let rest = &message[start + lead.len()..];
+            let kind = rest.split([' ', ',']).next().unwrap_or("value");
+            let tail = rest.find(", expected").map_or("", |i| &rest[i..]);
+            return format!("{}{lead}a {kind}{tail}", &message[..start]);
+        }
+    }
+    message.to_string()
 }
 
 /// A provider from JSON: `{"provider": "<name>", …its settings…}`, e.g.
@@ -286,6 +305,33 @@ mod tests {
         assert_eq!(unquote_txt("\"abc\""), "abc");
         assert_eq!(unquote_txt("abc"), "abc");
         assert_eq!(unquote_txt("\"ab\" \"cd\""), "abcd");
+    }
+
+    #[test]
+    fn settings_errors_never_echo_a_value() {
+        for (settings, secret) in [
+            (
+                serde_json::json!({"provider": "rfc2136", "server": "127.0.0.1:53", "key_name": "k", "key_secret": 424242}),
+                "424242",
+            ),
+            (
+                serde_json::json!({"provider": "exec", "command": "/bin/true", "timeout_secs": "hunter2"}),
+                "hunter2",
+            ),
+            (
+                serde_json::json!({"provider": "cloudflare", "api_token": ["tok-9f8e7d"]}),
+                "tok-9f8e7d",
+            ),
+        ] {
+            let e = from_json(&settings).unwrap_err();
+            assert!(!e.to_string().contains(secret), "{e}");
+            assert!(!format!("{e:?}").contains(secret), "{e:?}");
+            assert_eq!(e.field(), Some("dns.provider"));
+        }
+        assert_eq!(
+            without_values("invalid type: string \"x\", expected u64 at line 1"),
+            "invalid type: a string, expected u64 at line 1"
+        );
     }
 
     #[test]
