@@ -83,9 +83,14 @@ impl Manager {
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        let start =
-            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
-                .await?;
+        // A client gets a bounded time for each step it drives (a slowloris holds nothing
+        // for long); only finding the certificate may take as long as an obtain.
+        let start = tokio::time::timeout(
+            CLIENT_STEP_TIMEOUT,
+            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream),
+        )
+        .await
+        .map_err(|_| timed_out("no ClientHello"))??;
         let hello = start.client_hello();
         let alpn: Vec<Vec<u8>> = hello
             .alpn()
@@ -102,8 +107,21 @@ impl Manager {
             chosen.alpn_protocols = vec![tls_alpn01::ACME_TLS_ALPN_PROTOCOL.to_vec()];
         }
         chosen.cert_resolver = Arc::new(Fixed(cert.certified_key().clone()));
-        start.into_stream(Arc::new(chosen)).await
+        tokio::time::timeout(CLIENT_STEP_TIMEOUT, start.into_stream(Arc::new(chosen)))
+            .await
+            .map_err(|_| timed_out("the TLS handshake did not complete"))?
     }
+}
+
+/// How long a client may take to send its ClientHello, and to finish the handshake once the
+/// certificate is chosen.
+pub const CLIENT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn timed_out(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what} within {CLIENT_STEP_TIMEOUT:?}"),
+    )
 }
 
 /// A resolver that serves one certificate (chosen before the handshake started).

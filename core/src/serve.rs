@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::handshake_path::CLIENT_STEP_TIMEOUT;
 use crate::manager::Manager;
 use crate::solvers::{http01, tls_alpn01};
 
@@ -181,11 +182,13 @@ where
         let stream = crate::net::accept(&listener).await;
         let (manager, config, service) = (manager.clone(), config.clone(), service.clone());
         tokio::spawn(async move {
-            // Longer with on-demand TLS: a certificate may be obtained during the handshake.
-            let limit = match manager.config().on_demand() {
-                Some(od) => od.obtain_timeout() + TLS_HANDSHAKE_TIMEOUT,
-                None => TLS_HANDSHAKE_TIMEOUT,
+            // `accept` bounds each step the client drives; this bounds the whole, longer with
+            // on-demand TLS (a certificate may be obtained during the handshake).
+            let lookup = match manager.config().on_demand() {
+                Some(od) => od.obtain_timeout(),
+                None => CLIENT_STEP_TIMEOUT,
             };
+            let limit = lookup + 2 * CLIENT_STEP_TIMEOUT;
             let accepted = tokio::time::timeout(limit, manager.accept(stream, &config)).await;
             let Ok(Ok(tls)) = accepted else { return };
             if tls.get_ref().1.alpn_protocol() == Some(tls_alpn01::ACME_TLS_ALPN_PROTOCOL) {
@@ -200,4 +203,3 @@ where
 
 const PLAIN_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 const PLAIN_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

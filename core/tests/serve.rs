@@ -120,3 +120,100 @@ async fn serves_https_with_http01_through_its_own_plain_port() {
 async fn serves_https_with_tls_alpn01_through_its_own_tls_port() {
     serve_and_fetch(ChallengeType::TlsAlpn01, "serve-alpn.example.test").await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_sends_no_client_hello_is_dropped_after_ten_seconds() {
+    let manager = Manager::new(
+        certmagic::Config::builder()
+            .storage(Arc::new(MemoryStorage::new()))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (stream, _) = listener.accept().await.unwrap();
+    let config = manager.server_config().unwrap();
+    let started = tokio::time::Instant::now();
+    let err = manager.accept(stream, &config).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_challenge_in_storage_is_answered_only_for_its_own_identifier() {
+    use certmagic::storage::keys;
+    use certmagic::{Storage, solvers::ChallengeInfo};
+    let storage = Arc::new(MemoryStorage::new());
+    let manager = Manager::new(
+        certmagic::Config::builder()
+            .storage(storage.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let ik = manager.issuer_key().to_string();
+    let challenge = |id_type: &str, value: &str| {
+        serde_json::json!({
+            "type": "http-01", "url": "https://ca.test/chall/1", "status": "pending",
+            "token": "tok_1", "keyAuthorization": "tok_1.thumb",
+            "identifier": {"type": id_type, "value": value},
+        })
+    };
+    // An IP address and a DNS name whose storage keys are one and the same ("2001-db8--1").
+    let info: ChallengeInfo = serde_json::from_value(challenge("ip", "2001:db8::1")).unwrap();
+    storage
+        .store(
+            &keys::challenge_token(&ik, "2001:db8::1"),
+            &serde_json::to_vec(&info).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        keys::challenge_token(&ik, "2001:db8::1"),
+        keys::challenge_token(&ik, "2001-db8--1")
+    );
+    let path = "/.well-known/acme-challenge/tok_1";
+    for host in ["[2001:db8::1]", "[2001:DB8:0::1]:80"] {
+        assert_eq!(
+            manager.handle_http_challenge(host, path).await.as_deref(),
+            Some("tok_1.thumb"),
+            "{host}"
+        );
+    }
+    for host in ["2001-db8--1", "2001-db8--1:80", "other.test", ""] {
+        assert_eq!(
+            manager.handle_http_challenge(host, path).await,
+            None,
+            "{host}"
+        );
+    }
+    // A DNS identifier: any spelling of the name, no other name.
+    let info: ChallengeInfo = serde_json::from_value(challenge("dns", "a.example.test")).unwrap();
+    storage
+        .store(
+            &keys::challenge_token(&ik, "a.example.test"),
+            &serde_json::to_vec(&info).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        manager
+            .handle_http_challenge("A.Example.Test.:80", path)
+            .await
+            .is_some()
+    );
+    assert!(
+        manager
+            .handle_http_challenge("b.example.test", path)
+            .await
+            .is_none()
+    );
+}

@@ -312,6 +312,8 @@ impl Reader<'_> {
         let mut pos = self.pos;
         let mut jumped = false;
         let mut hops = 0;
+        // Octets of the name as it would be written out, the final root label included.
+        let mut octets = 1;
         loop {
             let len = *self.buf.get(pos).ok_or_else(|| malformed("name"))? as usize;
             match len {
@@ -338,6 +340,10 @@ impl Reader<'_> {
                         .buf
                         .get(pos + 1..pos + 1 + l)
                         .ok_or_else(|| malformed("label"))?;
+                    octets += 1 + l;
+                    if octets > MAX_NAME_OCTETS {
+                        return Err(malformed("name longer than 255 octets"));
+                    }
                     labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
                     pos += 1 + l;
                 }
@@ -432,6 +438,9 @@ pub fn parse(buf: &[u8]) -> Result<Response> {
     })
 }
 
+/// The longest name on the wire (RFC 1035 §2.3.4).
+const MAX_NAME_OCTETS: usize = 255;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +455,31 @@ mod tests {
         // OPT at the end: root, type 41, class 1232.
         let tail = &q[q.len() - 11..];
         assert_eq!(tail, &[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn names_longer_than_255_octets_are_refused() {
+        // Five labels of 63 octets: 321 octets on the wire, however they are compressed.
+        let mut m = header(9, 0x8180, [1, 0, 0, 0]);
+        for _ in 0..5 {
+            m.push(63);
+            m.extend_from_slice(&[b'a'; 63]);
+        }
+        m.push(0);
+        m.extend_from_slice(&[0, 16, 0, 1]);
+        let err = parse(&m).unwrap_err();
+        assert!(err.message().contains("255 octets"), "{err}");
+        // Four of them (253 octets) are a name.
+        let mut m = header(9, 0x8180, [1, 0, 0, 0]);
+        for _ in 0..3 {
+            m.push(63);
+            m.extend_from_slice(&[b'a'; 63]);
+        }
+        m.push(61);
+        m.extend_from_slice(&[b'a'; 61]);
+        m.push(0);
+        m.extend_from_slice(&[0, 16, 0, 1]);
+        parse(&m).unwrap();
     }
 
     #[test]

@@ -257,4 +257,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     }
+
+    #[tokio::test]
+    async fn stderr_is_kept_to_its_tail_and_args_never_print() {
+        // Megabytes on stderr, then the reason: memory holds only the tail.
+        let r = DnsRecord::txt("x", "v", Duration::from_secs(60));
+        let e = exec(
+            "head -c 3000000 /dev/zero | tr '\\0' x >&2; echo 'the reason' >&2; exit 1",
+            10,
+        )
+        .append_records("example.com.", &[r])
+        .await
+        .unwrap_err();
+        assert!(e.message().contains("the reason"), "{e}");
+        assert!(e.message().len() < 2000, "{} bytes", e.message().len());
+
+        let config = ExecConfig {
+            command: "/usr/local/bin/dns-hook".into(),
+            args: vec!["--token=s3cr3t".into()],
+            timeout_secs: None,
+        };
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        assert!(!format!("{:?}", Exec::new(config).unwrap()).contains("s3cr3t"));
+    }
 }

@@ -244,9 +244,32 @@ pub(crate) fn env_required(provider: &str, names: &[&str]) -> Result<String> {
     allow(dead_code)
 )]
 #[derive(Debug, Default)]
-pub(crate) struct NameLocks(
-    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-);
+pub(crate) struct NameLocks(Arc<std::sync::Mutex<LockMap>>);
+
+type LockMap = std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>;
+
+/// A held name lock; the name's entry goes when nobody holds or waits for it (the map would
+/// otherwise keep every name ever edited).
+#[derive(Debug)]
+pub(crate) struct NameGuard {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    all: Arc<std::sync::Mutex<LockMap>>,
+    name: String,
+}
+
+impl Drop for NameGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut all = self.all.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map's own reference left: no holder, no waiter.
+        if all
+            .get(&self.name)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            all.remove(&self.name);
+        }
+    }
+}
 
 #[cfg_attr(
     not(any(
@@ -258,12 +281,22 @@ pub(crate) struct NameLocks(
 )]
 impl NameLocks {
     /// Holds the lock of `name` until the guard is dropped.
-    pub async fn hold(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    pub async fn hold(&self, name: &str) -> NameGuard {
         let lock = {
             let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
             all.entry(name.to_string()).or_default().clone()
         };
-        lock.lock_owned().await
+        NameGuard {
+            guard: Some(lock.lock_owned().await),
+            all: self.0.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    /// Names with an entry (held or waited for).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -297,6 +330,26 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "***");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[tokio::test]
+    async fn name_locks_forget_names_nobody_holds() {
+        let locks = NameLocks::default();
+        for i in 0..100 {
+            let _held = locks.hold(&format!("n{i}.test")).await;
+        }
+        assert_eq!(locks.len(), 0);
+        let held = locks.hold("a.test").await;
+        let waiter = {
+            let all = NameLocks(locks.0.clone());
+            tokio::spawn(async move {
+                let _g = all.hold("a.test").await;
+            })
+        };
+        tokio::task::yield_now().await;
+        drop(held);
+        waiter.await.unwrap();
+        assert_eq!(locks.len(), 0);
     }
 
     #[test]
