@@ -10,7 +10,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: demo test test-rust test-python test-node lint fmt bench bench-micro deps header dts install lib install-check
+.PHONY: demo test test-rust test-python test-node lint fmt bench bench-micro deps header dts install lib install-check fuzz
 
 ## Install what is missing (Debian packages).
 deps:
@@ -89,6 +89,19 @@ bench-micro: deps
 		-addext subjectAltName=DNS:unmanaged.example.test -keyout $$d/k.pem -out $$d/c.pem 2>/dev/null && \
 		CM_STORAGE=$$d CM_UNMANAGED_CRT=$$d/c.pem CM_UNMANAGED_KEY=$$d/k.pem target/release/c-bench/bench_get_certificate; \
 		rm -rf $$d
+
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := names pem_and_keys metadata account_and_lock client_hello dns_wire http01_path
+## Fuzz every parser of untrusted input for FUZZ_SECONDS each (cargo-fuzz + libFuzzer; the
+## corpus in fuzz/corpus grows as it finds new paths). Without a sanitizer: this toolchain is
+## stable, and the fuzzed code is safe Rust built with debug assertions and overflow checks.
+fuzz:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --version 0.13.2 --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t && \
+		$(CARGO) fuzz run --sanitizer none $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=2048 -print_final_stats=1 || exit 1; \
+	done
 
 ## Regenerate include/certmagic.h from ffi/src (CI fails when the committed one differs).
 header:

@@ -6,7 +6,7 @@ mod client;
 mod provider;
 pub mod providers;
 pub(crate) mod solver;
-mod wire;
+pub(crate) mod wire;
 
 pub use provider::{DnsProvider, DnsRecord, absolute_name, normalize_fqdn, relative_name};
 pub use solver::{

@@ -30,6 +30,9 @@ mod crypto;
 pub mod dns;
 mod error;
 mod events;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod handshake_path;
 mod http_handlers;

@@ -17,7 +17,7 @@
 //! [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
 
 pub mod file;
-mod file_lock;
+pub(crate) mod file_lock;
 pub mod foreign;
 pub mod keys;
 pub mod memory;

@@ -114,6 +114,18 @@ async fn unusable_stored_certificates_are_replaced() {
     );
 }
 
+/// A certificate's three files as a crash can leave them: `chain`, an empty key, metadata
+/// without names.
+async fn store_files(storage: &dyn Storage, ik: &str, name: &str, chain: &[u8]) {
+    for (key, value) in [
+        (keys::site_cert(ik, name), chain),
+        (keys::site_private_key(ik, name), b"".as_slice()),
+        (keys::site_meta(ik, name), b"{}".as_slice()),
+    ] {
+        storage.store(&key, value).await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_on_demand_name_with_unusable_files_gets_a_new_certificate() {
     let pebble = Pebble::start(PebbleOptions::default());
@@ -129,18 +141,7 @@ async fn an_on_demand_name_with_unusable_files_gets_a_new_certificate() {
     )
     .unwrap();
     let ik = manager.issuer_key().to_string();
-    storage
-        .store(&keys::site_cert(&ik, name), b"")
-        .await
-        .unwrap();
-    storage
-        .store(&keys::site_private_key(&ik, name), b"")
-        .await
-        .unwrap();
-    storage
-        .store(&keys::site_meta(&ik, name), b"{}")
-        .await
-        .unwrap();
+    store_files(storage.as_ref(), &ik, name, b"").await;
     let cert = manager
         .certificate_for_handshake(Some(name), &[b"h2"])
         .await
@@ -303,18 +304,7 @@ async fn renew_of_a_name_with_unusable_files_obtains_anew() {
     let manager = Manager::new(pebble_config(&pebble, storage.clone()).build().unwrap()).unwrap();
     let name = "renew-torn.example.test";
     let ik = manager.issuer_key().to_string();
-    storage
-        .store(&keys::site_cert(&ik, name), b"not pem")
-        .await
-        .unwrap();
-    storage
-        .store(&keys::site_private_key(&ik, name), b"")
-        .await
-        .unwrap();
-    storage
-        .store(&keys::site_meta(&ik, name), b"{}")
-        .await
-        .unwrap();
+    store_files(storage.as_ref(), &ik, name, b"not pem").await;
     let cert = manager.renew(name).await.unwrap();
     assert_cert_verifies(&pebble, &cert, name);
     let err = manager.renew("missing.example.test").await.unwrap_err();

@@ -97,12 +97,15 @@ fn read(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 fn decode(path: &Path) -> io::Result<std::result::Result<LockMeta, String>> {
-    let buf = read(path)?;
+    Ok(parse(&read(path)?))
+}
+
+/// The contents of a lock file, or why they are not one.
+pub(crate) fn parse(buf: &[u8]) -> std::result::Result<LockMeta, String> {
     if buf.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(Err("empty lock file".into()));
+        return Err("empty lock file".into());
     }
-    Ok(serde_json::from_slice::<LockMeta>(&buf)
-        .map_err(|e| format!("decoding lock file contents: {e}")))
+    serde_json::from_slice::<LockMeta>(buf).map_err(|e| format!("decoding lock file contents: {e}"))
 }
 
 pub(crate) fn inspect(path: &Path) -> LockState {
