@@ -62,7 +62,9 @@ test-node:
 	cd tests/node && rm -rf node_modules package-lock.json && CERTMAGIC_NODE_PROFILE=dev npm install --no-audit --no-fund
 	cd tests/node && npx tsc -p tsconfig.json
 	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
-	cd tests/node && node --test --test-concurrency=1 api.test.mjs obtain.test.mjs dns.test.mjs on_demand.test.mjs
+	rm -rf target/node-data-home && mkdir -p target/node-data-home
+	cd tests/node && XDG_DATA_HOME=$(CURDIR)/target/node-data-home \
+		node --test --test-concurrency=1 api.test.mjs obtain.test.mjs dns.test.mjs on_demand.test.mjs
 
 ## Regenerate bindings/node/binding.d.ts from the Rust definitions.
 dts:

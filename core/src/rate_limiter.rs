@@ -4,7 +4,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock (the system clock unless a test pauses it), so the tests run in virtual time.
+use tokio::time::Instant;
 
 use crate::config::{LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, RateLimit};
 

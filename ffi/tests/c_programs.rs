@@ -135,7 +135,11 @@ fn run_program(exe: &Path, build: Build, env: &[(String, String)]) {
             c
         }
     };
-    cmd.envs(env.iter().map(|(k, v)| (k, v)))
+    // Storage left to its default folder stays inside this run (never the user's own, and
+    // never a certificate from an earlier run's Pebble on a recycled port).
+    let data_home = scratch();
+    cmd.env("XDG_DATA_HOME", data_home.path())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null());
     run(
         &mut cmd,

@@ -44,7 +44,9 @@ test('the first handshake obtains through the asynchronous SNICallback; refused 
   assert.equal(got.status, 200)
   assert.equal(got.body, 'on demand')
   // A loop blocked by the handshake would not tick while it ran.
-  assert.ok(ticks >= Math.max(3, Math.floor(elapsed / 10 / 3)), `the event loop kept running (${ticks} ticks in ${elapsed} ms)`)
+  // A blocked loop ticks at most once before and once after (a bound tied to the elapsed time
+  // would be a bound on the machine's load).
+  assert.ok(ticks >= 3, `the event loop kept running (${ticks} ticks in ${elapsed} ms)`)
   await assert.rejects(httpsGet(port, 'node-evil.example.test', pebble.rootPem))
   await assert.rejects(magic.certificateForHandshake('node-evil.example.test'), /refused/)
   assert.equal(pebble.orders(), 1)

@@ -102,6 +102,13 @@ def pebble_bind(tmp_path: Path) -> Iterator[Tuple[Pebble, Bind]]:
         yield p, Bind(**info["bind"])
 
 
+@pytest.fixture(autouse=True)
+def _own_data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storage left to its default folder stays inside each test (never the user's own, and never
+    a certificate from an earlier run's Pebble on a recycled port)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
+
+
 def pebble_config(p: Pebble, **overrides: Any) -> certmagic.Config:
     settings: Dict[str, Any] = dict(
         ca=p.directory_url,

@@ -84,8 +84,9 @@ def test_await_manage_keeps_the_loop_running_with_async_storage(pebble: Pebble) 
         return ticks, elapsed
 
     ticks, elapsed = asyncio.run(main())
-    # A loop blocked by the work would tick at most once before and once after it.
-    assert ticks >= max(3, int(elapsed / 0.01 / 3)), f"the event loop ran ({ticks} ticks in {elapsed:.2f} s)"
+    # A loop blocked by the work would tick at most once before and once after it (a bound on
+    # how often it ticked would be a bound on the machine's load).
+    assert ticks >= 3, f"the event loop ran ({ticks} ticks in {elapsed:.2f} s)"
     assert storage.calls > 0 and f"certificates/" in " ".join(storage.inner.data)
 
 
@@ -162,7 +163,8 @@ def test_blocking_calls_release_the_gil(pebble: Pebble) -> None:
         with certmagic.Manager(pebble_config(pebble, storage=DictStorage())) as manager:
             before = counter
             manager.manage_sync(["py-gil.example.test"])
-            assert counter - before > 20, "another Python thread ran while manage_sync waited"
+            # A thread starved of the GIL would count at most once or twice.
+            assert counter - before >= 5, "another Python thread ran while manage_sync waited"
     finally:
         stop.set()
         t.join()

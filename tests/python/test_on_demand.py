@@ -59,7 +59,7 @@ def test_first_handshake_obtains_and_refused_names_never_reach_the_ca(pebble: Pe
                 ticker.cancel()
                 assert (status, body) == (200, b"on demand")
                 # A loop blocked by the handshake would tick at most once before and once after.
-                assert ticks >= max(3, int(elapsed / 0.01 / 3)), f"the event loop kept running ({ticks} ticks in {elapsed:.2f} s)"
+                assert ticks >= 3, f"the event loop kept running ({ticks} ticks in {elapsed:.2f} s)"
                 with pytest.raises((ssl.SSLError, OSError)):
                     await asyncio.to_thread(https_get, port, "py-evil.example.test", pebble.root_file)
                 with pytest.raises(certmagic.Error) as info:

@@ -275,31 +275,39 @@ pub(crate) async fn present(
     let zone = find_zone(&lookup, &fqdn).await?;
     let value = txt_value(key_authorization);
     let wanted = DnsRecord::txt(relative_name(&fqdn, &zone), value.clone(), dns.ttl);
-    let mut records = dns
-        .provider
-        .append_records(&zone, std::slice::from_ref(&wanted))
-        .await
-        .map_err(|e| {
-            let msg = format!(
-                "adding TXT record `{fqdn}` in zone `{zone}`: {}",
-                e.message()
-            );
-            Error::new(ErrorKind::Challenge, msg).with_source(e)
-        })?;
-    if records.is_empty() {
-        records.push(wanted);
-    }
-    tracing::info!(record = %fqdn, zone = %zone, "DNS-01 record created");
-    Ok(DnsPresented {
+    // Armed before the provider is called: if this is cancelled while the provider works, the
+    // record it may have created is removed all the same (by name and value).
+    let mut presented = DnsPresented {
         provider: dns.provider.clone(),
         zone,
         fqdn,
         value,
-        records,
+        records: vec![wanted.clone()],
         cleanup_timeout: dns
             .propagation_timeout
             .unwrap_or(DEFAULT_PROPAGATION_TIMEOUT),
-    })
+    };
+    match dns
+        .provider
+        .append_records(&presented.zone, std::slice::from_ref(&wanted))
+        .await
+    {
+        // The records as created (with the provider's ids, for the delete).
+        Ok(records) if !records.is_empty() => presented.records = records,
+        Ok(_) => {}
+        Err(e) => {
+            presented.records.clear(); // refused: nothing to remove
+            let msg = format!(
+                "adding TXT record `{}` in zone `{}`: {}",
+                presented.fqdn,
+                presented.zone,
+                e.message()
+            );
+            return Err(Error::new(ErrorKind::Challenge, msg).with_source(e));
+        }
+    }
+    tracing::info!(record = %presented.fqdn, zone = %presented.zone, "DNS-01 record created");
+    Ok(presented)
 }
 
 impl DnsPresented {

@@ -538,7 +538,8 @@ mod tests {
             updated: old,
         };
         fs::write(dir.path().join("locks/x.lock"), meta.encode()).unwrap();
-        tokio::time::timeout(Duration::from_millis(500), s.lock("x"))
+        // Well before the lock could have gone stale on its own (it is stale already).
+        tokio::time::timeout(Duration::from_secs(5), s.lock("x"))
             .await
             .unwrap()
             .unwrap();
@@ -587,14 +588,26 @@ mod tests {
             .unwrap();
     }
 
+    /// The lock file once its `updated` is later than `first`'s (the refresher ticks every
+    /// few seconds; a loaded machine gets three ticks' time).
+    async fn refreshed_after(path: &Path, first: &LockMeta) -> LockMeta {
+        let deadline = tokio::time::Instant::now() + 3 * LOCK_FRESHNESS_INTERVAL;
+        loop {
+            let now: LockMeta = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+            if now.updated > first.updated || tokio::time::Instant::now() > deadline {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     #[tokio::test]
     async fn held_lock_is_refreshed_and_released_on_drop() {
         let (dir, s) = storage();
         s.lock("r").await.unwrap();
         let path = dir.path().join("locks/r.lock");
         let first: LockMeta = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        tokio::time::sleep(LOCK_FRESHNESS_INTERVAL + Duration::from_millis(700)).await;
-        let later: LockMeta = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let later = refreshed_after(&path, &first).await;
         assert_eq!(later.created, first.created);
         assert!(later.updated > first.updated, "holder refreshes `updated`");
         drop(s);
@@ -674,14 +687,18 @@ mod tests {
         let path = dir.path().join("locks/r2.lock");
         let original = fs::read(&path).unwrap();
         let first: LockMeta = serde_json::from_slice(&original).unwrap();
-        // For one refresh the lock is unreadable (a directory where the file was).
-        fs::remove_file(&path).unwrap();
-        fs::create_dir(&path).unwrap();
+        // For a refresh or more the lock is unreadable: a link to itself put in its place
+        // (atomically, so the refresher never finds it missing, which would end refreshing).
+        let looping = dir.path().join("locks/loop");
+        std::os::unix::fs::symlink(&path, &looping).unwrap(); // once in place: a link to itself
+        fs::rename(&looping, &path).unwrap();
+        let err = fs::read(&path).unwrap_err();
+        assert_ne!(err.kind(), io::ErrorKind::NotFound, "{err}");
         tokio::time::sleep(LOCK_FRESHNESS_INTERVAL + Duration::from_millis(500)).await;
-        fs::remove_dir(&path).unwrap();
-        fs::write(&path, &original).unwrap();
-        tokio::time::sleep(LOCK_FRESHNESS_INTERVAL + Duration::from_millis(500)).await;
-        let later: LockMeta = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let saved = dir.path().join("locks/saved");
+        fs::write(&saved, &original).unwrap();
+        fs::rename(&saved, &path).unwrap();
+        let later = refreshed_after(&path, &first).await;
         assert_eq!(later.created, first.created);
         assert!(
             later.updated > first.updated,

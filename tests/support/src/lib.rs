@@ -267,16 +267,25 @@ fn write(dir: &Path, name: &str, content: &str) {
     std::fs::write(dir.join(name), content).expect("write test file");
 }
 
-/// Free loopback ports, never handed out twice in this process.
+/// Free loopback ports, never handed out twice in this process. They are taken below the
+/// kernel's ephemeral range (`ip_local_port_range`), so a `bind(0)` or an outgoing connection
+/// elsewhere in the tests cannot take one between now and the moment a server binds it.
 pub fn free_ports<const N: usize>() -> [u16; N] {
     static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
     let given = GIVEN.get_or_init(Default::default);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(12_000));
     let mut out = [0u16; N];
     let mut held = Vec::new();
     for slot in out.iter_mut() {
         loop {
-            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-            let port = l.local_addr().expect("addr").port();
+            let port = low + (next_random() % u64::from(high - low)) as u16;
+            let Ok(l) = TcpListener::bind(("127.0.0.1", port)) else {
+                continue;
+            };
             // UDP too, for the DNS port.
             if std::net::UdpSocket::bind(("127.0.0.1", port)).is_err() {
                 continue;
@@ -289,6 +298,23 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
         }
     }
     out
+}
+
+/// A pseudo-random number (xorshift seeded from the clock and the process id): tests in
+/// different processes pick different ports.
+fn next_random() -> u64 {
+    static STATE: Mutex<u64> = Mutex::new(0);
+    let mut s = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    if *s == 0 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        *s = nanos ^ (u64::from(std::process::id()) << 32) | 1;
+    }
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    *s
 }
 
 pub(crate) fn wait_for_port(port: u16, what: &str) {
