@@ -466,8 +466,13 @@ impl ConfigBuilder {
     /// [`ConfigBuilder::retry_intervals`] and [`ConfigBuilder::retry_max_total`].
     pub fn retry_schedule(mut self, schedule: RetrySchedule) -> Self {
         let (intervals, max_total) = schedule.into_parts();
+        // A schedule without waits means no retries, which a total of zero says here.
+        self.retry_max_total = Some(if intervals.is_empty() {
+            Duration::ZERO
+        } else {
+            max_total
+        });
         self.retry_intervals = Some(intervals);
-        self.retry_max_total = Some(max_total);
         self
     }
     /// The waits after the first, second, … failure of background work (the last one
@@ -914,6 +919,15 @@ mod tests {
             c.retry_schedule().max_total(),
             Duration::ZERO,
             "zero: no retries"
+        );
+        let c = base()
+            .retry_schedule(RetrySchedule::new(vec![], Duration::from_secs(60)))
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.retry_schedule().max_total(),
+            Duration::ZERO,
+            "no waits: no retries"
         );
     }
 

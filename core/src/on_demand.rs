@@ -121,10 +121,14 @@ impl OnDemand {
             .rate_limit
             .map(|l| l.validate("on_demand_rate_limit"))
             .transpose()?;
+        // In the form handshake names take (canonical: lower case, punycode, standard IP text).
         self.allow = self
             .allow
             .into_iter()
-            .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
+            .map(|n| {
+                crate::subject::canonical_server_name(n.trim())
+                    .unwrap_or_else(|_| n.trim().trim_end_matches('.').to_ascii_lowercase())
+            })
             .collect();
         Ok(Some(self))
     }
@@ -426,6 +430,16 @@ mod tests {
             ..OnDemand::default()
         });
         s.decide("a.example.test").await.unwrap();
+        let s = state(OnDemand {
+            allow: [
+                "Bücher.example.test.".to_string(),
+                "[2001:DB8::1]".to_string(),
+            ]
+            .into(),
+            ..OnDemand::default()
+        });
+        s.decide("xn--bcher-kva.example.test").await.unwrap();
+        s.decide("2001:db8::1").await.unwrap();
         assert_eq!(
             s.decide("b.example.test").await.unwrap_err().kind(),
             ErrorKind::Aborted
