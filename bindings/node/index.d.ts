@@ -118,7 +118,10 @@ export interface CertMagicOptions {
   reusePrivateKeys?: boolean
   orderTimeout?: number
   rateLimit?: { events: number; window: number }
+  /** Waits (ms) between attempts of failed background work, the last repeating (default:
+   * CertMagic's, 1 minute rising to 6 hours). */
   retryIntervals?: number[]
+  /** How long (ms) failed background work is retried in all (default 30 days; 0: never). */
   retryMaxTotal?: number
   /** A folder (Caddy's layout) or a storage object (default: ~/.local/share/certmagic). */
   storage?: string | Storage

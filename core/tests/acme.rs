@@ -655,6 +655,13 @@ async fn unmanaged_certificates_are_served_and_never_renewed() {
     )
     .await;
     assert_eq!(served[0], cert.chain_der()[0]);
+    // The event is sent in the background: wait for it (however loaded the machine), then give
+    // four maintenance passes (200 ms apart) the chance to renew what they must not.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while recorder.names().is_empty() {
+        assert!(Instant::now() < deadline, "no cached_unmanaged_cert event");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         pebble.orders_created(),
