@@ -20,8 +20,8 @@ export declare class Engine {
   manageBackground(names: Array<string>): void
   obtain(name: string): Promise<CertificateData>
   renew(name: string): Promise<CertificateData>
-  /** `reason`: an RFC 5280 code (0, 1, 3, 4, 5). */
-  revoke(name: string, reason?: number | undefined | null): Promise<void>
+  /** `reason`: a name (`keyCompromise`) or an RFC 5280 code, as text. */
+  revoke(name: string, reason?: string | undefined | null): Promise<void>
   /** The certificate for a TLS server name (exact, then wildcard). Memory only. */
   getCertificate(serverName: string): CertificateData | null
   /** The hash of the certificate for a server name: cheap, for caching contexts per certificate. */
@@ -110,7 +110,7 @@ export interface EabOptions {
 }
 
 /**
- * Engine settings (checked by the engine; `index.js` checks types first). Durations in
+ * Engine settings (`index.js` checks types; the engine checks values). Durations in
  * milliseconds.
  */
 export interface EngineOptions {
@@ -145,8 +145,10 @@ export interface EngineOptions {
    * dispatch function instead.
    */
   dnsProvider?: string
-  /** DNS-01 options as the engine's JSON (`{"resolvers", "override_domain", "follow_cname"}`). */
-  dnsOptions?: string
+  /** DNS servers (`ip` or `ip:port`) for lookups and checks. */
+  dnsResolvers?: Array<string>
+  dnsOverrideDomain?: string
+  dnsFollowCname?: boolean
   /** Seconds. */
   dnsTtl?: number
   /** Milliseconds. */

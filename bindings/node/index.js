@@ -232,7 +232,7 @@ function isDnsProviderObject(p) {
   return p !== null && typeof p === 'object' && DNS_METHODS.some((m) => typeof p[m] === 'function')
 }
 
-/** `options.dns` in the engine's terms: the provider spec and the options as JSON. */
+/** `options.dns` in the engine's terms: the provider spec and each tuning option. */
 function nativeDnsOptions(dns) {
   if (dns === null || typeof dns !== 'object') throw new TypeError('options.dns must be an object')
   const out = {}
@@ -242,7 +242,6 @@ function nativeDnsOptions(dns) {
   else if (!isDnsProviderObject(p)) {
     throw new TypeError('options.dns.provider must be a provider name, an object of its settings ({ provider: "rfc2136", … }), or an object with appendRecords() and deleteRecords()')
   }
-  const engine = {}
   const number = (field, key) => {
     const v = dns[field]
     if (v === undefined) return
@@ -255,17 +254,16 @@ function nativeDnsOptions(dns) {
   number('pollInterval', 'dnsPollInterval')
   if (dns.resolvers !== undefined) {
     if (!Array.isArray(dns.resolvers) || dns.resolvers.some((r) => typeof r !== 'string')) throw new TypeError('options.dns.resolvers must be an array of strings')
-    engine.resolvers = dns.resolvers
+    out.dnsResolvers = dns.resolvers
   }
   if (dns.overrideDomain !== undefined) {
     if (typeof dns.overrideDomain !== 'string') throw new TypeError('options.dns.overrideDomain must be a string')
-    engine.override_domain = dns.overrideDomain
+    out.dnsOverrideDomain = dns.overrideDomain
   }
   if (dns.followCname !== undefined) {
     if (typeof dns.followCname !== 'boolean') throw new TypeError('options.dns.followCname must be a boolean')
-    engine.follow_cname = dns.followCname
+    out.dnsFollowCname = dns.followCname
   }
-  out.dnsOptions = JSON.stringify(engine)
   return out
 }
 
@@ -361,8 +359,6 @@ function checkName(name) {
   return name
 }
 
-const REASONS = { unspecified: 0, keyCompromise: 1, affiliationChanged: 3, superseded: 4, cessationOfOperation: 5 }
-
 // ---------- the manager ----------
 
 /** Obtains, renews and serves certificates. Emits `cert_obtaining`, `cert_obtained`,
@@ -421,9 +417,8 @@ class CertMagic extends EventEmitter {
 
   /** Revokes at the CA, deletes the files, stops managing. `reason`: a name or RFC 5280 code. */
   revoke(name, reason = 'unspecified') {
-    const code = typeof reason === 'number' ? reason : REASONS[reason]
-    if (code === undefined) return Promise.reject(new TypeError(`reason must be one of ${Object.keys(REASONS).join(', ')} or a code`))
-    return call(this.#engine.revoke(checkName(name), code))
+    if (typeof reason !== 'string' && typeof reason !== 'number') return Promise.reject(new TypeError(`reason must be a name (keyCompromise, …) or an RFC 5280 code, got ${typeof reason}`))
+    return call(this.#engine.revoke(checkName(name), String(reason)))
   }
 
   /** The certificate a handshake for `name` gets, or null. A memory lookup. */

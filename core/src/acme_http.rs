@@ -18,6 +18,7 @@ use instant_acme::{BodyWrapper, BytesResponse, HttpClient};
 use rustls_pki_types::CertificateDer;
 
 use crate::error::{Error, Result};
+use crate::fields::ConfigField;
 use crate::{crypto, net};
 
 /// Shared between the issuer (which reads what was recorded) and instant-acme (which sends).
@@ -50,7 +51,7 @@ impl AcmeHttp {
             for r in roots {
                 store
                     .add(r.clone())
-                    .map_err(|e| Error::config("trusted_roots_pem", e))?;
+                    .map_err(|e| Error::config(ConfigField::TrustedRootsPem, e))?;
             }
         }
         let tls = crypto::client_config(store)?;

@@ -22,6 +22,7 @@ use rustls_pki_types::{
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fields::ConfigField;
 
 /// The kind of private key generated for certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -76,7 +77,7 @@ impl FromStr for KeyType {
             .find(|k| k.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 Error::config(
-                    "key_type",
+                    ConfigField::KeyType,
                     format!("unknown key type `{s}` (p256, p384, rsa2048, rsa4096, ed25519)"),
                 )
             })

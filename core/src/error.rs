@@ -6,6 +6,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::fields::ConfigField;
+
 /// What went wrong, in a form that is stable across releases and bindings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -156,7 +158,7 @@ fn identifier_value(id: &instant_acme::Identifier) -> String {
 pub struct Error {
     kind: ErrorKind,
     message: String,
-    field: Option<&'static str>,
+    field: Option<(ConfigField, &'static str)>,
     problem: Option<Box<AcmeProblem>>,
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -177,13 +179,26 @@ impl Error {
     }
 
     /// A refused configuration value; the message names the field.
-    pub fn config(field: &'static str, message: impl fmt::Display) -> Self {
+    pub fn config(field: ConfigField, message: impl fmt::Display) -> Self {
+        let name = field.name();
         let mut e = Self::new(
             ErrorKind::InvalidConfig,
-            format!("config field `{field}`: {message}"),
+            format!("config field `{name}`: {message}"),
         );
-        e.field = Some(field);
+        e.field = Some((field, name));
         e
+    }
+
+    /// The same error naming its field as the caller wrote it (a binding's spelling of the
+    /// setting, e.g. `renewCheckInterval`), in [`Error::field`] and in the message.
+    pub fn spelled(mut self, spelling: &'static str) -> Self {
+        if let Some((field, name)) = self.field {
+            self.message = self
+                .message
+                .replacen(&format!("`{name}`"), &format!("`{spelling}`"), 1);
+            self.field = Some((field, spelling));
+        }
+        self
     }
 
     /// An ACME problem document from the CA.
@@ -224,9 +239,15 @@ impl Error {
         &self.message
     }
 
-    /// For [`ErrorKind::InvalidConfig`]: the config field that was refused.
+    /// For [`ErrorKind::InvalidConfig`]: the name of the setting that was refused (its setter's
+    /// name, or the caller's spelling once [`Error::spelled`]).
     pub fn field(&self) -> Option<&'static str> {
-        self.field
+        self.field.map(|(_, name)| name)
+    }
+
+    /// For [`ErrorKind::InvalidConfig`]: the setting that was refused.
+    pub fn config_field(&self) -> Option<ConfigField> {
+        self.field.map(|(field, _)| field)
     }
 
     /// For [`ErrorKind::Acme`] (and challenge failures): the CA's problem document.

@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use rustls_pki_types::CertificateDer;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::subject::Subject;
 
 /// A certificate fresh from an issuer.
@@ -59,6 +59,65 @@ impl RevocationReason {
             _ => return None,
         })
     }
+
+    /// The reason for a code as a binding received it (any whole number), or an error listing
+    /// the reasons a subscriber may give.
+    pub fn from_number(code: u64) -> Result<Self> {
+        u8::try_from(code)
+            .ok()
+            .and_then(Self::from_code)
+            .ok_or_else(|| not_a_reason(&code.to_string()))
+    }
+
+    /// The RFC 5280 name, as CertMagic and ACME clients write it (`keyCompromise`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::KeyCompromise => "keyCompromise",
+            Self::AffiliationChanged => "affiliationChanged",
+            Self::Superseded => "superseded",
+            Self::CessationOfOperation => "cessationOfOperation",
+        }
+    }
+
+    const ALL: [Self; 5] = [
+        Self::Unspecified,
+        Self::KeyCompromise,
+        Self::AffiliationChanged,
+        Self::Superseded,
+        Self::CessationOfOperation,
+    ];
+}
+
+impl std::str::FromStr for RevocationReason {
+    type Err = Error;
+
+    /// A name in any of the spellings bindings use (`keyCompromise`, `key_compromise`,
+    /// `KEY-COMPROMISE`) or a code (`1`).
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if let Ok(code) = s.parse::<u64>() {
+            return Self::from_number(code);
+        }
+        let folded: String = s
+            .chars()
+            .filter(|c| !matches!(c, '_' | '-'))
+            .flat_map(char::to_lowercase)
+            .collect();
+        Self::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(&folded))
+            .ok_or_else(|| not_a_reason(s))
+    }
+}
+
+fn not_a_reason(given: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidConfig,
+        format!(
+            "`{given}` is not a revocation reason a subscriber may give (unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, or their codes 0, 1, 3, 4, 5)"
+        ),
+    )
 }
 
 /// Obtains and revokes certificates.
@@ -72,4 +131,30 @@ pub trait Issuer: Send + Sync + Debug + 'static {
 
     /// Revokes a certificate this issuer issued.
     async fn revoke(&self, leaf: &CertificateDer<'static>, reason: RevocationReason) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_parse_from_every_spelling_and_code() {
+        for r in RevocationReason::ALL {
+            assert_eq!(r.name().parse::<RevocationReason>().unwrap(), r);
+            assert_eq!(r.code().to_string().parse::<RevocationReason>().unwrap(), r);
+            assert_eq!(RevocationReason::from_number(r.code().into()).unwrap(), r);
+        }
+        for s in ["key_compromise", "KEY-COMPROMISE", " keycompromise "] {
+            assert_eq!(
+                s.parse::<RevocationReason>().unwrap(),
+                RevocationReason::KeyCompromise
+            );
+        }
+        for bad in ["2", "6", "256", "", "compromised"] {
+            let e = bad.parse::<RevocationReason>().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{bad}");
+            assert!(e.message().contains("keyCompromise"), "{e}");
+        }
+        assert!(RevocationReason::from_number(u64::MAX).is_err());
+    }
 }

@@ -30,6 +30,7 @@ mod crypto;
 pub mod dns;
 mod error;
 mod events;
+mod fields;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -68,10 +69,12 @@ pub use crypto::{KeyType, decode_private_key_pem, encode_chain_pem, parse_pem_ch
 pub use dns::{DnsChallenge, DnsOptions, DnsProvider, DnsRecord};
 pub use error::{AcmeProblem, Error, ErrorKind, Result};
 pub use events::{Event, EventHandler, HandlerError};
+pub use fields::ConfigField;
 pub use handshake::{CertResolver, ClientHelloPeek, peek_client_hello, server_config};
 pub use http_handlers::https_redirect_location;
 pub use issuer::{IssuedCertificate, Issuer, RevocationReason};
 pub use manager::Manager;
+pub use numbers::{Number, Span};
 pub use on_demand::{DEFAULT_ON_DEMAND_TIMEOUT, DecisionHandler, OnDemand};
 pub use rate_limiter::OrderRatePolicy;
 pub use retry::{MAX_RETRY_DURATION, RetrySchedule};

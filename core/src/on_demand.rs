@@ -18,6 +18,7 @@ use crate::certificate::Certificate;
 use crate::config::RateLimit;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::HandlerError;
+use crate::fields::ConfigField;
 
 /// Allows or refuses on-demand issuance for a name first seen in a handshake. Runs before any
 /// storage access for the name, and again before an on-demand certificate is renewed.
@@ -88,8 +89,13 @@ impl OnDemand {
     pub(crate) fn validate(mut self) -> Result<Option<Self>> {
         if !self.has_gate() {
             if self.rate_limit.is_some() || self.obtain_timeout.is_some() {
+                let field = if self.rate_limit.is_some() {
+                    ConfigField::OnDemandRateLimitEvents
+                } else {
+                    ConfigField::OnDemandObtainTimeout
+                };
                 return Err(Error::config(
-                    "on_demand",
+                    field,
                     "on-demand settings are given, but no decision, ask URL or allow-list: on-demand TLS needs one of them, or anyone could make this server order certificates",
                 ));
             }
@@ -98,29 +104,25 @@ impl OnDemand {
         if let Some(url) = &self.ask {
             let parsed: http::Uri = url.parse().map_err(|e| {
                 Error::config(
-                    "on_demand_ask",
+                    ConfigField::OnDemandAsk,
                     format!("`{}` is not a URL: {e}", without_query(url)),
                 )
             })?;
             if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
                 return Err(Error::config(
-                    "on_demand_ask",
+                    ConfigField::OnDemandAsk,
                     format!("`{}` is not an http(s) URL", without_query(url)),
                 ));
             }
         }
         if let Some(t) = self.obtain_timeout {
             crate::config::within(
-                "on_demand_obtain_timeout",
+                ConfigField::OnDemandObtainTimeout,
                 t,
                 Duration::from_millis(1),
                 crate::config::MAX_TIMEOUT,
             )?;
         }
-        self.rate_limit = self
-            .rate_limit
-            .map(|l| l.validate("on_demand_rate_limit"))
-            .transpose()?;
         // In the form handshake names take (canonical: lower case, punycode, standard IP text).
         self.allow = self
             .allow
@@ -397,14 +399,14 @@ mod tests {
         }
         .validate()
         .unwrap_err();
-        assert_eq!(e.field(), Some("on_demand"));
+        assert_eq!(e.config_field(), Some(ConfigField::OnDemandRateLimitEvents));
         let e = OnDemand {
             ask: Some("ftp://x".into()),
             ..OnDemand::default()
         }
         .validate()
         .unwrap_err();
-        assert_eq!(e.field(), Some("on_demand_ask"));
+        assert_eq!(e.config_field(), Some(ConfigField::OnDemandAsk));
     }
 
     #[test]

@@ -45,7 +45,7 @@ fn providers_from_environment_variables_keep_secrets_out_of_debug() {
     for (name, vars) in &all {
         // Missing credentials: a config error naming the variables to set.
         let err = providers::from_env(name).unwrap_err();
-        assert_eq!(err.field(), Some("dns.provider"), "{name}: {err}");
+        assert_eq!(err.field(), Some("dns_provider"), "{name}: {err}");
         assert!(err.message().contains(vars[0].0), "{name}: {err}");
         for (k, v) in vars {
             // SAFETY: this binary runs this one test, on one thread.

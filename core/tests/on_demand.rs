@@ -477,7 +477,7 @@ fn on_demand_needs_a_gate() {
         })
         .build()
         .unwrap_err();
-    assert_eq!(err.field(), Some("on_demand"));
+    assert_eq!(err.field(), Some("on_demand_rate_limit_events"));
     let err = Config::builder().cache_capacity(0).build().unwrap_err();
     assert_eq!(err.field(), Some("cache_capacity"));
 }

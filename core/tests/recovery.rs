@@ -208,8 +208,8 @@ async fn crash_child() {
             .ca(env("CM_CRASH_CA"))
             .trusted_roots_pem(std::fs::read(env("CM_CRASH_ROOTS")).unwrap())
             .agreed(true)
-            .alt_http_port(env("CM_CRASH_HTTP").parse().unwrap())
-            .alt_tls_alpn_port(env("CM_CRASH_TLS").parse().unwrap())
+            .alt_http_port(env("CM_CRASH_HTTP").parse::<u16>().unwrap())
+            .alt_tls_alpn_port(env("CM_CRASH_TLS").parse::<u16>().unwrap())
             .listen_host("127.0.0.1")
             .rate_limit(certmagic::RateLimit {
                 events: 0,

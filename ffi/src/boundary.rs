@@ -39,6 +39,11 @@ impl Failure {
 
 impl From<certmagic::Error> for Failure {
     fn from(e: certmagic::Error) -> Self {
+        // A refused setting is named by the setter a C caller used.
+        let e = match e.config_field() {
+            Some(field) => e.spelled(crate::config::setter_name(field)),
+            None => e,
+        };
         Self {
             code: certmagic_result::from_kind(e.kind()),
             message: e.to_string(),

@@ -6,9 +6,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
-use certmagic::{
-    ChainPreference, ChallengeType, Config, ConfigBuilder, FileStorage, KeyType, RateLimit,
-};
+use certmagic::{ChallengeType, Config, ConfigBuilder, ConfigField, FileStorage, KeyType};
 
 use crate::boundary::{Failure, FfiResult, call};
 use crate::events::{CEvents, certmagic_event_cb};
@@ -35,15 +33,8 @@ pub struct certmagic_config {
     _private: [u8; 0],
 }
 
-/// The builder's Rust side: the core builder plus the chain preference, which C sets piecewise.
-#[derive(Default)]
-pub(crate) struct Builder {
-    inner: ConfigBuilder,
-    chain: ChainPreference,
-}
-
 impl Castable for certmagic_config_builder {
-    type Rust = Builder;
+    type Rust = ConfigBuilder;
 }
 impl BoxCastable for certmagic_config_builder {}
 impl Castable for certmagic_config {
@@ -120,7 +111,7 @@ impl certmagic::DecisionHandler for CDecision {
 /// `builder` must be NULL or a live builder.
 pub(crate) unsafe fn update(
     builder: *mut certmagic_config_builder,
-    f: impl FnOnce(&mut Builder) -> FfiResult,
+    f: impl FnOnce(&mut ConfigBuilder) -> FfiResult,
 ) -> certmagic_result {
     call(|| {
         // SAFETY: per the contract above.
@@ -129,8 +120,11 @@ pub(crate) unsafe fn update(
     })
 }
 
-pub(crate) fn set(b: &mut Builder, f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> FfiResult {
-    b.inner = f(std::mem::take(&mut b.inner));
+pub(crate) fn set(
+    b: &mut ConfigBuilder,
+    f: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> FfiResult {
+    *b = f(std::mem::take(b));
     Ok(())
 }
 
@@ -139,7 +133,7 @@ pub(crate) fn set(b: &mut Builder, f: impl FnOnce(ConfigBuilder) -> ConfigBuilde
 /// `$XDG_DATA_HOME/certmagic` (else `~/.local/share/certmagic`). Never NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn certmagic_config_builder_new() -> *mut certmagic_config_builder {
-    handle::to_box::<certmagic_config_builder>(Builder::default())
+    handle::to_box::<certmagic_config_builder>(ConfigBuilder::default())
 }
 
 /// Frees a builder that was not built. NULL is ignored.
@@ -392,7 +386,7 @@ pub unsafe extern "C" fn certmagic_config_builder_set_eab(
                 text(key_id, "key_id")?,
                 text(hmac_key_base64url, "hmac_key_base64url")?,
             );
-            set(b, |i| i.eab(id, key))
+            set(b, |i| i.eab_key_id(id).eab_hmac_key(key))
         })
     }
 }
@@ -408,10 +402,8 @@ pub unsafe extern "C" fn certmagic_config_builder_add_preferred_root_cn(
 ) -> certmagic_result {
     unsafe {
         update(builder, |b| {
-            b.chain
-                .root_common_names
-                .push(text(common_name, "common_name")?.to_string());
-            Ok(())
+            let name = text(common_name, "common_name")?;
+            set(b, |i| i.preferred_chain_root_cn(name))
         })
     }
 }
@@ -427,10 +419,8 @@ pub unsafe extern "C" fn certmagic_config_builder_add_preferred_issuer_cn(
 ) -> certmagic_result {
     unsafe {
         update(builder, |b| {
-            b.chain
-                .any_common_names
-                .push(text(common_name, "common_name")?.to_string());
-            Ok(())
+            let name = text(common_name, "common_name")?;
+            set(b, |i| i.preferred_chain_issuer_cn(name))
         })
     }
 }
@@ -446,8 +436,7 @@ pub unsafe extern "C" fn certmagic_config_builder_set_preferred_chain_smallest(
 ) -> certmagic_result {
     unsafe {
         update(builder, |b| {
-            b.chain.smallest = smallest;
-            Ok(())
+            set(b, |i| i.preferred_chain_smallest(smallest))
         })
     }
 }
@@ -519,10 +508,8 @@ pub unsafe extern "C" fn certmagic_config_builder_set_rate_limit(
     unsafe {
         update(builder, |b| {
             set(b, |i| {
-                i.rate_limit(RateLimit {
-                    events,
-                    window: Duration::from_millis(window_ms),
-                })
+                i.rate_limit_events(events)
+                    .rate_limit_window(Duration::from_millis(window_ms))
             })
         })
     }
@@ -669,11 +656,7 @@ pub unsafe extern "C" fn certmagic_config_builder_build(
         if out.is_null() {
             return Err(Failure::null("out"));
         }
-        let mut inner = b.inner;
-        if b.chain != ChainPreference::default() {
-            inner = inner.preferred_chain(b.chain);
-        }
-        let config = inner.build()?;
+        let config = b.build()?;
         // SAFETY: checked non-NULL above.
         unsafe {
             handle::write_out(
@@ -693,6 +676,79 @@ pub unsafe extern "C" fn certmagic_config_builder_build(
 pub unsafe extern "C" fn certmagic_config_free(config: *const certmagic_config) {
     // SAFETY: per the contract above.
     crate::boundary::guard((), || unsafe { handle::arc_free(config) })
+}
+
+/// The setter a C caller uses for `field`: refusals name it.
+pub(crate) fn setter_name(field: ConfigField) -> &'static str {
+    match field {
+        ConfigField::Ca => "certmagic_config_builder_set_ca",
+        ConfigField::Email => "certmagic_config_builder_set_email",
+        ConfigField::Agreed => "certmagic_config_builder_set_agreed",
+        ConfigField::TrustedRootsPem => "certmagic_config_builder_set_trusted_roots_pem",
+        ConfigField::KeyType => "certmagic_config_builder_set_key_type",
+        ConfigField::RenewalWindowRatio => "certmagic_config_builder_set_renewal_window_ratio",
+        ConfigField::RenewCheckInterval => "certmagic_config_builder_set_renew_check_interval_ms",
+        ConfigField::DisableHttpChallenge => "certmagic_config_builder_set_disable_http_challenge",
+        ConfigField::DisableTlsAlpnChallenge => {
+            "certmagic_config_builder_set_disable_tls_alpn_challenge"
+        }
+        ConfigField::AltHttpPort => "certmagic_config_builder_set_alt_http_port",
+        ConfigField::AltTlsAlpnPort => "certmagic_config_builder_set_alt_tls_alpn_port",
+        ConfigField::ListenHost => "certmagic_config_builder_set_listen_host",
+        ConfigField::ChallengePreference => "certmagic_config_builder_set_challenge_preference",
+        ConfigField::DisableDistributedSolvers => {
+            "certmagic_config_builder_set_disable_distributed_solvers"
+        }
+        ConfigField::EabKeyId | ConfigField::EabHmacKey => "certmagic_config_builder_set_eab",
+        ConfigField::PreferredChainRootCn => "certmagic_config_builder_add_preferred_root_cn",
+        ConfigField::PreferredChainIssuerCn => "certmagic_config_builder_add_preferred_issuer_cn",
+        ConfigField::PreferredChainSmallest => {
+            "certmagic_config_builder_set_preferred_chain_smallest"
+        }
+        ConfigField::Profile => "certmagic_config_builder_set_profile",
+        ConfigField::MustStaple => "certmagic_config_builder_set_must_staple",
+        ConfigField::ReusePrivateKeys => "certmagic_config_builder_set_reuse_private_keys",
+        ConfigField::OrderTimeout => "certmagic_config_builder_set_order_timeout_ms",
+        ConfigField::RateLimitEvents | ConfigField::RateLimitWindow => {
+            "certmagic_config_builder_set_rate_limit"
+        }
+        ConfigField::RetryIntervals | ConfigField::RetryMaxTotal => {
+            "certmagic_config_builder_set_retry_intervals_ms"
+        }
+        ConfigField::Storage => "certmagic_config_builder_set_storage_path",
+        ConfigField::EventHandler => "certmagic_config_builder_set_event_callback",
+        ConfigField::OnDemandDecision => "certmagic_config_builder_set_on_demand_decision",
+        ConfigField::OnDemandAsk => "certmagic_config_builder_set_on_demand_ask",
+        ConfigField::OnDemandAllow => "certmagic_config_builder_add_on_demand_allow",
+        ConfigField::OnDemandRateLimitEvents | ConfigField::OnDemandRateLimitWindow => {
+            "certmagic_config_builder_set_on_demand_rate_limit"
+        }
+        ConfigField::OnDemandObtainTimeout => {
+            "certmagic_config_builder_set_on_demand_obtain_timeout_ms"
+        }
+        ConfigField::CacheCapacity => "certmagic_config_builder_set_cache_capacity",
+        ConfigField::DnsProvider => "certmagic_config_builder_set_dns_provider",
+        ConfigField::DnsOptions => "certmagic_config_builder_set_dns_provider options_json",
+        ConfigField::DnsTtl => "certmagic_config_builder_set_dns_provider options_json.ttl_secs",
+        ConfigField::DnsPropagationDelay => {
+            "certmagic_config_builder_set_dns_provider options_json.propagation_delay_ms"
+        }
+        ConfigField::DnsPropagationTimeout => {
+            "certmagic_config_builder_set_dns_provider options_json.propagation_timeout_ms"
+        }
+        ConfigField::DnsPollInterval => {
+            "certmagic_config_builder_set_dns_provider options_json.poll_interval_ms"
+        }
+        ConfigField::DnsResolvers => {
+            "certmagic_config_builder_set_dns_provider options_json.resolvers"
+        }
+        ConfigField::DnsOverrideDomain => {
+            "certmagic_config_builder_set_dns_provider options_json.override_domain"
+        }
+        ConfigField::DnsFollowCname => {
+            "certmagic_config_builder_set_dns_provider options_json.follow_cname"
+        }
+    }
 }
 
 /// Sets a text field.

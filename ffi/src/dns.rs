@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use certmagic::dns::providers;
 use certmagic::runtime::CallbackGuard;
-use certmagic::{DnsChallenge, DnsOptions, DnsProvider, DnsRecord, Error, ErrorKind};
+use certmagic::{DnsOptions, DnsProvider, DnsRecord, Error, ErrorKind};
 
 use crate::boundary::{Failure, FfiResult, call};
 use crate::config::{certmagic_config_builder, set, update};
@@ -161,12 +161,11 @@ unsafe fn options(options_json: *const c_char) -> FfiResult<DnsOptions> {
 }
 
 fn set_dns(
-    b: &mut crate::config::Builder,
+    b: &mut certmagic::ConfigBuilder,
     provider: Arc<dyn DnsProvider>,
     options: &DnsOptions,
 ) -> FfiResult {
-    let dns = DnsChallenge::with_options(provider, options);
-    set(b, |i| i.dns_challenge(dns))
+    set(b, |i| i.dns_provider(provider).dns_options(options))
 }
 
 /// Solves every challenge with DNS-01 (and allows wildcard names) through a built-in provider:

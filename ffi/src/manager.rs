@@ -191,14 +191,8 @@ pub unsafe extern "C" fn certmagic_manager_revoke_sync(
     call(|| {
         // SAFETY: per the contract above.
         let (m, name) = unsafe { (self::manager(manager)?, text(name, "name")?) };
-        let reason = u8::try_from(reason)
-            .ok()
-            .and_then(RevocationReason::from_code)
-            .ok_or_else(|| {
-                Failure::invalid(format!(
-                    "revocation reason {reason} is not one a subscriber may give"
-                ))
-            })?;
+        let reason = RevocationReason::from_number(reason.into())
+            .map_err(|e| Failure::invalid(e.message()))?;
         Ok(m.revoke_sync(name, reason)?)
     })
 }

@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use certmagic::{Certificate, RateLimit};
+use certmagic::Certificate;
 
 use crate::boundary::{Failure, FfiResult, call};
 use crate::certificate::certmagic_certificate;
@@ -66,11 +66,10 @@ pub unsafe extern "C" fn certmagic_config_builder_set_on_demand_rate_limit(
 ) -> certmagic_result {
     unsafe {
         update(builder, |b| {
-            let limit = RateLimit {
-                events: events as usize,
-                window: Duration::from_millis(window_ms),
-            };
-            set(b, |i| i.on_demand_rate_limit(limit))
+            set(b, |i| {
+                i.on_demand_rate_limit_events(events)
+                    .on_demand_rate_limit_window(Duration::from_millis(window_ms))
+            })
         })
     }
 }

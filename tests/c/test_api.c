@@ -75,6 +75,71 @@ static void test_results_and_last_error(void) {
     CHECK_OK(certmagic_result_str(0) != NULL ? CERTMAGIC_RESULT_OK : CERTMAGIC_RESULT_INTERNAL);
 }
 
+/* Builds a fresh builder after `setup` (statements using `x`) and expects the build to be
+ * refused with a message naming `setter`, the function a C caller used for the refused value. */
+#define CHECK_REFUSED(setup, setter)                                                    \
+    do {                                                                                \
+        certmagic_config_builder *x = certmagic_config_builder_new();                   \
+        const certmagic_config *refused_ = NULL;                                        \
+        setup;                                                                          \
+        CHECK_RC(certmagic_config_builder_build(x, &refused_), CERTMAGIC_RESULT_INVALID_CONFIG); \
+        CHECK_MESSAGE("`" setter "`");                                                  \
+        CHECK(refused_ == NULL);                                                        \
+    } while (0)
+
+/* Every setter with a value rule: a refused value names the setter (the rules are the core's,
+ * and extreme numbers are refused when the config is built, never a crash). */
+static void test_refusals_name_the_setter(void) {
+    const uint64_t huge[] = {UINT64_MAX};
+    const uint32_t dns01[] = {CERTMAGIC_CHALLENGE_TYPE_DNS01};
+    const char *pem = "garbage";
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_ca(x, "http://insecure.example/dir")), "certmagic_config_builder_set_ca");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_email(x, "not-an-email")), "certmagic_config_builder_set_email");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_trusted_roots_pem(x, (const uint8_t *)pem, strlen(pem))), "certmagic_config_builder_set_trusted_roots_pem");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_renewal_window_ratio(x, 1.0 / 0.0)), "certmagic_config_builder_set_renewal_window_ratio");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_renew_check_interval_ms(x, UINT64_MAX)), "certmagic_config_builder_set_renew_check_interval_ms");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_renew_check_interval_ms(x, 1)), "certmagic_config_builder_set_renew_check_interval_ms");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_disable_http_challenge(x, true));
+                  CHECK_OK(certmagic_config_builder_set_disable_tls_alpn_challenge(x, true)),
+                  "certmagic_config_builder_set_disable_tls_alpn_challenge");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_alt_http_port(x, 0)), "certmagic_config_builder_set_alt_http_port");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_alt_tls_alpn_port(x, 0)), "certmagic_config_builder_set_alt_tls_alpn_port");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_alt_http_port(x, 5002));
+                  CHECK_OK(certmagic_config_builder_set_alt_tls_alpn_port(x, 5002)),
+                  "certmagic_config_builder_set_alt_tls_alpn_port");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_listen_host(x, "a b")), "certmagic_config_builder_set_listen_host");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_challenge_preference(x, dns01, 1)), "certmagic_config_builder_set_challenge_preference");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_eab(x, " ", "a2V5")), "certmagic_config_builder_set_eab");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_eab(x, "kid", "!!!")), "certmagic_config_builder_set_eab");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_add_preferred_root_cn(x, " ")), "certmagic_config_builder_add_preferred_root_cn");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_add_preferred_issuer_cn(x, "")), "certmagic_config_builder_add_preferred_issuer_cn");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_profile(x, "two words")), "certmagic_config_builder_set_profile");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_order_timeout_ms(x, UINT64_MAX)), "certmagic_config_builder_set_order_timeout_ms");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_rate_limit(x, 1, 0)), "certmagic_config_builder_set_rate_limit");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_rate_limit(x, SIZE_MAX, 1000)), "certmagic_config_builder_set_rate_limit");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_retry_intervals_ms(x, huge, 1, 1000)), "certmagic_config_builder_set_retry_intervals_ms");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_retry_intervals_ms(x, NULL, 0, UINT64_MAX)), "certmagic_config_builder_set_retry_intervals_ms");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_on_demand_ask(x, "ftp://x")), "certmagic_config_builder_set_on_demand_ask");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_on_demand_rate_limit(x, 1, 1000)), "certmagic_config_builder_set_on_demand_rate_limit");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_add_on_demand_allow(x, "a.example.test"));
+                  CHECK_OK(certmagic_config_builder_set_on_demand_obtain_timeout_ms(x, UINT64_MAX)),
+                  "certmagic_config_builder_set_on_demand_obtain_timeout_ms");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_cache_capacity(x, 0)), "certmagic_config_builder_set_cache_capacity");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_dns_provider(x, "{\"provider\": \"rfc2136\", \"server\": \"127.0.0.1\"}", "{\"resolvers\": [\"ns1.example\"]}")),
+                  "certmagic_config_builder_set_dns_provider options_json.resolvers");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_dns_provider(x, "{\"provider\": \"rfc2136\", \"server\": \"127.0.0.1\"}", "{\"poll_interval_ms\": 0}")),
+                  "certmagic_config_builder_set_dns_provider options_json.poll_interval_ms");
+    /* A provider is checked by its setter. */
+    {
+        certmagic_config_builder *x = certmagic_config_builder_new();
+        CHECK_RC(certmagic_config_builder_set_dns_provider(x, "nope", NULL), CERTMAGIC_RESULT_INVALID_CONFIG);
+        CHECK_MESSAGE("`certmagic_config_builder_set_dns_provider`");
+        CHECK_RC(certmagic_config_builder_set_dns_provider(x, "{\"provider\": \"rfc2136\"}", "{\"ttl\": 1}"), CERTMAGIC_RESULT_INVALID_CONFIG);
+        CHECK_MESSAGE("`certmagic_config_builder_set_dns_provider options_json`");
+        certmagic_config_builder_free(x);
+    }
+}
+
 static void test_builder_errors(void) {
     certmagic_config_builder *b = certmagic_config_builder_new();
     const certmagic_config *config = NULL;
@@ -101,34 +166,6 @@ static void test_builder_errors(void) {
     CHECK_RC(certmagic_config_builder_set_storage_callbacks(b, &incomplete), CERTMAGIC_RESULT_NULL_PARAMETER);
     CHECK_MESSAGE("callbacks->store");
     CHECK_RC(certmagic_config_builder_set_storage_callbacks(b, NULL), CERTMAGIC_RESULT_NULL_PARAMETER);
-
-    /* Extreme numbers are refused when the config is built, naming the field (never a crash). */
-    {
-        certmagic_config_builder *x = certmagic_config_builder_new();
-        const certmagic_config *refused = NULL;
-        const uint64_t huge[] = {UINT64_MAX};
-        CHECK_OK(certmagic_config_builder_set_renew_check_interval_ms(x, UINT64_MAX));
-        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
-        CHECK_MESSAGE("renew_check_interval");
-        x = certmagic_config_builder_new();
-        CHECK_OK(certmagic_config_builder_set_order_timeout_ms(x, UINT64_MAX));
-        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
-        CHECK_MESSAGE("order_timeout");
-        x = certmagic_config_builder_new();
-        CHECK_OK(certmagic_config_builder_set_retry_intervals_ms(x, huge, 1, UINT64_MAX));
-        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
-        CHECK_MESSAGE("retry_intervals");
-        x = certmagic_config_builder_new();
-        CHECK_OK(certmagic_config_builder_set_rate_limit(x, UINT32_MAX, UINT64_MAX));
-        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
-        CHECK_MESSAGE("rate_limit");
-        x = certmagic_config_builder_new();
-        CHECK_OK(certmagic_config_builder_add_on_demand_allow(x, "a.example.test"));
-        CHECK_OK(certmagic_config_builder_set_on_demand_obtain_timeout_ms(x, UINT64_MAX));
-        CHECK_RC(certmagic_config_builder_build(x, &refused), CERTMAGIC_RESULT_INVALID_CONFIG);
-        CHECK_MESSAGE("on_demand_obtain_timeout");
-        CHECK(refused == NULL);
-    }
 
     /* Every setter accepts good values. */
     CHECK_OK(certmagic_config_builder_set_ca(b, "https://127.0.0.1:1/dir"));
@@ -158,13 +195,13 @@ static void test_builder_errors(void) {
     /* A refused value names its field; the builder is consumed either way. */
     CHECK_OK(certmagic_config_builder_set_renewal_window_ratio(b, 2.0));
     CHECK_RC(certmagic_config_builder_build(b, &config), CERTMAGIC_RESULT_INVALID_CONFIG);
-    CHECK_MESSAGE("renewal_window_ratio");
+    CHECK_MESSAGE("`certmagic_config_builder_set_renewal_window_ratio`");
     CHECK(config == NULL);
 
     b = certmagic_config_builder_new();
     CHECK_OK(certmagic_config_builder_set_ca(b, "http://insecure.example/dir"));
     CHECK_RC(certmagic_config_builder_build(b, &config), CERTMAGIC_RESULT_INVALID_CONFIG);
-    CHECK_MESSAGE("`ca`");
+    CHECK_MESSAGE("`certmagic_config_builder_set_ca`");
 
     b = certmagic_config_builder_new();
     CHECK_RC(certmagic_config_builder_build(b, NULL), CERTMAGIC_RESULT_NULL_PARAMETER);
@@ -395,6 +432,7 @@ int main(void) {
     test_results_and_last_error();
     test_userdata_of_failed_registrations_is_freed_once();
     test_builder_errors();
+    test_refusals_name_the_setter();
     test_manager();
     return check_summary("test_api");
 }

@@ -195,7 +195,7 @@ int main(void) {
     b = certmagic_config_builder_new();
     CHECK_OK(certmagic_config_builder_set_on_demand_rate_limit(b, 5, 60000));
     CHECK_RC(certmagic_config_builder_build(b, &config), CERTMAGIC_RESULT_INVALID_CONFIG);
-    CHECK(strstr(last_error(), "on_demand") != NULL);
+    CHECK(strstr(last_error(), "`certmagic_config_builder_set_on_demand_rate_limit`") != NULL);
     b = certmagic_config_builder_new();
     CHECK_OK(certmagic_config_builder_set_cache_capacity(b, 0));
     CHECK_RC(certmagic_config_builder_build(b, &config), CERTMAGIC_RESULT_INVALID_CONFIG);

@@ -42,12 +42,12 @@ test('every numeric option refuses bad numbers with a ConfigError or TypeError, 
     ['altHttpPort', (v) => ({ altHttpPort: v })],
     ['altTlsAlpnPort', (v) => ({ altTlsAlpnPort: v })],
     ['orderTimeout', (v) => ({ orderTimeout: v })],
-    ['rateLimit', (v) => ({ rateLimit: { events: v, window: 10 } })],
-    ['rateLimit', (v) => ({ rateLimit: { events: 10, window: v } })],
+    ['rateLimit.events', (v) => ({ rateLimit: { events: v, window: 10 } })],
+    ['rateLimit.window', (v) => ({ rateLimit: { events: 10, window: v } })],
     ['retryIntervals', (v) => ({ retryIntervals: [v] })],
     ['retryMaxTotal', (v) => ({ retryMaxTotal: v })],
-    ['onDemand.rateLimit', (v) => ({ onDemand: { ...allow, rateLimit: { events: v, window: 10 } } })],
-    ['onDemand.rateLimit', (v) => ({ onDemand: { ...allow, rateLimit: { events: 10, window: v } } })],
+    ['onDemand.rateLimit.events', (v) => ({ onDemand: { ...allow, rateLimit: { events: v, window: 10 } } })],
+    ['onDemand.rateLimit.window', (v) => ({ onDemand: { ...allow, rateLimit: { events: 10, window: v } } })],
     ['onDemand.obtainTimeout', (v) => ({ onDemand: { ...allow, obtainTimeout: v } })],
     ['cacheCapacity', (v) => ({ cacheCapacity: v })],
     ['dns.ttl', (v) => ({ dns: { provider: 'exec', ttl: v } })],
@@ -58,8 +58,6 @@ test('every numeric option refuses bad numbers with a ConfigError or TypeError, 
   const bad = [NaN, Infinity, -Infinity, -1, 1e300, 2 ** 64, 'a string']
   const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'cm-'))
   process.env.EXEC_PATH = '/bin/true'
-  // The field in the caller's spelling or the engine's (renewalWindowRatio, renewal_window_ratio).
-  const same = (/** @type {string} */ a, /** @type {string} */ b) => a.replace(/[._]/g, '').toLowerCase() === b.replace(/[._]/g, '').toLowerCase()
   for (const [field, make] of options) {
     for (const value of bad) {
       if (field === 'dns.propagationTimeout' && value === -1) continue // negative: no checks
@@ -68,7 +66,7 @@ test('every numeric option refuses bad numbers with a ConfigError or TypeError, 
         (/** @type {any} */ e) => {
           if (typeof value === 'string') return e instanceof TypeError
           assert.ok(e instanceof ConfigError, `${field} = ${value}: ${e}`)
-          assert.ok(same(String(e.field), field), `${field} = ${value}: ${e.message}`)
+          assert.equal(e.field, field, `${field} = ${value}: ${e.message}`)
           return true
         },
         `${field} = ${String(value)}`,
@@ -108,25 +106,83 @@ test('a retry total alone keeps the default waits', async () => {
   await waitsOnly.close()
 })
 
-test('refused values are RangeErrors (ConfigError) naming the field', () => {
-  /** @type {Array<[import('certmagic').CertMagicOptions, string]>} */
-  const cases = [
-    [{ ca: 'http://insecure.example/dir' }, 'ca'],
-    [{ email: 'not-an-email' }, 'email'],
-    [{ renewalWindowRatio: 2 }, 'renewal_window_ratio'],
-    [{ altHttpPort: 70000 }, 'altHttpPort'],
-    [{ keyType: /** @type {any} */ ('dsa') }, 'key_type'],
-    [{ disableHttpChallenge: true, disableTlsAlpnChallenge: true }, 'disable_tls_alpn_challenge'],
-  ]
-  for (const [options, field] of cases) {
-    assert.throws(() => new CertMagic(options), (/** @type {any} */ e) => {
-      assert.ok(e instanceof ConfigError && e instanceof RangeError, String(e))
+// A refused value for every option that has a value rule, and the option the error must name
+// in this API's spelling (the engine checks; the addon only names the option).
+/** @type {Array<[any, string]>} */
+const REFUSALS = [
+  [{ ca: 'http://insecure.example/dir' }, 'ca'],
+  [{ email: 'not-an-email' }, 'email'],
+  [{ trustedRootsPem: 'garbage' }, 'trustedRootsPem'],
+  [{ keyType: 'dsa' }, 'keyType'],
+  [{ renewalWindowRatio: 2 }, 'renewalWindowRatio'],
+  [{ renewCheckInterval: 10 }, 'renewCheckInterval'],
+  [{ disableHttpChallenge: true, disableTlsAlpnChallenge: true }, 'disableTlsAlpnChallenge'],
+  [{ altHttpPort: 70000 }, 'altHttpPort'],
+  [{ altTlsAlpnPort: 0 }, 'altTlsAlpnPort'],
+  [{ altHttpPort: 5002, altTlsAlpnPort: 5002 }, 'altTlsAlpnPort'],
+  [{ listenHost: 'a b' }, 'listenHost'],
+  [{ challengePreference: ['dns-01'] }, 'challengePreference'],
+  [{ challengePreference: ['smtp-01'] }, 'challengePreference'],
+  [{ eab: { keyId: '', hmacKey: 'a2V5' } }, 'eab.keyId'],
+  [{ eab: { keyId: 'kid', hmacKey: '!!!' } }, 'eab.hmacKey'],
+  [{ preferredChain: { rootCommonNames: [' '] } }, 'preferredChain.rootCommonNames'],
+  [{ preferredChain: { issuerCommonNames: [''] } }, 'preferredChain.issuerCommonNames'],
+  [{ profile: 'two words' }, 'profile'],
+  [{ orderTimeout: 500 }, 'orderTimeout'],
+  [{ rateLimit: { events: 1.5, window: 10 } }, 'rateLimit.events'],
+  [{ rateLimit: { events: 1, window: 0 } }, 'rateLimit.window'],
+  [{ retryIntervals: [1e12] }, 'retryIntervals'],
+  [{ retryMaxTotal: 1e12 }, 'retryMaxTotal'],
+  [{ onDemand: { ask: 'ftp://x' } }, 'onDemand.ask'],
+  [{ onDemand: { obtainTimeout: 1000 } }, 'onDemand.obtainTimeout'],
+  [{ onDemand: { rateLimit: { events: 1, window: 1000 } } }, 'onDemand.rateLimit.events'],
+  [{ onDemand: { allow: ['a.example.test'], rateLimit: { events: 1, window: 0 } } }, 'onDemand.rateLimit.window'],
+  [{ cacheCapacity: 0 }, 'cacheCapacity'],
+  [{ dns: { provider: 'nope' } }, 'dns.provider'],
+  [{ dns: { provider: 'exec', ttl: 2 ** 31 + 10 } }, 'dns.ttl'],
+  [{ dns: { provider: 'exec', propagationDelay: 1e9 } }, 'dns.propagationDelay'],
+  [{ dns: { provider: 'exec', propagationTimeout: 1e9 } }, 'dns.propagationTimeout'],
+  [{ dns: { provider: 'exec', pollInterval: 0 } }, 'dns.pollInterval'],
+  [{ dns: { provider: 'exec', resolvers: ['ns1.example'] } }, 'dns.resolvers'],
+  [{ dns: { provider: 'exec', overrideDomain: ' ' } }, 'dns.overrideDomain'],
+]
+// Options without a refusal of their own: no rule beyond their type (a TypeError names them),
+// a rule named by its partner (disableHttpChallenge), or not engine settings (logging).
+const TYPE_ONLY = new Set(['disableHttpChallenge', 'agreed', 'disableDistributedSolvers', 'preferredChain.smallest', 'mustStaple', 'reusePrivateKeys', 'storage', 'onDemand.decision', 'onDemand.allow', 'dns.followCname', 'logger', 'logLevel'])
+
+test('refused values are RangeErrors (ConfigError) naming the option as written', () => {
+  process.env.EXEC_PATH = '/bin/true'
+  const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'cm-'))
+  for (const [options, field] of REFUSALS) {
+    assert.throws(() => new CertMagic({ storage, ...options }), (/** @type {any} */ e) => {
+      assert.ok(e instanceof ConfigError && e instanceof RangeError, `${field}: ${e}`)
       assert.equal(e.code, 'ERR_CERTMAGIC_CONFIG')
-      assert.equal(e.field, field)
-      assert.match(e.message, new RegExp(field))
+      assert.equal(e.field, field, e.message)
+      assert.ok(e.message.includes(`\`${field}\``), e.message)
       return true
-    })
+    }, field)
   }
+})
+
+test('every option is covered by a refusal or has no value rule', () => {
+  // The options CertMagicOptions declares (index.d.ts), nested ones as `a.b`.
+  const dts = fs.readFileSync(new URL('../../bindings/node/index.d.ts', import.meta.url), 'utf8')
+  const block = (/** @type {string} */ name) => {
+    const start = dts.indexOf(`export interface ${name} {`)
+    assert.ok(start >= 0, name)
+    return dts.slice(start, dts.indexOf('\n}', start))
+  }
+  const keys = (/** @type {string} */ name) => [...block(name).matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1])
+  const declared = new Set([
+    ...keys('CertMagicOptions').filter((k) => !['onDemand', 'dns', 'eab', 'preferredChain', 'rateLimit'].includes(k)),
+    ...keys('OnDemandOptions').filter((k) => k !== 'rateLimit').map((k) => `onDemand.${k}`),
+    ...keys('DnsOptions').map((k) => `dns.${k}`),
+    'eab.keyId', 'eab.hmacKey', 'preferredChain.rootCommonNames', 'preferredChain.issuerCommonNames', 'preferredChain.smallest',
+    'rateLimit.events', 'rateLimit.window', 'onDemand.rateLimit.events', 'onDemand.rateLimit.window',
+  ])
+  assert.ok(declared.size > 40, [...declared].join(' '))
+  const refused = new Set(REFUSALS.map(([, field]) => field))
+  assert.deepEqual([...declared].filter((k) => !refused.has(k) && !TYPE_ONLY.has(k)), [])
 })
 
 test('names, PEM and reasons are checked', async () => {
@@ -136,7 +192,11 @@ test('names, PEM and reasons are checked', async () => {
   // @ts-expect-error a string is not a list of names
   assert.throws(() => magic.manage('a.example.test'), TypeError)
   assert.throws(() => magic.addCertificate('junk', 'junk'), (/** @type {any} */ e) => e instanceof CertificateError && e.code === 'ERR_CERTMAGIC_CERTIFICATE')
-  await assert.rejects(magic.revoke('a.example.test', /** @type {any} */ ('bored')), TypeError)
+  await assert.rejects(magic.revoke('a.example.test', /** @type {any} */ ('bored')), (/** @type {any} */ e) => e instanceof ConfigError && /keyCompromise/.test(e.message))
+  await assert.rejects(magic.revoke('a.example.test', 2), ConfigError)
+  await assert.rejects(magic.revoke('a.example.test', /** @type {any} */ (null)), TypeError)
+  await assert.rejects(magic.revoke('nothing.example.test', 4), NotFoundError)
+  await assert.rejects(magic.revoke('nothing.example.test', /** @type {any} */ ('key_compromise')), NotFoundError)
   await assert.rejects(magic.revoke('nothing.example.test', 'superseded'), NotFoundError)
   assert.equal(magic.getCertificate('nothing.example.test'), null)
   await magic.close()

@@ -4,6 +4,7 @@ ClientHello parser, the middleware."""
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import subprocess
 from pathlib import Path
@@ -45,29 +46,6 @@ def test_error_tree() -> None:
     assert issubclass(certmagic.NotFoundError, KeyError)
 
 
-@pytest.mark.parametrize(
-    "kwargs, field",
-    [
-        ({"ca": "http://insecure.example/dir"}, "ca"),
-        ({"email": "not-an-email"}, "email"),
-        ({"key_type": "dsa"}, "key_type"),
-        ({"renewal_window_ratio": 1.5}, "renewal_window_ratio"),
-        ({"renew_check_interval": -1.0}, "renew_check_interval"),
-        ({"alt_http_port": 70000}, "alt_http_port"),
-        ({"challenge_preference": ["dns-01"]}, "challenge_preference"),
-        ({"eab_key_id": "kid"}, "eab_key_id"),
-        ({"trusted_roots_pem": "garbage"}, "trusted_roots_pem"),
-        ({"disable_http_challenge": True, "disable_tls_alpn_challenge": True}, "disable_tls_alpn_challenge"),
-    ],
-)
-def test_bad_values_raise_config_error_naming_the_field(kwargs: Dict[str, Any], field: str) -> None:
-    with pytest.raises(certmagic.ConfigError) as info:
-        certmagic.Config(**kwargs)
-    assert isinstance(info.value, ValueError)
-    assert info.value.field == field
-    assert field in str(info.value)
-
-
 @pytest.mark.parametrize("kwargs, field", [({"email": 5}, "email"), ({"agreed": "yes"}, "agreed"), ({"alt_http_port": "80"}, "alt_http_port")])
 def test_wrong_types_raise_type_error_naming_the_field(kwargs: Dict[str, Any], field: str) -> None:
     with pytest.raises(TypeError) as info:
@@ -84,6 +62,79 @@ class _NoDns:
 
     def delete_records(self, zone: str, records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         return records
+
+
+# A refused value for every keyword that has a value rule, and the keyword the error must name
+# (the core checks; the binding only names the keyword as the caller wrote it).
+_REFUSALS: List[Tuple[Dict[str, Any], str]] = [
+    ({"ca": "http://insecure.example/dir"}, "ca"),
+    ({"email": "not-an-email"}, "email"),
+    ({"trusted_roots_pem": "garbage"}, "trusted_roots_pem"),
+    ({"key_type": "dsa"}, "key_type"),
+    ({"renewal_window_ratio": 1.5}, "renewal_window_ratio"),
+    ({"renew_check_interval": 0.01}, "renew_check_interval"),
+    ({"disable_http_challenge": True, "disable_tls_alpn_challenge": True}, "disable_tls_alpn_challenge"),
+    ({"alt_http_port": 70000}, "alt_http_port"),
+    ({"alt_tls_alpn_port": 0}, "alt_tls_alpn_port"),
+    ({"alt_http_port": 5002, "alt_tls_alpn_port": 5002}, "alt_tls_alpn_port"),
+    ({"listen_host": "a b"}, "listen_host"),
+    ({"challenge_preference": ["dns-01"]}, "challenge_preference"),
+    ({"challenge_preference": ["smtp-01"]}, "challenge_preference"),
+    ({"eab_key_id": "kid"}, "eab_hmac_key"),
+    ({"eab_hmac_key": "a2V5"}, "eab_key_id"),
+    ({"eab_key_id": "kid", "eab_hmac_key": "!!!"}, "eab_hmac_key"),
+    ({"preferred_chain_root_cns": [" "]}, "preferred_chain_root_cns"),
+    ({"preferred_chain_issuer_cns": [""]}, "preferred_chain_issuer_cns"),
+    ({"profile": "two words"}, "profile"),
+    ({"order_timeout": 0.5}, "order_timeout"),
+    ({"rate_limit": (1, 0)}, "rate_limit"),
+    ({"retry_intervals": [1e9]}, "retry_intervals"),
+    ({"retry_max_total": 1e9}, "retry_max_total"),
+    ({"on_demand_ask": "ftp://x"}, "on_demand_ask"),
+    ({"on_demand_obtain_timeout": 1}, "on_demand_obtain_timeout"),
+    ({"on_demand_rate_limit": (1, 1)}, "on_demand_rate_limit"),
+    ({"on_demand_allow": ["a.example.test"], "on_demand_rate_limit": (1, 0)}, "on_demand_rate_limit"),
+    ({"cache_capacity": 0}, "cache_capacity"),
+    ({"dns_provider": "nope"}, "dns_provider"),
+    ({"dns_ttl": 60}, "dns_ttl"),
+    ({"dns_follow_cname": False}, "dns_follow_cname"),
+    ({"dns_provider": _NoDns(), "dns_ttl": 2**31 + 10}, "dns_ttl"),
+    ({"dns_provider": _NoDns(), "dns_propagation_delay": 1e6}, "dns_propagation_delay"),
+    ({"dns_provider": _NoDns(), "dns_propagation_timeout": 1e6}, "dns_propagation_timeout"),
+    ({"dns_provider": _NoDns(), "dns_poll_interval": 0}, "dns_poll_interval"),
+    ({"dns_provider": _NoDns(), "dns_resolvers": ["ns1.example"]}, "dns_resolvers"),
+    ({"dns_provider": _NoDns(), "dns_override_domain": " "}, "dns_override_domain"),
+]
+# Keywords whose values have no rule beyond their type (a TypeError names them).
+_TYPE_ONLY = {
+    "agreed",
+    "disable_distributed_solvers",
+    "preferred_chain_smallest",
+    "must_staple",
+    "reuse_private_keys",
+    "storage",
+    "on_event",
+    "on_demand_decision",
+    "on_demand_allow",
+}
+
+
+@pytest.mark.parametrize("kwargs, field", _REFUSALS)
+def test_bad_values_raise_config_error_naming_the_keyword(kwargs: Dict[str, Any], field: str) -> None:
+    with pytest.raises(certmagic.ConfigError) as info:
+        certmagic.Config(**kwargs)
+    assert isinstance(info.value, ValueError)
+    assert info.value.field == field
+    assert f"`{field}`" in str(info.value), info.value
+
+
+def test_every_keyword_is_covered_by_a_refusal_or_has_no_value_rule() -> None:
+    signature = certmagic.Config.__text_signature__ or ""
+    keywords = set(re.findall(r"(\w+)=None|(\w+)=False", signature))
+    names = {a or b for a, b in keywords}
+    assert len(names) > 40, signature
+    refused = {field for _, field in _REFUSALS} | {k for kwargs, _ in _REFUSALS for k in kwargs}
+    assert names - refused - _TYPE_ONLY == set()
 
 
 # Every numeric option, with what else it needs for its own check to run.

@@ -1,14 +1,10 @@
-//! `Config`: every core setting as a keyword argument. Types are checked by PyO3 (a `TypeError`
-//! naming the argument); values by the core (a `certmagic.ConfigError`, also a `ValueError`,
-//! naming the field).
+//! `Config`: every core setting as a keyword argument, each mapped to its one core setter. Types
+//! are checked by PyO3 (a `TypeError` naming the argument); values and rules by the core (a
+//! `certmagic.ConfigError`, also a `ValueError`, naming the keyword: see [`keyword`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use certmagic::{
-    ChainPreference, ChallengeType, DnsChallenge, DnsOptions, Error, FileStorage, KeyType,
-    RateLimit, numbers,
-};
+use certmagic::{ChallengeType, ConfigField, FileStorage, KeyType, Span};
 use pyo3::prelude::*;
 
 use crate::bridge::check;
@@ -52,25 +48,54 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Number {
     }
 }
 
-fn seconds(field: &'static str, value: Number) -> PyResult<Duration> {
-    check(numbers::seconds(field, value.0))
-}
-
-fn count(field: &'static str, value: Number) -> PyResult<usize> {
-    check(numbers::whole_number(
-        field,
-        value.0,
-        0,
-        u64::from(u32::MAX),
-    ))
-    .map(|n| n as usize)
-}
-
-fn rate(field: &'static str, (events, window): (Number, Number)) -> PyResult<RateLimit> {
-    Ok(RateLimit {
-        events: count(field, events)?,
-        window: seconds(field, window)?,
-    })
+/// The keyword argument that sets `field`: refusals name it as the caller wrote it.
+pub(crate) fn keyword(field: ConfigField) -> &'static str {
+    match field {
+        ConfigField::Ca => "ca",
+        ConfigField::Email => "email",
+        ConfigField::Agreed => "agreed",
+        ConfigField::TrustedRootsPem => "trusted_roots_pem",
+        ConfigField::KeyType => "key_type",
+        ConfigField::RenewalWindowRatio => "renewal_window_ratio",
+        ConfigField::RenewCheckInterval => "renew_check_interval",
+        ConfigField::DisableHttpChallenge => "disable_http_challenge",
+        ConfigField::DisableTlsAlpnChallenge => "disable_tls_alpn_challenge",
+        ConfigField::AltHttpPort => "alt_http_port",
+        ConfigField::AltTlsAlpnPort => "alt_tls_alpn_port",
+        ConfigField::ListenHost => "listen_host",
+        ConfigField::ChallengePreference => "challenge_preference",
+        ConfigField::DisableDistributedSolvers => "disable_distributed_solvers",
+        ConfigField::EabKeyId => "eab_key_id",
+        ConfigField::EabHmacKey => "eab_hmac_key",
+        ConfigField::PreferredChainRootCn => "preferred_chain_root_cns",
+        ConfigField::PreferredChainIssuerCn => "preferred_chain_issuer_cns",
+        ConfigField::PreferredChainSmallest => "preferred_chain_smallest",
+        ConfigField::Profile => "profile",
+        ConfigField::MustStaple => "must_staple",
+        ConfigField::ReusePrivateKeys => "reuse_private_keys",
+        ConfigField::OrderTimeout => "order_timeout",
+        ConfigField::RateLimitEvents | ConfigField::RateLimitWindow => "rate_limit",
+        ConfigField::RetryIntervals => "retry_intervals",
+        ConfigField::RetryMaxTotal => "retry_max_total",
+        ConfigField::Storage => "storage",
+        ConfigField::EventHandler => "on_event",
+        ConfigField::OnDemandDecision => "on_demand_decision",
+        ConfigField::OnDemandAsk => "on_demand_ask",
+        ConfigField::OnDemandAllow => "on_demand_allow",
+        ConfigField::OnDemandRateLimitEvents | ConfigField::OnDemandRateLimitWindow => {
+            "on_demand_rate_limit"
+        }
+        ConfigField::OnDemandObtainTimeout => "on_demand_obtain_timeout",
+        ConfigField::CacheCapacity => "cache_capacity",
+        ConfigField::DnsProvider | ConfigField::DnsOptions => "dns_provider",
+        ConfigField::DnsTtl => "dns_ttl",
+        ConfigField::DnsPropagationDelay => "dns_propagation_delay",
+        ConfigField::DnsPropagationTimeout => "dns_propagation_timeout",
+        ConfigField::DnsPollInterval => "dns_poll_interval",
+        ConfigField::DnsResolvers => "dns_resolvers",
+        ConfigField::DnsOverrideDomain => "dns_override_domain",
+        ConfigField::DnsFollowCname => "dns_follow_cname",
+    }
 }
 
 fn text_or_bytes(v: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
@@ -175,11 +200,13 @@ impl PyConfig {
         dns_follow_cname: Option<bool>,
     ) -> PyResult<Self> {
         guard("Config.new", || {
+            // One keyword, one setter: the core checks every value and names the keyword.
             let mut b = certmagic::Config::builder()
                 .agreed(agreed)
                 .disable_http_challenge(disable_http_challenge)
                 .disable_tls_alpn_challenge(disable_tls_alpn_challenge)
                 .disable_distributed_solvers(disable_distributed_solvers)
+                .preferred_chain_smallest(preferred_chain_smallest)
                 .must_staple(must_staple)
                 .reuse_private_keys(reuse_private_keys);
             if let Some(v) = ca {
@@ -198,13 +225,13 @@ impl PyConfig {
                 b = b.renewal_window_ratio(v.0);
             }
             if let Some(v) = renew_check_interval {
-                b = b.renew_check_interval(seconds("renew_check_interval", v)?);
+                b = b.renew_check_interval(Span::seconds(v.0));
             }
             if let Some(v) = alt_http_port {
-                b = b.alt_http_port(check(numbers::port("alt_http_port", v.0))?);
+                b = b.alt_http_port(v.0);
             }
             if let Some(v) = alt_tls_alpn_port {
-                b = b.alt_tls_alpn_port(check(numbers::port("alt_tls_alpn_port", v.0))?);
+                b = b.alt_tls_alpn_port(v.0);
             }
             if let Some(v) = listen_host {
                 b = b.listen_host(v);
@@ -218,42 +245,34 @@ impl PyConfig {
                 )?;
                 b = b.challenge_preference(order);
             }
-            match (eab_key_id, eab_hmac_key) {
-                (Some(id), Some(key)) => b = b.eab(id, key),
-                (None, None) => {}
-                _ => {
-                    return check(Err(Error::config(
-                        "eab_key_id",
-                        "eab_key_id and eab_hmac_key go together",
-                    )));
-                }
+            if let Some(v) = eab_key_id {
+                b = b.eab_key_id(v);
             }
-            let chain = ChainPreference {
-                root_common_names: preferred_chain_root_cns.unwrap_or_default(),
-                any_common_names: preferred_chain_issuer_cns.unwrap_or_default(),
-                smallest: preferred_chain_smallest,
-            };
-            if chain != ChainPreference::default() {
-                b = b.preferred_chain(chain);
+            if let Some(v) = eab_hmac_key {
+                b = b.eab_hmac_key(v);
+            }
+            for name in preferred_chain_root_cns.unwrap_or_default() {
+                b = b.preferred_chain_root_cn(name);
+            }
+            for name in preferred_chain_issuer_cns.unwrap_or_default() {
+                b = b.preferred_chain_issuer_cn(name);
             }
             if let Some(v) = profile {
                 b = b.profile(v);
             }
             if let Some(v) = order_timeout {
-                b = b.order_timeout(seconds("order_timeout", v)?);
+                b = b.order_timeout(Span::seconds(v.0));
             }
-            if let Some(r) = rate_limit {
-                b = b.rate_limit(rate("rate_limit", r)?);
+            if let Some((events, window)) = rate_limit {
+                b = b
+                    .rate_limit_events(events.0)
+                    .rate_limit_window(Span::seconds(window.0));
             }
             if let Some(waits) = retry_intervals {
-                let waits = waits
-                    .into_iter()
-                    .map(|s| seconds("retry_intervals", s))
-                    .collect::<PyResult<Vec<_>>>()?;
-                b = b.retry_intervals(waits);
+                b = b.retry_intervals(waits.into_iter().map(|w| Span::seconds(w.0)));
             }
             if let Some(v) = retry_max_total {
-                b = b.retry_max_total(seconds("retry_max_total", v)?);
+                b = b.retry_max_total(Span::seconds(v.0));
             }
             if let Some(s) = storage {
                 let is_path = s.extract::<String>().is_ok() || s.hasattr("__fspath__")?;
@@ -291,49 +310,40 @@ impl PyConfig {
             if let Some(names) = on_demand_allow {
                 b = b.on_demand_allow(names);
             }
-            if let Some(r) = on_demand_rate_limit {
-                b = b.on_demand_rate_limit(rate("on_demand_rate_limit", r)?);
+            if let Some((events, window)) = on_demand_rate_limit {
+                b = b
+                    .on_demand_rate_limit_events(events.0)
+                    .on_demand_rate_limit_window(Span::seconds(window.0));
             }
             if let Some(v) = on_demand_obtain_timeout {
-                b = b.on_demand_obtain_timeout(seconds("on_demand_obtain_timeout", v)?);
+                b = b.on_demand_obtain_timeout(Span::seconds(v.0));
             }
             if let Some(max) = cache_capacity {
-                b = b.cache_capacity(count("cache_capacity", max)?);
+                b = b.cache_capacity(max.0);
             }
-            let ms =
-                |field: &'static str, v: Number| seconds(field, v).map(|d| d.as_millis() as u64);
-            let options = DnsOptions {
-                ttl_secs: dns_ttl
-                    .map(|v| seconds("dns_ttl", v).map(|d| d.as_secs()))
-                    .transpose()?,
-                propagation_delay_ms: dns_propagation_delay
-                    .map(|v| ms("dns_propagation_delay", v))
-                    .transpose()?,
-                // Negative: no propagation checks.
-                propagation_timeout_ms: match dns_propagation_timeout {
-                    Some(v) if v.0 < 0.0 && v.0.is_finite() => Some(-1),
-                    Some(v) => Some(ms("dns_propagation_timeout", v)? as i64),
-                    None => None,
-                },
-                poll_interval_ms: dns_poll_interval
-                    .map(|v| ms("dns_poll_interval", v))
-                    .transpose()?,
-                resolvers: dns_resolvers.unwrap_or_default(),
-                override_domain: dns_override_domain,
-                follow_cname: dns_follow_cname,
-            };
-            match dns_provider {
-                Some(p) => {
-                    let provider = crate::dns::provider(py, &p)?;
-                    b = b.dns_challenge(DnsChallenge::with_options(provider, &options));
-                }
-                None if options != DnsOptions::default() => {
-                    return check(Err(Error::config(
-                        "dns_provider",
-                        "DNS options are set but no dns_provider is given",
-                    )));
-                }
-                None => {}
+            if let Some(p) = dns_provider {
+                b = b.dns_provider(crate::dns::provider(py, &p)?);
+            }
+            if let Some(v) = dns_ttl {
+                b = b.dns_ttl(Span::seconds(v.0));
+            }
+            if let Some(v) = dns_propagation_delay {
+                b = b.dns_propagation_delay(Span::seconds(v.0));
+            }
+            if let Some(v) = dns_propagation_timeout {
+                b = b.dns_propagation_timeout(Span::seconds(v.0));
+            }
+            if let Some(v) = dns_poll_interval {
+                b = b.dns_poll_interval(Span::seconds(v.0));
+            }
+            if let Some(v) = dns_resolvers {
+                b = b.dns_resolvers(v);
+            }
+            if let Some(v) = dns_override_domain {
+                b = b.dns_override_domain(v);
+            }
+            if let Some(v) = dns_follow_cname {
+                b = b.dns_follow_cname(v);
             }
             Ok(Self {
                 inner: check(b.build())?,

@@ -28,6 +28,10 @@ fn class_name(kind: ErrorKind) -> &'static str {
 /// The Python exception for a core error, with `kind`, `field`, `problem_type`, `detail` and
 /// `status` attributes, and the callback exception that caused it as `__cause__`.
 pub(crate) fn to_py(py: Python<'_>, err: &Error) -> PyErr {
+    let err = &match err.config_field() {
+        Some(field) => err.clone().spelled(crate::config::keyword(field)),
+        None => err.clone(),
+    };
     let build = || -> PyResult<PyErr> {
         let class = py
             .import("certmagic.errors")?

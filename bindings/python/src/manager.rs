@@ -16,28 +16,19 @@ pub struct PyManager {
     inner: Manager,
 }
 
+/// A reason as the caller gave it: a name (`"key_compromise"`) or an RFC 5280 code, parsed by
+/// the core.
 fn reason(value: &Bound<'_, PyAny>) -> PyResult<RevocationReason> {
-    let by_name = |s: &str| match s {
-        "unspecified" => Some(RevocationReason::Unspecified),
-        "key_compromise" => Some(RevocationReason::KeyCompromise),
-        "affiliation_changed" => Some(RevocationReason::AffiliationChanged),
-        "superseded" => Some(RevocationReason::Superseded),
-        "cessation_of_operation" => Some(RevocationReason::CessationOfOperation),
-        _ => None,
-    };
-    let found = match value.extract::<String>() {
-        Ok(s) => by_name(&s),
-        Err(_) => value
-            .extract::<u8>()
-            .ok()
-            .and_then(RevocationReason::from_code),
-    };
-    found.ok_or_else(|| {
-        pyo3::exceptions::PyValueError::new_err(format!(
-            "reason: {} is not a revocation reason (unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation, or their codes 0, 1, 3, 4, 5)",
-            value.repr().map(|r| r.to_string()).unwrap_or_default()
-        ))
-    })
+    use pyo3::types::{PyBool, PyInt, PyString};
+    if value.is_instance_of::<PyBool>()
+        || !(value.is_instance_of::<PyString>() || value.is_instance_of::<PyInt>())
+    {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "reason must be a name or an RFC 5280 code, got {}",
+            value.get_type().name()?
+        )));
+    }
+    check(value.str()?.to_string().parse::<RevocationReason>())
 }
 
 fn none_or_cert(

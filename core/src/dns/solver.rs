@@ -16,6 +16,7 @@ use super::client;
 use super::provider::{DnsProvider, DnsRecord, normalize_fqdn, relative_name};
 use super::wire::{self, RData};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fields::ConfigField;
 
 /// Default time to live of challenge records (seconds matter little: they live a minute).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(120);
@@ -127,23 +128,31 @@ impl DnsChallenge {
     /// Checks the values; called by the config builder.
     pub(crate) fn validate(mut self) -> Result<Self> {
         if self.ttl.as_secs() > u64::from(i32::MAX as u32) {
-            return Err(Error::config("dns.ttl", "longer than 2^31 seconds"));
+            return Err(Error::config(
+                ConfigField::DnsTtl,
+                "longer than 2^31 seconds",
+            ));
         }
         use crate::config::{MAX_TIMEOUT, within};
         within(
-            "dns.poll_interval",
+            ConfigField::DnsPollInterval,
             self.poll_interval,
             Duration::from_millis(1),
             Duration::from_secs(3600),
         )?;
         within(
-            "dns.propagation_delay",
+            ConfigField::DnsPropagationDelay,
             self.propagation_delay,
             Duration::ZERO,
             MAX_TIMEOUT,
         )?;
         if let Some(t) = self.propagation_timeout {
-            within("dns.propagation_timeout", t, Duration::ZERO, MAX_TIMEOUT)?;
+            within(
+                ConfigField::DnsPropagationTimeout,
+                t,
+                Duration::ZERO,
+                MAX_TIMEOUT,
+            )?;
         }
         self.resolver_addrs = self
             .resolvers
@@ -151,7 +160,7 @@ impl DnsChallenge {
             .map(|r| {
                 client::parse_server(r).ok_or_else(|| {
                     Error::config(
-                        "dns.resolvers",
+                        ConfigField::DnsResolvers,
                         format!("`{r}` is not an IP address with an optional port"),
                     )
                 })
@@ -160,7 +169,7 @@ impl DnsChallenge {
         if let Some(d) = &self.override_domain {
             if d.trim().trim_end_matches('.').is_empty() || d.contains(char::is_whitespace) {
                 return Err(Error::config(
-                    "dns.override_domain",
+                    ConfigField::DnsOverrideDomain,
                     format!("`{d}` is not a domain name"),
                 ));
             }
@@ -182,8 +191,9 @@ impl DnsChallenge {
     }
 }
 
-/// The DNS-01 tunables as plain values, the shape the C (JSON), Python and Node configs pass;
-/// unset fields keep [`DnsChallenge::new`]'s defaults.
+/// The DNS-01 tunables as one plain value, the C API's JSON form, set with
+/// [`ConfigBuilder::dns_options`](crate::ConfigBuilder::dns_options); unset fields keep
+/// [`DnsChallenge::new`]'s defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DnsOptions {
@@ -208,35 +218,10 @@ impl DnsOptions {
     pub fn from_json(json: &str) -> Result<Self> {
         serde_json::from_str(json).map_err(|e| {
             Error::config(
-                "dns.options",
+                ConfigField::DnsOptions,
                 super::providers::without_values(&e.to_string()),
             )
         })
-    }
-}
-
-impl DnsChallenge {
-    /// DNS-01 through `provider` with `options` over the defaults.
-    pub fn with_options(provider: Arc<dyn DnsProvider>, options: &DnsOptions) -> Self {
-        let mut d = Self::new(provider);
-        if let Some(t) = options.ttl_secs {
-            d.ttl = Duration::from_secs(t);
-        }
-        if let Some(ms) = options.propagation_delay_ms {
-            d.propagation_delay = Duration::from_millis(ms);
-        }
-        if let Some(ms) = options.propagation_timeout_ms {
-            d.propagation_timeout = u64::try_from(ms).ok().map(Duration::from_millis);
-        }
-        if let Some(ms) = options.poll_interval_ms {
-            d.poll_interval = Duration::from_millis(ms);
-        }
-        d.resolvers = options.resolvers.clone();
-        d.override_domain = options.override_domain.clone();
-        if let Some(f) = options.follow_cname {
-            d.follow_cname = f;
-        }
-        d
     }
 }
 
@@ -553,13 +538,19 @@ mod tests {
             r#"{"ttl_secs": 60, "propagation_timeout_ms": -1, "resolvers": ["127.0.0.1:53"]}"#,
         )
         .unwrap();
-        let d = DnsChallenge::with_options(p, &o);
+        let config = crate::Config::builder()
+            .storage(Arc::new(crate::MemoryStorage::new()))
+            .dns_provider(p)
+            .dns_options(&o)
+            .build()
+            .unwrap();
+        let d = config.dns_challenge().unwrap();
         assert_eq!(d.ttl, Duration::from_secs(60));
         assert_eq!(d.propagation_timeout, None);
         assert_eq!(d.resolvers, ["127.0.0.1:53"]);
         assert_eq!(d.poll_interval, DEFAULT_POLL_INTERVAL);
         let e = DnsOptions::from_json(r#"{"ttl": 60}"#).unwrap_err();
-        assert_eq!(e.field(), Some("dns.options"));
+        assert_eq!(e.config_field(), Some(ConfigField::DnsOptions));
     }
 
     #[test]
@@ -569,12 +560,12 @@ mod tests {
             .resolvers(["ns1.example"])
             .validate()
             .unwrap_err();
-        assert_eq!(e.field(), Some("dns.resolvers"));
+        assert_eq!(e.config_field(), Some(ConfigField::DnsResolvers));
         let e = DnsChallenge::new(p.clone())
             .poll_interval(Duration::ZERO)
             .validate()
             .unwrap_err();
-        assert_eq!(e.field(), Some("dns.poll_interval"));
+        assert_eq!(e.config_field(), Some(ConfigField::DnsPollInterval));
         let ok = DnsChallenge::new(p)
             .resolvers(["127.0.0.1:5300", "::1"])
             .validate()

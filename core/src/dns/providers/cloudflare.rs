@@ -20,6 +20,7 @@ use super::http_api::{Api, encode};
 use super::{Secret, env_any};
 use crate::dns::provider::{DnsProvider, DnsRecord};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fields::ConfigField;
 
 const DEFAULT_BASE: &str = "https://api.cloudflare.com/client/v4";
 
@@ -72,7 +73,7 @@ impl Cloudflare {
             }
             _ => {
                 return Err(Error::config(
-                    "dns.provider",
+                    ConfigField::DnsProvider,
                     "cloudflare: set api_token (or the legacy email with api_key)",
                 ));
             }
@@ -105,7 +106,7 @@ impl Cloudflare {
         };
         if config.api_token.is_none() && (config.api_key.is_none() || config.email.is_none()) {
             return Err(Error::config(
-                "dns.provider",
+                ConfigField::DnsProvider,
                 format!(
                     "cloudflare: set {} (or CLOUDFLARE_EMAIL with CLOUDFLARE_API_KEY) in the environment",
                     TOKENS.join(" or ")

@@ -15,6 +15,7 @@ use super::http_api::{Api, encode};
 use super::{Secret, env_required};
 use crate::dns::provider::{DnsProvider, DnsRecord, relative_name};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fields::ConfigField;
 
 const DEFAULT_BASE: &str = "https://api.digitalocean.com/v2";
 
@@ -49,7 +50,7 @@ impl DigitalOcean {
     pub fn new(config: DigitalOceanConfig) -> Result<Self> {
         if config.api_token.is_empty() {
             return Err(Error::config(
-                "dns.provider",
+                ConfigField::DnsProvider,
                 "digitalocean: api_token is empty",
             ));
         }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::{env_any, env_required};
 use crate::dns::provider::{DnsProvider, DnsRecord};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fields::ConfigField;
 
 /// Default limit on one run of the command.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,7 +65,10 @@ impl Exec {
     /// Checks the settings.
     pub fn new(config: ExecConfig) -> Result<Self> {
         if config.command.trim().is_empty() {
-            return Err(Error::config("dns.provider", "exec: command is empty"));
+            return Err(Error::config(
+                ConfigField::DnsProvider,
+                "exec: command is empty",
+            ));
         }
         let timeout = config
             .timeout_secs
@@ -72,7 +76,7 @@ impl Exec {
             .unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
             return Err(Error::config(
-                "dns.provider",
+                ConfigField::DnsProvider,
                 "exec: timeout_secs must be more than 0",
             ));
         }
@@ -88,7 +92,7 @@ impl Exec {
         let timeout_secs = match env_any(&["EXEC_TIMEOUT"]) {
             Some(t) => Some(t.trim().parse().map_err(|_| {
                 Error::config(
-                    "dns.provider",
+                    ConfigField::DnsProvider,
                     format!("exec: EXEC_TIMEOUT `{t}` is not a number of seconds"),
                 )
             })?),

@@ -17,6 +17,7 @@ use super::http_api::{Api, encode};
 use super::{NameLocks, Secret, env_any, quote_txt, unquote_txt};
 use crate::dns::provider::{DnsProvider, DnsRecord, relative_name};
 use crate::error::{Error, Result};
+use crate::fields::ConfigField;
 
 const DEFAULT_BASE: &str = "https://api.gandi.net/v5/livedns";
 /// LiveDNS refuses TTLs under 300 s.
@@ -61,7 +62,7 @@ impl Gandi {
             (_, Some(k)) if !k.is_empty() => Secret::new(format!("Apikey {}", k.expose())),
             _ => {
                 return Err(Error::config(
-                    "dns.provider",
+                    ConfigField::DnsProvider,
                     "gandi: set token (or the older api_key)",
                 ));
             }
@@ -91,7 +92,7 @@ impl Gandi {
         };
         if config.token.is_none() && config.api_key.is_none() {
             return Err(Error::config(
-                "dns.provider",
+                ConfigField::DnsProvider,
                 "gandi: set GANDIV5_PERSONAL_ACCESS_TOKEN (or GANDIV5_API_KEY) in the environment",
             ));
         }

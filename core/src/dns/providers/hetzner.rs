@@ -15,6 +15,7 @@ use super::http_api::{Api, encode};
 use super::{Secret, env_required};
 use crate::dns::provider::{DnsProvider, DnsRecord, relative_name};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fields::ConfigField;
 
 const DEFAULT_BASE: &str = "https://dns.hetzner.com/api/v1";
 
@@ -48,7 +49,10 @@ impl Hetzner {
     /// Checks the settings.
     pub fn new(config: HetznerConfig) -> Result<Self> {
         if config.api_token.is_empty() {
-            return Err(Error::config("dns.provider", "hetzner: api_token is empty"));
+            return Err(Error::config(
+                ConfigField::DnsProvider,
+                "hetzner: api_token is empty",
+            ));
         }
         Ok(Self {
             api: Api::new("hetzner")?,

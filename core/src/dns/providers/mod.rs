@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::DnsProvider;
 use crate::error::{Error, Result};
+use crate::fields::ConfigField;
 
 #[cfg(feature = "dns-cloudflare")]
 pub mod cloudflare;
@@ -99,7 +100,7 @@ pub fn available() -> Vec<&'static str> {
 
 fn unknown(name: &str) -> Error {
     Error::config(
-        "dns.provider",
+        ConfigField::DnsProvider,
         format!(
             "unknown DNS provider `{name}` (available: {})",
             available().join(", ")
@@ -113,7 +114,7 @@ fn unknown(name: &str) -> Error {
 fn parse<T: serde::de::DeserializeOwned>(provider: &str, value: serde_json::Value) -> Result<T> {
     serde_json::from_value(value).map_err(|e| {
         Error::config(
-            "dns.provider",
+            ConfigField::DnsProvider,
             format!("{provider} settings: {}", without_values(&e.to_string())),
         )
     })
@@ -139,11 +140,11 @@ pub(crate) fn without_values(message: &str) -> String {
 pub fn from_json(value: &serde_json::Value) -> Result<Arc<dyn DnsProvider>> {
     let obj = value
         .as_object()
-        .ok_or_else(|| Error::config("dns.provider", "must be a JSON object"))?;
+        .ok_or_else(|| Error::config(ConfigField::DnsProvider, "must be a JSON object"))?;
     let name = obj
         .get("provider")
         .and_then(|v| v.as_str())
-        .ok_or_else(|| Error::config("dns.provider", "missing \"provider\" (its name)"))?
+        .ok_or_else(|| Error::config(ConfigField::DnsProvider, "missing \"provider\" (its name)"))?
         .to_ascii_lowercase();
     let mut settings = obj.clone();
     settings.remove("provider");
@@ -183,7 +184,7 @@ pub fn from_spec(spec: &str) -> Result<Arc<dyn DnsProvider>> {
     let spec = spec.trim();
     if spec.starts_with('{') {
         let value: serde_json::Value = serde_json::from_str(spec)
-            .map_err(|e| Error::config("dns.provider", format!("not valid JSON: {e}")))?;
+            .map_err(|e| Error::config(ConfigField::DnsProvider, format!("not valid JSON: {e}")))?;
         from_json(&value)
     } else {
         from_env(spec)
@@ -227,7 +228,7 @@ pub(crate) fn env_any(names: &[&str]) -> Option<String> {
 pub(crate) fn env_required(provider: &str, names: &[&str]) -> Result<String> {
     env_any(names).ok_or_else(|| {
         Error::config(
-            "dns.provider",
+            ConfigField::DnsProvider,
             format!("{provider}: set {} in the environment", names.join(" or ")),
         )
     })
@@ -379,7 +380,7 @@ mod tests {
             let e = from_json(&settings).unwrap_err();
             assert!(!e.to_string().contains(secret), "{e}");
             assert!(!format!("{e:?}").contains(secret), "{e:?}");
-            assert_eq!(e.field(), Some("dns.provider"));
+            assert_eq!(e.config_field(), Some(ConfigField::DnsProvider));
         }
         assert_eq!(
             without_values("invalid type: string \"x\", expected u64 at line 1"),
@@ -390,7 +391,7 @@ mod tests {
     #[test]
     fn unknown_provider_names_the_choices() {
         let e = from_json(&serde_json::json!({"provider": "nope", "x": 1})).unwrap_err();
-        assert_eq!(e.field(), Some("dns.provider"));
+        assert_eq!(e.config_field(), Some(ConfigField::DnsProvider));
         assert!(e.message().contains("rfc2136"), "{e}");
         let e = from_json(&serde_json::json!({"server": "x"})).unwrap_err();
         assert!(e.message().contains("provider"), "{e}");

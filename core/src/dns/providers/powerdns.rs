@@ -14,6 +14,7 @@ use super::http_api::{Api, encode};
 use super::{NameLocks, Secret, env_any, env_required, quote_txt, unquote_txt};
 use crate::dns::provider::{DnsProvider, DnsRecord};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fields::ConfigField;
 
 /// Settings of [`PowerDns`].
 #[derive(Debug, Clone, Deserialize)]
@@ -43,12 +44,15 @@ impl PowerDns {
         let url = config.url.trim().trim_end_matches('/');
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Error::config(
-                "dns.provider",
+                ConfigField::DnsProvider,
                 format!("powerdns: url `{url}` is not an http(s) URL"),
             ));
         }
         if config.api_key.is_empty() {
-            return Err(Error::config("dns.provider", "powerdns: api_key is empty"));
+            return Err(Error::config(
+                ConfigField::DnsProvider,
+                "powerdns: api_key is empty",
+            ));
         }
         let server = config.server_id.unwrap_or_else(|| "localhost".into());
         Ok(Self {

@@ -16,6 +16,7 @@ use crate::dns::client;
 use crate::dns::provider::{DnsProvider, DnsRecord};
 use crate::dns::wire::{self, TsigAlgorithm, TxtChange};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fields::ConfigField;
 
 /// Settings of [`Rfc2136`].
 #[derive(Debug, Clone, Deserialize)]
@@ -56,7 +57,7 @@ impl std::fmt::Debug for Rfc2136 {
 }
 
 fn bad(message: impl std::fmt::Display) -> Error {
-    Error::config("dns.provider", format!("rfc2136: {message}"))
+    Error::config(ConfigField::DnsProvider, format!("rfc2136: {message}"))
 }
 
 impl Rfc2136 {

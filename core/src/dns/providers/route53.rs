@@ -18,6 +18,7 @@ use super::http_api::{Api, Reply, encode};
 use super::{NameLocks, Secret, env_any, env_required, quote_txt, unquote_txt};
 use crate::dns::provider::{DnsProvider, DnsRecord};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fields::ConfigField;
 
 const DEFAULT_BASE: &str = "https://route53.amazonaws.com";
 const API: &str = "/2013-04-01";
@@ -82,7 +83,7 @@ impl Route53 {
     pub fn new(config: Route53Config) -> Result<Self> {
         if config.access_key_id.trim().is_empty() || config.secret_access_key.is_empty() {
             return Err(Error::config(
-                "dns.provider",
+                ConfigField::DnsProvider,
                 "route53: access_key_id and secret_access_key are required",
             ));
         }
@@ -96,7 +97,7 @@ impl Route53 {
             .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_string())
             .ok_or_else(|| {
                 Error::config(
-                    "dns.provider",
+                    ConfigField::DnsProvider,
                     format!("route53: base_url `{base}` is not a URL"),
                 )
             })?;
