@@ -50,6 +50,7 @@ test-python:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q -p certmagic --no-deps
 
 fmt:
 	$(CARGO) fmt --all

@@ -239,7 +239,7 @@ typedef uint32_t certmagic_log_level;
 #endif // __cplusplus
 
 /**
- * A buffer owned by the library, filled by a callback with [`certmagic_buffer_set`]. Valid only
+ * A buffer owned by the library, filled by a callback with `certmagic_buffer_set`. Valid only
  * during the callback that received it; used by that callback's thread.
  */
 typedef struct certmagic_buffer certmagic_buffer;
@@ -281,7 +281,7 @@ typedef struct certmagic_pending certmagic_pending;
 
 /**
  * A list of strings owned by the library, filled by a callback with
- * [`certmagic_string_list_push`]. Valid only during the callback that received it.
+ * `certmagic_string_list_push`. Valid only during the callback that received it.
  */
 typedef struct certmagic_string_list certmagic_string_list;
 
@@ -1017,9 +1017,9 @@ certmagic_result certmagic_manager_manage_sync(const struct certmagic_manager *m
  * # Safety
  * As `certmagic_manager_manage_sync`.
  */
-certmagic_result certmagic_manager_manage_async(const struct certmagic_manager *manager,
-                                                const char *const *names,
-                                                size_t names_len);
+certmagic_result certmagic_manager_manage_background(const struct certmagic_manager *manager,
+                                                     const char *const *names,
+                                                     size_t names_len);
 
 /**
  * Obtains a certificate for `name` now (or loads a fresh one from storage) and manages it;

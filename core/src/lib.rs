@@ -47,6 +47,9 @@ pub mod numbers;
 mod on_demand;
 mod rate_limiter;
 mod retry;
+// The internal runtime's entry points, for the language bindings (C, Python, Node): not part of
+// the documented API.
+#[doc(hidden)]
 pub mod runtime;
 mod serve;
 pub mod solvers;

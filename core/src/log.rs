@@ -26,6 +26,7 @@ static INSTALLED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
 
 /// A level as a number, most severe first: ERROR 1, WARN 2, INFO 3, DEBUG 4, TRACE 5 (the
 /// numbering the C API uses).
+#[doc(hidden)] // for the bindings' level numbers
 pub fn level_number(level: Level) -> u8 {
     match level {
         Level::ERROR => 1,
@@ -37,6 +38,7 @@ pub fn level_number(level: Level) -> u8 {
 }
 
 /// The level of a [`level_number`].
+#[doc(hidden)] // for the bindings' level numbers
 pub fn level_from_number(n: u32) -> Option<Level> {
     Some(match n {
         1 => Level::ERROR,

@@ -160,8 +160,8 @@ impl Manager {
 
     /// Manages `names` in the background, retrying failures on the [retry
     /// schedule](crate::RetrySchedule). Returns once the names are checked; follow progress through
-    /// events.
-    pub fn manage_async<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
+    /// events. (Go CertMagic: `ManageAsync`.)
+    pub fn manage_background<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
         self.inner.usable()?;
         for subject in parse_names(names, &self.inner.config)? {
             self.inner.spawn_with_retries(

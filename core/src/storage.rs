@@ -1,4 +1,4 @@
-//! The storage contract. Implementations live in [`file`] and [`memory`]; bindings add their own
+//! The storage contract. Implementations live in [`file`](mod@file) and [`memory`](mod@memory); bindings add their own
 //! (C callbacks, Python and Node objects) by implementing [`Storage`].
 //!
 //! # Contract

@@ -381,7 +381,7 @@ async fn bad_nonces_are_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn manage_async_retries_until_the_ca_comes_up() {
+async fn manage_background_retries_until_the_ca_comes_up() {
     let pebble = Pebble::start(PebbleOptions::default());
     // The CA is reached through a door that stays shut for the first seconds.
     let door = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -419,7 +419,7 @@ async fn manage_async_retries_until_the_ca_comes_up() {
         .build()
         .unwrap();
     let manager = Manager::new(config).unwrap();
-    manager.manage_async(&["later.example.test"]).unwrap();
+    manager.manage_background(&["later.example.test"]).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(manager.get_certificate("later.example.test").is_none());
     open.store(true, Ordering::SeqCst);

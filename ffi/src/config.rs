@@ -9,6 +9,7 @@ use std::time::Duration;
 use certmagic::{ChallengeType, Config, ConfigBuilder, ConfigField, FileStorage, KeyType};
 
 use crate::boundary::{Failure, FfiResult, call};
+use crate::enums::c_enum;
 use crate::events::{CEvents, certmagic_event_cb};
 use crate::handle::{
     self, ArcCastable, BoxCastable, Castable, Userdata, certmagic_userdata_free_cb,
@@ -59,6 +60,26 @@ pub enum certmagic_key_type {
     Ed25519 = 5,
 }
 
+c_enum!(certmagic_key_type {
+    P256 => "CERTMAGIC_KEY_TYPE_P256",
+    P384 => "CERTMAGIC_KEY_TYPE_P384",
+    Rsa2048 => "CERTMAGIC_KEY_TYPE_RSA2048",
+    Rsa4096 => "CERTMAGIC_KEY_TYPE_RSA4096",
+    Ed25519 => "CERTMAGIC_KEY_TYPE_ED25519",
+});
+
+impl From<certmagic_key_type> for KeyType {
+    fn from(k: certmagic_key_type) -> Self {
+        match k {
+            certmagic_key_type::P256 => Self::EcdsaP256,
+            certmagic_key_type::P384 => Self::EcdsaP384,
+            certmagic_key_type::Rsa2048 => Self::Rsa2048,
+            certmagic_key_type::Rsa4096 => Self::Rsa4096,
+            certmagic_key_type::Ed25519 => Self::Ed25519,
+        }
+    }
+}
+
 /// ACME challenge types.
 #[repr(u32)]
 #[allow(non_camel_case_types)]
@@ -70,6 +91,22 @@ pub enum certmagic_challenge_type {
     TlsAlpn01 = 2,
     /// DNS-01 (needs a DNS provider; see `certmagic_config_builder_set_dns_provider`).
     Dns01 = 3,
+}
+
+c_enum!(certmagic_challenge_type {
+    Http01 => "CERTMAGIC_CHALLENGE_TYPE_HTTP01",
+    TlsAlpn01 => "CERTMAGIC_CHALLENGE_TYPE_TLS_ALPN01",
+    Dns01 => "CERTMAGIC_CHALLENGE_TYPE_DNS01",
+});
+
+impl From<certmagic_challenge_type> for ChallengeType {
+    fn from(t: certmagic_challenge_type) -> Self {
+        match t {
+            certmagic_challenge_type::Http01 => Self::Http01,
+            certmagic_challenge_type::TlsAlpn01 => Self::TlsAlpn01,
+            certmagic_challenge_type::Dns01 => Self::Dns01,
+        }
+    }
 }
 
 /// Decides whether a certificate may be obtained on demand for `name` (NUL-terminated, valid
@@ -212,15 +249,9 @@ pub unsafe extern "C" fn certmagic_config_builder_set_key_type(
 ) -> certmagic_result {
     unsafe {
         update(builder, |b| {
-            let kt = match key_type {
-                1 => KeyType::EcdsaP256,
-                2 => KeyType::EcdsaP384,
-                3 => KeyType::Rsa2048,
-                4 => KeyType::Rsa4096,
-                5 => KeyType::Ed25519,
-                other => return Err(Failure::invalid(format!("unknown key type {other}"))),
-            };
-            set(b, |i| i.key_type(kt))
+            let kt = certmagic_key_type::from_u32(key_type)
+                .ok_or_else(|| Failure::invalid(format!("unknown key type {key_type}")))?;
+            set(b, |i| i.key_type(kt.into()))
         })
     }
 }
@@ -338,17 +369,14 @@ pub unsafe extern "C" fn certmagic_config_builder_set_challenge_preference(
             } else {
                 std::slice::from_raw_parts(types, types_len)
             };
-            let mut order = Vec::with_capacity(raw.len());
-            for t in raw {
-                order.push(match t {
-                    1 => ChallengeType::Http01,
-                    2 => ChallengeType::TlsAlpn01,
-                    3 => ChallengeType::Dns01,
-                    other => {
-                        return Err(Failure::invalid(format!("unknown challenge type {other}")));
-                    }
-                });
-            }
+            let order = raw
+                .iter()
+                .map(|t| {
+                    certmagic_challenge_type::from_u32(*t)
+                        .map(ChallengeType::from)
+                        .ok_or_else(|| Failure::invalid(format!("unknown challenge type {t}")))
+                })
+                .collect::<FfiResult<Vec<_>>>()?;
             set(b, |i| i.challenge_preference(order))
         })
     }

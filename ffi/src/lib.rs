@@ -13,6 +13,7 @@ mod certificate;
 mod challenge;
 mod config;
 mod dns;
+mod enums;
 mod events;
 mod handle;
 mod log;

@@ -7,6 +7,7 @@ use certmagic::runtime::CallbackGuard;
 use tracing::Level;
 
 use crate::boundary::{Failure, call};
+use crate::enums::c_enum;
 use crate::handle::{Userdata, certmagic_userdata_free_cb};
 use crate::result::certmagic_result;
 
@@ -25,6 +26,38 @@ pub enum certmagic_log_level {
     Debug = 4,
     /// Everything.
     Trace = 5,
+}
+
+c_enum!(certmagic_log_level {
+    Error => "CERTMAGIC_LOG_LEVEL_ERROR",
+    Warn => "CERTMAGIC_LOG_LEVEL_WARN",
+    Info => "CERTMAGIC_LOG_LEVEL_INFO",
+    Debug => "CERTMAGIC_LOG_LEVEL_DEBUG",
+    Trace => "CERTMAGIC_LOG_LEVEL_TRACE",
+});
+
+impl From<certmagic_log_level> for Level {
+    fn from(l: certmagic_log_level) -> Self {
+        match l {
+            certmagic_log_level::Error => Self::ERROR,
+            certmagic_log_level::Warn => Self::WARN,
+            certmagic_log_level::Info => Self::INFO,
+            certmagic_log_level::Debug => Self::DEBUG,
+            certmagic_log_level::Trace => Self::TRACE,
+        }
+    }
+}
+
+impl From<Level> for certmagic_log_level {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::ERROR => Self::Error,
+            Level::WARN => Self::Warn,
+            Level::INFO => Self::Info,
+            Level::DEBUG => Self::Debug,
+            _ => Self::Trace,
+        }
+    }
 }
 
 /// Receives one log record: a `certmagic_log_level` and a NUL-terminated message (with the
@@ -58,8 +91,9 @@ pub unsafe extern "C" fn certmagic_set_log_callback(
 ) -> certmagic_result {
     let userdata = Userdata::new(userdata, userdata_free);
     call(|| {
-        let level = certmagic::log::level_from_number(max_level)
-            .ok_or_else(|| Failure::invalid(format!("unknown log level {max_level}")))?;
+        let level: Level = certmagic_log_level::from_u32(max_level)
+            .ok_or_else(|| Failure::invalid(format!("unknown log level {max_level}")))?
+            .into();
         let sink = cb.map(|cb| {
             let log = Arc::new(CLog { cb, userdata });
             let sink: certmagic::log::LogSink =
@@ -72,7 +106,7 @@ pub unsafe extern "C" fn certmagic_set_log_callback(
                     unsafe {
                         (log.cb)(
                             log.userdata.ptr,
-                            u32::from(certmagic::log::level_number(level)),
+                            certmagic_log_level::from(level) as u32,
                             message.as_ptr(),
                         )
                     };

@@ -134,7 +134,7 @@ pub unsafe extern "C" fn certmagic_manager_manage_sync(
 /// # Safety
 /// As `certmagic_manager_manage_sync`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn certmagic_manager_manage_async(
+pub unsafe extern "C" fn certmagic_manager_manage_background(
     manager: *const certmagic_manager,
     names: *const *const c_char,
     names_len: usize,
@@ -142,7 +142,7 @@ pub unsafe extern "C" fn certmagic_manager_manage_async(
     call(|| {
         // SAFETY: per the contract above.
         let (m, names) = unsafe { (self::manager(manager)?, texts(names, names_len, "names")?) };
-        Ok(m.manage_async(&names)?)
+        Ok(m.manage_background(&names)?)
     })
 }
 

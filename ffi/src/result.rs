@@ -5,6 +5,8 @@ use std::ffi::c_char;
 
 use certmagic::ErrorKind;
 
+use crate::enums::c_enum;
+
 /// The result of every fallible call. `CERTMAGIC_RESULT_OK` is 0, so `if (rc)` tests for failure.
 /// Codes come in blocks: 100s arguments and calling, 200s configuration, 300s storage, 400s the
 /// ACME CA, 500s challenges, 600s certificates and PEM, 700s time-outs and cancellation.
@@ -62,6 +64,32 @@ pub enum certmagic_result {
     Pending = 703,
 }
 
+c_enum!(certmagic_result {
+    Ok => "CERTMAGIC_RESULT_OK",
+    InvalidParameter => "CERTMAGIC_RESULT_INVALID_PARAMETER",
+    NullParameter => "CERTMAGIC_RESULT_NULL_PARAMETER",
+    InvalidUtf8 => "CERTMAGIC_RESULT_INVALID_UTF8",
+    Panic => "CERTMAGIC_RESULT_PANIC",
+    Reentrant => "CERTMAGIC_RESULT_REENTRANT",
+    ShutDown => "CERTMAGIC_RESULT_SHUT_DOWN",
+    WrongProcess => "CERTMAGIC_RESULT_WRONG_PROCESS",
+    BufferTooSmall => "CERTMAGIC_RESULT_BUFFER_TOO_SMALL",
+    InvalidName => "CERTMAGIC_RESULT_INVALID_NAME",
+    Internal => "CERTMAGIC_RESULT_INTERNAL",
+    InvalidConfig => "CERTMAGIC_RESULT_INVALID_CONFIG",
+    Storage => "CERTMAGIC_RESULT_STORAGE",
+    NotFound => "CERTMAGIC_RESULT_NOT_FOUND",
+    Corrupt => "CERTMAGIC_RESULT_CORRUPT",
+    Acme => "CERTMAGIC_RESULT_ACME",
+    Challenge => "CERTMAGIC_RESULT_CHALLENGE",
+    NotAChallenge => "CERTMAGIC_RESULT_NOT_A_CHALLENGE",
+    Certificate => "CERTMAGIC_RESULT_CERTIFICATE",
+    Timeout => "CERTMAGIC_RESULT_TIMEOUT",
+    Cancelled => "CERTMAGIC_RESULT_CANCELLED",
+    Aborted => "CERTMAGIC_RESULT_ABORTED",
+    Pending => "CERTMAGIC_RESULT_PENDING",
+});
+
 impl certmagic_result {
     /// The code for an error of the core library.
     pub(crate) fn from_kind(kind: ErrorKind) -> Self {
@@ -85,11 +113,8 @@ impl certmagic_result {
     }
 
     /// The code a callback returned; unknown numbers become `InvalidParameter`.
-    pub(crate) fn from_u32(code: u32) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|r| *r as u32 == code)
-            .unwrap_or(Self::InvalidParameter)
+    pub(crate) fn from_callback(code: u32) -> Self {
+        Self::from_u32(code).unwrap_or(Self::InvalidParameter)
     }
 
     /// The core error kind a callback's non-OK code stands for.
@@ -105,32 +130,6 @@ impl certmagic_result {
             _ => ErrorKind::Storage,
         }
     }
-
-    const ALL: [Self; 23] = [
-        Self::Ok,
-        Self::InvalidParameter,
-        Self::NullParameter,
-        Self::InvalidUtf8,
-        Self::Panic,
-        Self::Reentrant,
-        Self::ShutDown,
-        Self::WrongProcess,
-        Self::BufferTooSmall,
-        Self::InvalidName,
-        Self::Internal,
-        Self::InvalidConfig,
-        Self::Storage,
-        Self::NotFound,
-        Self::Corrupt,
-        Self::Acme,
-        Self::Challenge,
-        Self::NotAChallenge,
-        Self::Certificate,
-        Self::Timeout,
-        Self::Cancelled,
-        Self::Aborted,
-        Self::Pending,
-    ];
 
     /// Static, NUL-terminated text naming the code.
     pub(crate) fn text(self) -> &'static [u8] {
@@ -165,10 +164,7 @@ impl certmagic_result {
 /// Static NUL-terminated text for a result code (any number); never NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn certmagic_result_str(code: u32) -> *const c_char {
-    let known = certmagic_result::ALL
-        .into_iter()
-        .find(|r| *r as u32 == code);
-    match known {
+    match certmagic_result::from_u32(code) {
         Some(r) => r.text().as_ptr().cast(),
         None => c"certmagic: unknown result code".as_ptr(),
     }

@@ -84,7 +84,7 @@ pub(crate) unsafe fn texts<'a>(
         .collect()
 }
 
-/// A buffer owned by the library, filled by a callback with [`certmagic_buffer_set`]. Valid only
+/// A buffer owned by the library, filled by a callback with `certmagic_buffer_set`. Valid only
 /// during the callback that received it; used by that callback's thread.
 #[derive(Debug, Default)]
 pub struct certmagic_buffer {
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn certmagic_buffer_set(
 }
 
 /// A list of strings owned by the library, filled by a callback with
-/// [`certmagic_string_list_push`]. Valid only during the callback that received it.
+/// `certmagic_string_list_push`. Valid only during the callback that received it.
 #[derive(Debug, Default)]
 pub struct certmagic_string_list {
     pub(crate) items: Vec<String>,

@@ -152,7 +152,7 @@ impl CStorage {
             )
         })?;
         f(&self.table, &c_key).map_err(|rc| {
-            let code = certmagic_result::from_u32(rc);
+            let code = certmagic_result::from_callback(rc);
             let kind = code.kind();
             let what = if kind == ErrorKind::NotFound {
                 "reported not found"

@@ -42,6 +42,19 @@ fn header_is_current() {
 }
 
 #[test]
+fn no_rust_doc_syntax_reaches_c() {
+    let (_, header) = paths();
+    let text = std::fs::read_to_string(header).expect("header");
+    for (i, line) in text.lines().enumerate() {
+        assert!(
+            !line.contains("[`") && !line.contains("crate::"),
+            "include/certmagic.h:{}: Rust doc-link syntax in a C comment: {line}",
+            i + 1
+        );
+    }
+}
+
+#[test]
 fn version_macros_match_the_crate() {
     let (_, header) = paths();
     let text = std::fs::read_to_string(header).expect("header");

@@ -68,7 +68,7 @@ impl Engine {
 
     #[napi(catch_unwind)]
     pub fn manage_background(&self, names: Vec<String>) -> napi::Result<()> {
-        check(self.inner.manage_async(&names))
+        check(self.inner.manage_background(&names))
     }
 
     #[napi(catch_unwind)]

@@ -76,7 +76,7 @@ impl PyManager {
     /// Manages `names` in the background, retrying failures; returns at once.
     fn manage_background(&self, names: Vec<String>) -> PyResult<()> {
         guard("Manager.manage_background", || {
-            check(self.inner.manage_async(&names))
+            check(self.inner.manage_background(&names))
         })
     }
 

@@ -27,7 +27,9 @@ pub fn is_challenge_alpn<'a>(alpn: Option<impl Iterator<Item = &'a [u8]>>) -> bo
     protocols.next() == Some(ACME_TLS_ALPN_PROTOCOL) && protocols.next().is_none()
 }
 
-/// The challenge certificate for `server_name` from a challenge this process presented.
+/// The challenge certificate for `server_name` from a challenge this process presented (for a
+/// binding whose SNI callback cannot see ALPN; Rust servers use the handshake resolver).
+#[doc(hidden)]
 pub fn answer_local(server_name: &str) -> Option<Arc<Certificate>> {
     let key = server_name.trim_end_matches('.').to_ascii_lowercase();
     let candidates = active(&key, ChallengeType::TlsAlpn01);

@@ -6,7 +6,7 @@
 //!
 //! Locks are files `locks/<safe(name)>.lock` created with `O_EXCL` and holding
 //! `{"created":…,"updated":…}`; the holder rewrites `updated` every 5 s and anyone may take a
-//! lock over once it is 10 s old (see [`super::file_lock`] for how takeovers and releases stay
+//! lock over once it is 10 s old (see `storage::file_lock` for how takeovers and releases stay
 //! safe among many waiters). An empty or undecodable lock file (seen on network file systems)
 //! is given 2 s to become valid and is then treated as stale, instead of blocking the name
 //! forever as Go CertMagic does.
