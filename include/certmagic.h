@@ -202,6 +202,44 @@ typedef uint32_t certmagic_challenge_type;
 #endif // __cplusplus
 
 /**
+ * The kinds of callback a deadline applies to
+ * (`certmagic_config_builder_set_callback_timeout_ms`).
+ */
+enum certmagic_callback_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * One storage call other than `lock` (default 60 s).
+   */
+  CERTMAGIC_CALLBACK_KIND_STORAGE = 1,
+  /**
+   * Waiting for a storage lock (default: no deadline).
+   */
+  CERTMAGIC_CALLBACK_KIND_LOCK = 2,
+  /**
+   * One DNS provider call (default 2 minutes).
+   */
+  CERTMAGIC_CALLBACK_KIND_DNS = 3,
+  /**
+   * The on-demand decision for one name (default 60 s).
+   */
+  CERTMAGIC_CALLBACK_KIND_DECISION = 4,
+  /**
+   * One event callback (default 60 s).
+   */
+  CERTMAGIC_CALLBACK_KIND_EVENTS = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum certmagic_callback_kind certmagic_callback_kind;
+#else
+typedef uint32_t certmagic_callback_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Log levels, most severe first.
  */
 enum certmagic_log_level
@@ -869,6 +907,19 @@ certmagic_result certmagic_config_builder_set_retry_intervals_ms(struct certmagi
                                                                  const uint64_t *intervals_ms,
                                                                  size_t intervals_len,
                                                                  uint64_t max_total_ms);
+
+/**
+ * How long one callback of `kind` (a `certmagic_callback_kind`) may take before the library
+ * goes on with `CERTMAGIC_RESULT_TIMEOUT` (0: no deadline; at most a day, checked by
+ * `certmagic_config_builder_build`). The callback is not interrupted: it runs on to its end on
+ * its thread, and its result is then ignored (a lock it grants late is released).
+ *
+ * # Safety
+ * `builder` live.
+ */
+certmagic_result certmagic_config_builder_set_callback_timeout_ms(struct certmagic_config_builder *builder,
+                                                                  uint32_t kind,
+                                                                  uint64_t timeout_ms);
 
 /**
  * Keeps certificates in this folder (Go CertMagic's layout; Caddy can share it).

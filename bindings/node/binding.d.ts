@@ -165,6 +165,12 @@ export interface EngineOptions {
   /** Milliseconds. */
   onDemandObtainTimeout?: number
   cacheCapacity?: number
+  /** Callback deadlines, milliseconds (0: none). */
+  callbackTimeoutStorage?: number
+  callbackTimeoutLock?: number
+  callbackTimeoutDns?: number
+  callbackTimeoutDecision?: number
+  callbackTimeoutEvents?: number
 }
 
 /** Google Trust Services' directory. */

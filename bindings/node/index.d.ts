@@ -132,6 +132,10 @@ export interface CertMagicOptions {
   onDemand?: OnDemandOptions
   /** Keep at most this many certificates in memory; evicted ones come back from storage. */
   cacheCapacity?: number
+  /** How long (ms) each kind of callback may take before the engine goes on with a timeout
+   * error (0: no deadline). Defaults: storage 60 s, lock none, dns 2 min, decision 60 s,
+   * events 60 s. */
+  callbackTimeouts?: { storage?: number; lock?: number; dns?: number; decision?: number; events?: number }
   /** Receives the engine's logs (process-wide; the last CertMagic given one wins). */
   logger?: (level: LogLevel, message: string) => void
   logLevel?: LogLevel

@@ -182,8 +182,22 @@ function nativeOptions(options) {
   if (options.dns !== undefined) Object.assign(out, nativeDnsOptions(options.dns))
   if (options.onDemand !== undefined) Object.assign(out, nativeOnDemandOptions(options.onDemand))
   want('cacheCapacity', 'number')
+  if (options.callbackTimeouts !== undefined) Object.assign(out, nativeCallbackTimeouts(options.callbackTimeouts))
   if (options.logger !== undefined && typeof options.logger !== 'function') throw new TypeError('options.logger must be a function')
   if (options.logLevel !== undefined && !(options.logLevel in LOG_LEVELS)) throw new TypeError(`options.logLevel must be one of ${Object.keys(LOG_LEVELS).join(', ')}`)
+  return out
+}
+
+/** `options.callbackTimeouts` (milliseconds per kind of callback) in the engine's terms. */
+function nativeCallbackTimeouts(t) {
+  if (t === null || typeof t !== 'object') throw new TypeError('options.callbackTimeouts must be an object')
+  const out = {}
+  for (const [kind, key] of [['storage', 'callbackTimeoutStorage'], ['lock', 'callbackTimeoutLock'], ['dns', 'callbackTimeoutDns'], ['decision', 'callbackTimeoutDecision'], ['events', 'callbackTimeoutEvents']]) {
+    const v = t[kind]
+    if (v === undefined) continue
+    if (typeof v !== 'number') throw new TypeError(`options.callbackTimeouts.${kind} must be a number of milliseconds, got ${typeof v}`)
+    out[key] = v
+  }
   return out
 }
 

@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use rustls_pki_types::CertificateDer;
 
+use crate::callbacks::{CallbackDeadlines, DeadlinedDns, DeadlinedStorage};
 use crate::crypto::{self, KeyType};
 use crate::dns::{DnsChallenge, DnsOptions, DnsProvider};
 use crate::error::{Error, Result};
@@ -192,6 +193,7 @@ pub struct Config {
     pub(crate) on_demand: Option<OnDemand>,
     pub(crate) cache_capacity: Option<usize>,
     pub(crate) dns: Option<DnsChallenge>,
+    pub(crate) callback_deadlines: CallbackDeadlines,
 }
 
 impl fmt::Debug for Config {
@@ -285,6 +287,10 @@ impl Config {
     pub fn cache_capacity(&self) -> Option<usize> {
         self.cache_capacity
     }
+    /// How long each kind of callback may take.
+    pub fn callback_deadlines(&self) -> &CallbackDeadlines {
+        &self.callback_deadlines
+    }
     /// How DNS-01 is solved, if a DNS provider is configured.
     pub fn dns_challenge(&self) -> Option<&DnsChallenge> {
         self.dns.as_ref()
@@ -354,6 +360,61 @@ pub struct ConfigBuilder {
     on_demand_obtain_timeout: Option<Span>,
     cache_capacity: Option<Number>,
     dns: DnsSetting,
+    callback_deadlines: CallbackDeadlineSetting,
+}
+
+/// The callback deadlines as given: each kind apart, over the defaults (or a whole
+/// [`CallbackDeadlines`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct CallbackDeadlineSetting {
+    base: Option<CallbackDeadlines>,
+    storage: Option<Span>,
+    lock: Option<Span>,
+    dns: Option<Span>,
+    decision: Option<Span>,
+    events: Option<Span>,
+}
+
+impl CallbackDeadlineSetting {
+    fn build(self) -> Result<CallbackDeadlines> {
+        let mut d = self.base.unwrap_or_default();
+        for (given, slot, field) in [
+            (
+                self.storage,
+                &mut d.storage,
+                ConfigField::CallbackTimeoutStorage,
+            ),
+            (self.lock, &mut d.lock, ConfigField::CallbackTimeoutLock),
+            (self.dns, &mut d.dns, ConfigField::CallbackTimeoutDns),
+            (
+                self.decision,
+                &mut d.decision,
+                ConfigField::CallbackTimeoutDecision,
+            ),
+            (
+                self.events,
+                &mut d.events,
+                ConfigField::CallbackTimeoutEvents,
+            ),
+        ] {
+            if let Some(span) = given {
+                let limit = span.duration(field)?;
+                *slot = (!limit.is_zero()).then_some(limit);
+            }
+        }
+        for (limit, field) in [
+            (d.storage, ConfigField::CallbackTimeoutStorage),
+            (d.lock, ConfigField::CallbackTimeoutLock),
+            (d.dns, ConfigField::CallbackTimeoutDns),
+            (d.decision, ConfigField::CallbackTimeoutDecision),
+            (d.events, ConfigField::CallbackTimeoutEvents),
+        ] {
+            if let Some(limit) = limit {
+                within(field, limit, Duration::from_millis(1), MAX_TIMEOUT)?;
+            }
+        }
+        Ok(d)
+    }
 }
 
 /// A rate limit as given: events and window set apart, checked together.
@@ -437,7 +498,7 @@ impl DnsSetting {
         .find_map(|(set, field)| set.then_some(field))
     }
 
-    fn build(self) -> Result<Option<DnsChallenge>> {
+    fn build(self, deadline: Option<Duration>) -> Result<Option<DnsChallenge>> {
         let mut dns = match (self.provider.clone(), self.challenge.clone()) {
             (Some(p), Some(c)) => DnsChallenge { provider: p, ..c },
             (Some(p), None) => DnsChallenge::new(p),
@@ -478,6 +539,7 @@ impl DnsSetting {
         if let Some(f) = self.follow_cname {
             dns.follow_cname = f;
         }
+        dns.provider = DeadlinedDns::wrap(dns.provider, deadline);
         dns.validate().map(Some)
     }
 }
@@ -820,10 +882,50 @@ impl ConfigBuilder {
         self
     }
 
+    /// How long each kind of callback (storage, lock, DNS provider, on-demand decision, event
+    /// handler) may take before the engine goes on with a timeout error; replaces the single
+    /// `callback_timeout_*` settings given before.
+    pub fn callback_deadlines(mut self, deadlines: CallbackDeadlines) -> Self {
+        self.callback_deadlines = CallbackDeadlineSetting {
+            base: Some(deadlines),
+            ..CallbackDeadlineSetting::default()
+        };
+        self
+    }
+    /// Deadline of one storage call other than `lock` (default 60 s; zero: none; at most a
+    /// day).
+    pub fn callback_timeout_storage(mut self, limit: impl Into<Span>) -> Self {
+        self.callback_deadlines.storage = Some(limit.into());
+        self
+    }
+    /// Deadline of waiting for a storage lock (default none; zero: none; at most a day).
+    pub fn callback_timeout_lock(mut self, limit: impl Into<Span>) -> Self {
+        self.callback_deadlines.lock = Some(limit.into());
+        self
+    }
+    /// Deadline of one DNS provider call (default 2 minutes; zero: none; at most a day).
+    pub fn callback_timeout_dns(mut self, limit: impl Into<Span>) -> Self {
+        self.callback_deadlines.dns = Some(limit.into());
+        self
+    }
+    /// Deadline of the on-demand decision for one name (default 60 s; zero: none; at most a
+    /// day); past it the name is refused.
+    pub fn callback_timeout_decision(mut self, limit: impl Into<Span>) -> Self {
+        self.callback_deadlines.decision = Some(limit.into());
+        self
+    }
+    /// Deadline of one event handler call (default 60 s; zero: none; at most a day); past it
+    /// an event that may cancel its operation (`cert_obtaining`) cancels it.
+    pub fn callback_timeout_events(mut self, limit: impl Into<Span>) -> Self {
+        self.callback_deadlines.events = Some(limit.into());
+        self
+    }
+
     /// Checks every value and every rule between settings, and builds the config. A refusal is
     /// an [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) error whose
     /// [`Error::config_field`] names the setting.
     pub fn build(self) -> Result<Config> {
+        let callback_deadlines = self.callback_deadlines.build()?;
         let ca = self
             .ca
             .unwrap_or_else(|| LETS_ENCRYPT_PRODUCTION.to_string())
@@ -904,7 +1006,7 @@ impl ConfigBuilder {
             ));
         }
 
-        let dns = self.dns.build()?;
+        let dns = self.dns.build(callback_deadlines.dns)?;
         let on_demand = OnDemand {
             decision: self.on_demand_decision,
             ask: self.on_demand_ask,
@@ -917,6 +1019,7 @@ impl ConfigBuilder {
                 .on_demand_obtain_timeout
                 .map(|t| t.duration(ConfigField::OnDemandObtainTimeout))
                 .transpose()?,
+            decision_deadline: callback_deadlines.decision,
         }
         .validate()?;
         let cache_capacity = self
@@ -1049,6 +1152,7 @@ impl ConfigBuilder {
             Some(s) => s,
             None => Arc::new(FileStorage::new(FileStorage::default_path())),
         };
+        let storage = DeadlinedStorage::wrap(storage, callback_deadlines);
 
         Ok(Config {
             ca,
@@ -1078,6 +1182,7 @@ impl ConfigBuilder {
             on_demand,
             cache_capacity,
             dns,
+            callback_deadlines,
         })
     }
 }
@@ -1236,6 +1341,26 @@ mod tests {
             (base().cache_capacity(0), "cache_capacity"),
             (base().dns_ttl(Duration::from_secs(60)), "dns_ttl"),
             (base().dns_follow_cname(false), "dns_follow_cname"),
+            (
+                base().callback_timeout_storage(Span::millis(-1.0)),
+                "callback_timeout_storage",
+            ),
+            (
+                base().callback_timeout_lock(Duration::from_secs(2 * 24 * 3600)),
+                "callback_timeout_lock",
+            ),
+            (
+                base().callback_timeout_dns(Span::seconds(f64::NAN)),
+                "callback_timeout_dns",
+            ),
+            (
+                base().callback_timeout_decision(Duration::from_micros(10)),
+                "callback_timeout_decision",
+            ),
+            (
+                base().callback_timeout_events(Span::millis(1e12)),
+                "callback_timeout_events",
+            ),
             (
                 base().on_demand_obtain_timeout(Duration::from_secs(1)),
                 "on_demand_obtain_timeout",

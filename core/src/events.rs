@@ -250,13 +250,27 @@ where
 /// The one emit helper: runs the handler on a blocking thread, contains its panics, and turns a
 /// refusal of an abortable event into an [`ErrorKind::Aborted`] error whose source is the
 /// handler's error.
-pub(crate) async fn emit(handler: Option<&Arc<dyn EventHandler>>, event: Event) -> Result<()> {
+pub(crate) async fn emit(
+    handler: Option<&Arc<dyn EventHandler>>,
+    deadline: Option<std::time::Duration>,
+    event: Event,
+) -> Result<()> {
     let Some(handler) = handler.cloned() else {
         return Ok(());
     };
     let name = event.name();
     let abortable = event.is_abortable();
-    let outcome = tokio::task::spawn_blocking(move || handler.handle(&event)).await;
+    let handling = tokio::task::spawn_blocking(move || handler.handle(&event));
+    let outcome = match deadline {
+        None => handling.await,
+        Some(limit) => match tokio::time::timeout(limit, handling).await {
+            Ok(outcome) => outcome,
+            Err(_) => Ok(Err(format!(
+                "the handler did not return within {limit:?} (the callback deadline)"
+            )
+            .into())),
+        },
+    };
     let (refusal, cause) = match outcome {
         Ok(Ok(())) => return Ok(()),
         Ok(Err(cause)) => (cause.to_string(), Some(cause)),
@@ -349,17 +363,53 @@ mod tests {
             issuer: None,
             on_demand: false,
         };
-        let err = emit(Some(&refuse), obtaining()).await.unwrap_err();
+        let err = emit(Some(&refuse), None, obtaining()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Aborted);
         assert!(err.message().contains("no"));
-        let err = emit(Some(&panics), obtaining()).await.unwrap_err();
+        let err = emit(Some(&panics), None, obtaining()).await.unwrap_err();
         assert!(err.message().contains("handler bug"));
-        emit(Some(&refuse), Event::CachedManagedCert { sans: vec![] })
-            .await
-            .unwrap();
-        emit(Some(&panics), Event::CachedManagedCert { sans: vec![] })
-            .await
-            .unwrap();
-        emit(None, obtaining()).await.unwrap();
+        emit(
+            Some(&refuse),
+            None,
+            Event::CachedManagedCert { sans: vec![] },
+        )
+        .await
+        .unwrap();
+        emit(
+            Some(&panics),
+            None,
+            Event::CachedManagedCert { sans: vec![] },
+        )
+        .await
+        .unwrap();
+        emit(None, None, obtaining()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_handler_past_its_deadline_aborts_only_abortable_events() {
+        let slow: Arc<dyn EventHandler> =
+            Arc::new(|_: &Event| -> std::result::Result<(), String> {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                Ok(())
+            });
+        let deadline = Some(std::time::Duration::from_millis(50));
+        let obtaining = Event::CertObtaining {
+            identifier: "a".into(),
+            renewal: false,
+            forced: false,
+            remaining: None,
+            issuer: None,
+            on_demand: false,
+        };
+        let err = emit(Some(&slow), deadline, obtaining).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Aborted);
+        assert!(err.message().contains("callback deadline"), "{err}");
+        emit(
+            Some(&slow),
+            deadline,
+            Event::CachedManagedCert { sans: vec![] },
+        )
+        .await
+        .unwrap();
     }
 }

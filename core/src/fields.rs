@@ -85,6 +85,11 @@ config_fields! {
     DnsResolvers => "dns_resolvers",
     DnsOverrideDomain => "dns_override_domain",
     DnsFollowCname => "dns_follow_cname",
+    CallbackTimeoutStorage => "callback_timeout_storage",
+    CallbackTimeoutLock => "callback_timeout_lock",
+    CallbackTimeoutDns => "callback_timeout_dns",
+    CallbackTimeoutDecision => "callback_timeout_decision",
+    CallbackTimeoutEvents => "callback_timeout_events",
 }
 
 #[cfg(test)]

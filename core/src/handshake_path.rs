@@ -15,6 +15,7 @@ use crate::certificate::Certificate;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Event};
 use crate::manager::{Manager, ManagerInner, until_shutdown};
+use crate::obtain::Issue;
 use crate::on_demand::{EXPIRED_RENEWAL_WAIT, OnDemandState, Outcome};
 use crate::solvers::tls_alpn01;
 use crate::subject::{Subject, canonical_server_name};
@@ -58,7 +59,12 @@ impl Manager {
                     .map(|p| String::from_utf8_lossy(p).into_owned())
                     .collect(),
             };
-            events::emit(inner.config.event_handler.as_ref(), event).await?;
+            events::emit(
+                inner.config.event_handler.as_ref(),
+                inner.config.callback_deadlines.events,
+                event,
+            )
+            .await?;
         }
         // The common case stays on the caller's task: a cached certificate that is not due.
         if let Some(cert) = inner.cache.get(&name) {
@@ -207,7 +213,7 @@ impl ManagerInner {
         let subject = Subject::parse(name)?;
         let cert = tokio::time::timeout(
             od.policy.obtain_timeout(),
-            self.issue_cert_for(&subject, None, false, true),
+            self.issue_cert(&subject, Issue::on_demand(None)),
         )
         .await
         .map_err(|_| {
@@ -271,7 +277,7 @@ impl ManagerInner {
             return Err(e);
         }
         let subject = Subject::parse(&name)?;
-        self.issue_cert_for(&subject, Some(current), false, true)
+        self.issue_cert(&subject, Issue::on_demand(Some(current)))
             .await
     }
 

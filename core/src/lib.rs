@@ -24,6 +24,7 @@ mod account;
 mod acme_http;
 mod acme_issuer;
 mod cache;
+mod callbacks;
 mod certificate;
 mod config;
 mod crypto;
@@ -44,6 +45,7 @@ mod maintain;
 mod manager;
 mod net;
 pub mod numbers;
+mod obtain;
 mod on_demand;
 mod rate_limiter;
 mod retry;
@@ -61,6 +63,7 @@ pub use acme_issuer::AcmeIssuer;
 /// Re-exported so storage implementations need no direct dependency.
 pub use async_trait::async_trait;
 pub use cache::Cache;
+pub use callbacks::CallbackDeadlines;
 pub use certificate::{AcmeIssuerData, Certificate, CertificateResource};
 pub use config::{
     ChainPreference, ChallengeType, Config, ConfigBuilder, DEFAULT_ORDER_TIMEOUT,

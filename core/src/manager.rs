@@ -1,7 +1,8 @@
-//! [`Manager`]: owns a config, the certificate cache, the issuer and the maintenance task.
-//! Obtains, loads, renews and revokes certificates; every public async method runs on the
+//! [`Manager`]: owns a config, the certificate cache, the issuer and the maintenance task, and
+//! is the public API: manage, obtain, renew, revoke, serve. Every public async method runs on the
 //! library runtime, so it can be awaited from any executor, and has a `_sync` twin for callers
-//! without one.
+//! without one. The work itself: issuance and storage in `obtain.rs`, the renewal pass in
+//! `maintain.rs`, handshakes in `handshake_path.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,18 +16,18 @@ use tracing::Instrument;
 
 use crate::acme_issuer::AcmeIssuer;
 use crate::cache::Cache;
-use crate::certificate::{Certificate, CertificateResource};
+use crate::certificate::Certificate;
 use crate::config::Config;
-use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Event};
 use crate::handshake::{self, CertResolver};
-use crate::issuer::{IssuedCertificate, Issuer, RevocationReason};
+use crate::issuer::{Issuer, RevocationReason};
 use crate::jobs::Jobs;
+use crate::obtain::Issue;
 use crate::on_demand::OnDemandState;
 use crate::retry;
 use crate::runtime;
-use crate::storage::{LockGuard, Storage, keys};
+use crate::storage::{Storage, keys};
 use crate::subject::Subject;
 
 /// Manages certificates for a set of names: obtains them, keeps them renewed, and serves them.
@@ -42,7 +43,7 @@ pub(crate) struct ManagerInner {
     pub config: Config,
     pub issuer: Arc<dyn Issuer>,
     /// The issuer's key, shared by every certificate this manager caches.
-    issuer_key: Arc<str>,
+    pub(crate) issuer_key: Arc<str>,
     pub cache: Arc<Cache>,
     pub resolver: Arc<CertResolver>,
     jobs: Arc<Jobs>,
@@ -182,7 +183,7 @@ impl Manager {
             .and_then(|_| parse_name(name, &self.inner.config))?;
         let inner = self.inner.clone();
         let work = until_shutdown(inner.cancel.clone(), async move {
-            let cert = inner.issue_cert(&subject, None, false).await?;
+            let cert = inner.issue_cert(&subject, Issue::obtain()).await?;
             inner.mark_managed(&subject);
             Ok(cert)
         });
@@ -212,7 +213,9 @@ impl Manager {
                     Err(e) => return Err(e),
                 },
             };
-            inner.issue_cert(&subject, current, true).await
+            inner
+                .issue_cert(&subject, Issue::forced_renewal(current))
+                .await
         });
         runtime::spawn("renew", work).await
     }
@@ -262,8 +265,14 @@ impl Manager {
             .insert(Certificate::from_pem(chain_pem, key_pem)?);
         let sans: Vec<String> = cert.names().map(str::to_string).collect();
         let handler = self.inner.config.event_handler.clone();
+        let deadline = self.inner.config.callback_deadlines.events;
         self.inner.runtime.spawn(async move {
-            events::emit(handler.as_ref(), Event::CachedUnmanagedCert { sans }).await
+            events::emit(
+                handler.as_ref(),
+                deadline,
+                Event::CachedUnmanagedCert { sans },
+            )
+            .await
         });
         Ok(cert)
     }
@@ -381,7 +390,7 @@ impl ManagerInner {
         )
     }
 
-    fn mark_managed(&self, subject: &Subject) {
+    pub(crate) fn mark_managed(&self, subject: &Subject) {
         let name = subject.as_string();
         let known = self
             .cache
@@ -477,13 +486,13 @@ impl ManagerInner {
             Ok(stored) => self.cache_managed(stored).await,
             // Nothing usable: obtained (a corrupt one is reported and replaced there).
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Corrupt) => {
-                self.issue_cert(subject, None, false).await?;
+                self.issue_cert(subject, Issue::obtain()).await?;
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
         if self.needs_renewal(&cert) {
-            if let Err(e) = self.issue_cert(subject, Some(cert.clone()), false).await {
+            if let Err(e) = self.issue_cert(subject, Issue::renewal(cert.clone())).await {
                 if cert.expired(SystemTime::now()) {
                     return Err(e);
                 }
@@ -494,63 +503,9 @@ impl ManagerInner {
         Ok(())
     }
 
-    /// Called by maintenance: starts a renewal job for every managed certificate that is due,
-    /// cached or evicted (cache capacity).
-    pub(crate) fn renew_due_certificates(self: &Arc<Self>) {
-        let names: Vec<(String, Option<(i64, i64)>)> = self
-            .managed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(n, v)| (n.clone(), *v))
-            .collect();
-        let now = SystemTime::now();
-        for (name, known) in names {
-            let due = match self.cache.get_exact(&name) {
-                Some(cert) => cert.is_managed() && self.needs_renewal(&cert),
-                None => known.is_some_and(|(not_before, not_after)| {
-                    crate::certificate::needs_renewal(
-                        not_before,
-                        not_after,
-                        self.config.renewal_window_ratio,
-                        self.config.renew_check_interval,
-                        now,
-                    )
-                }),
-            };
-            if due {
-                if let Ok(subject) = Subject::parse(&name) {
-                    self.schedule_renewal(subject);
-                }
-            }
-        }
-    }
-
-    fn schedule_renewal(self: &Arc<Self>, subject: Subject) {
-        self.spawn_with_retries(format!("renew_{subject}"), subject, |m, s| async move {
-            let name = s.as_string();
-            let current = match m.cache.get_exact(&name) {
-                Some(c) => c,
-                // Evicted: storage has it (and it stays out of the cache unless renewed).
-                None => match m.load_from_storage(&name).await {
-                    Ok(c) => Arc::new(c),
-                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-                    Err(e) if e.kind() == ErrorKind::Corrupt => {
-                        return m.issue_cert(&s, None, false).await.map(|_| ());
-                    }
-                    Err(e) => return Err(e),
-                },
-            };
-            if !m.needs_renewal(&current) {
-                return Ok(());
-            }
-            m.issue_cert(&s, Some(current), false).await.map(|_| ())
-        });
-    }
-
     /// Runs `op` as a de-duplicated background job with retries. The job holds the manager
     /// weakly, so dropping the manager ends it.
-    fn spawn_with_retries<F, Fut>(self: &Arc<Self>, job: String, subject: Subject, op: F)
+    pub(crate) fn spawn_with_retries<F, Fut>(self: &Arc<Self>, job: String, subject: Subject, op: F)
     where
         F: Fn(Arc<ManagerInner>, Subject) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<()>> + Send + 'static,
@@ -581,290 +536,6 @@ impl ManagerInner {
             }
             .instrument(span),
         );
-    }
-
-    /// Reads the certificate of `name` from this issuer's folder in storage. All three files
-    /// (chain, key, metadata) must exist ([`ErrorKind::NotFound`] otherwise) and decode
-    /// ([`ErrorKind::Corrupt`] / [`ErrorKind::Certificate`] naming the file otherwise).
-    pub(crate) async fn load_from_storage(&self, name: &str) -> Result<Certificate> {
-        let ik = self.issuer.issuer_key();
-        let storage = self.config.storage.as_ref();
-        let (crt_key, key_key, meta_key) = (
-            keys::site_cert(ik, name),
-            keys::site_private_key(ik, name),
-            keys::site_meta(ik, name),
-        );
-        let mut loaded = storage
-            .load_many(&[&crt_key, &key_key, &meta_key])
-            .await
-            .into_iter();
-        let mut next = || {
-            loaded
-                .next()
-                .unwrap_or_else(|| Err(Error::internal("storage returned too few values")))
-        };
-        let (crt, key, meta) = (next()?, next()?, next()?);
-        CertificateResource::from_json(&meta).map_err(|e| e.context(format!("`{meta_key}`")))?;
-        let cert = Certificate::from_pem(&crt, &key).map_err(|e| {
-            let kind = if e.kind() == ErrorKind::Certificate {
-                ErrorKind::Corrupt
-            } else {
-                e.kind()
-            };
-            e.with_kind(kind).context(format!(
-                "certificate of `{name}` in storage (`{crt_key}`, `{key_key}`)"
-            ))
-        })?;
-        if !cert.names().any(|n| n == name) {
-            return Err(Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "certificate in `{crt_key}` does not cover `{name}` (it is for {:?})",
-                    cert.names().collect::<Vec<_>>()
-                ),
-            ));
-        }
-        Ok(cert.into_managed(Some(self.issuer_key.clone())))
-    }
-
-    /// Caches a managed certificate; announces it unless the very same chain was cached already.
-    pub(crate) async fn cache_managed(&self, cert: Certificate) -> Arc<Certificate> {
-        let fresh = Arc::new(cert);
-        let cached = self.cache.insert_arc(fresh.clone());
-        {
-            let mut managed = self.managed.lock().unwrap_or_else(|p| p.into_inner());
-            for name in cached.names() {
-                if let Some(known) = managed.get_mut(name) {
-                    *known = Some(cached.validity());
-                }
-            }
-        }
-        if Arc::ptr_eq(&cached, &fresh) {
-            let sans = cached.names().map(str::to_string).collect();
-            let _ = events::emit(
-                self.config.event_handler.as_ref(),
-                Event::CachedManagedCert { sans },
-            )
-            .await;
-        }
-        cached
-    }
-
-    /// Obtains (`current` None) or renews a certificate under the name's storage lock.
-    pub(crate) async fn issue_cert(
-        self: &Arc<Self>,
-        subject: &Subject,
-        current: Option<Arc<Certificate>>,
-        forced: bool,
-    ) -> Result<Arc<Certificate>> {
-        self.issue_cert_for(subject, current, forced, false).await
-    }
-
-    /// [`ManagerInner::issue_cert`], saying whether a TLS handshake asked for it.
-    pub(crate) async fn issue_cert_for(
-        self: &Arc<Self>,
-        subject: &Subject,
-        current: Option<Arc<Certificate>>,
-        forced: bool,
-        on_demand: bool,
-    ) -> Result<Arc<Certificate>> {
-        let name = subject.as_string();
-        let span = tracing::info_span!(
-            "issue",
-            identifier = %name,
-            issuer = %self.issuer.issuer_key(),
-            renewal = current.is_some()
-        );
-        async {
-            let lock = LockGuard::acquire(
-                self.config.storage.clone(),
-                keys::lock_issue_cert(&name),
-                &self.runtime,
-            )
-            .await?;
-            let res = self
-                .issue_cert_locked(subject, current, forced, on_demand)
-                .await;
-            lock.release().await;
-            res
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn issue_cert_locked(
-        self: &Arc<Self>,
-        subject: &Subject,
-        current: Option<Arc<Certificate>>,
-        forced: bool,
-        on_demand: bool,
-    ) -> Result<Arc<Certificate>> {
-        let name = subject.as_string();
-        let renewal = current.is_some();
-        // Another instance sharing the storage (or an earlier caller) may have done the work
-        // while this one waited for the lock.
-        match self.load_from_storage(&name).await {
-            Ok(stored) => {
-                let is_new = current.as_ref().is_none_or(|c| c.hash() != stored.hash());
-                if is_new && !self.needs_renewal(&stored) {
-                    tracing::info!(
-                        "storage already holds a fresh certificate (from another instance); using it"
-                    );
-                    return Ok(self.cache_managed(stored).await);
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) if e.kind() == ErrorKind::Corrupt => self.report_corrupt(&name, &e).await,
-            Err(e) if renewal => {
-                tracing::warn!(error = %e, "stored certificate is unreadable; replacing it")
-            }
-            Err(e) => return Err(e),
-        }
-
-        let now = SystemTime::now();
-        let remaining = current
-            .as_ref()
-            .map(|c| c.not_after().duration_since(now).unwrap_or_default());
-        let issuer_key = self.issuer.issuer_key().to_string();
-        events::emit(
-            self.config.event_handler.as_ref(),
-            Event::CertObtaining {
-                identifier: name.clone(),
-                renewal,
-                forced,
-                remaining,
-                issuer: current
-                    .as_ref()
-                    .and_then(|c| c.issuer_key().map(str::to_string)),
-                on_demand,
-            },
-        )
-        .await?;
-
-        let result = self.obtain_and_store(subject, current.as_deref()).await;
-        match result {
-            Ok((cert, csr_pem)) => {
-                let cert = self.cache_managed(cert).await;
-                tracing::info!(serial = %cert.serial_hex(), "certificate obtained");
-                let event = Event::CertObtained {
-                    identifier: name.clone(),
-                    renewal,
-                    remaining,
-                    issuer: issuer_key.clone(),
-                    storage_path: keys::site_prefix(&issuer_key, &name),
-                    private_key_path: keys::site_private_key(&issuer_key, &name),
-                    certificate_path: keys::site_cert(&issuer_key, &name),
-                    metadata_path: keys::site_meta(&issuer_key, &name),
-                    csr_pem,
-                    on_demand,
-                };
-                let _ = events::emit(self.config.event_handler.as_ref(), event).await;
-                Ok(cert)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not obtain certificate");
-                let event = Event::CertFailed {
-                    identifier: name.clone(),
-                    renewal,
-                    remaining,
-                    issuers: vec![issuer_key],
-                    error: e.to_string(),
-                    on_demand,
-                };
-                let _ = events::emit(self.config.event_handler.as_ref(), event).await;
-                Err(e)
-            }
-        }
-    }
-
-    /// Says that the stored certificate of `name` is unusable and will be replaced (log and
-    /// event, naming the files).
-    async fn report_corrupt(&self, name: &str, error: &Error) {
-        let ik = self.issuer.issuer_key();
-        let event = Event::StoredCertCorrupt {
-            identifier: name.to_string(),
-            error: error.to_string(),
-            certificate_path: keys::site_cert(ik, name),
-            private_key_path: keys::site_private_key(ik, name),
-            metadata_path: keys::site_meta(ik, name),
-        };
-        tracing::warn!(
-            certificate = %keys::site_cert(ik, name),
-            key = %keys::site_private_key(ik, name),
-            metadata = %keys::site_meta(ik, name),
-            error = %error,
-            "stored certificate is unusable; obtaining a new one to replace it"
-        );
-        let _ = events::emit(self.config.event_handler.as_ref(), event).await;
-    }
-
-    /// Key, CSR, issuance, then the three files. Returns the certificate and the CSR as PEM.
-    async fn obtain_and_store(
-        &self,
-        subject: &Subject,
-        current: Option<&Certificate>,
-    ) -> Result<(Certificate, String)> {
-        let name = subject.as_string();
-        let key = match current.filter(|_| self.config.reuse_private_keys) {
-            Some(c) => crypto::key_pair_from_der(c.key_der())?,
-            None => {
-                let key_type = self.config.key_type;
-                tokio::task::spawn_blocking(move || crypto::generate_key(key_type))
-                    .await
-                    .map_err(|e| runtime::join_error("key generation", e))??
-            }
-        };
-        let csr = crypto::csr_der(&name, &key, self.config.must_staple)?;
-        let csr_pem = crypto::encode_pem(&[pem::Pem::new("CERTIFICATE REQUEST", csr.clone())]);
-        let issued = self.issuer.issue(subject, &csr).await?;
-        let key_pem = crypto::encode_private_key_pem(&key)?;
-        let cert = Certificate::from_pem(issued.chain_pem.as_bytes(), key_pem.as_bytes())
-            .map_err(|e| e.context("the CA's certificate"))?
-            .into_managed(Some(self.issuer_key.clone()));
-        if !cert.names().any(|n| n == name) {
-            return Err(Error::new(
-                ErrorKind::Certificate,
-                format!("the CA's certificate does not cover `{name}`"),
-            ));
-        }
-        self.store_cert_files(&name, &issued, &key_pem).await?;
-        Ok((cert, csr_pem))
-    }
-
-    /// Writes key, chain and metadata (in that order, as Go CertMagic); if one fails, the
-    /// files written before it are removed so no half set is left.
-    async fn store_cert_files(
-        &self,
-        name: &str,
-        issued: &IssuedCertificate,
-        key_pem: &str,
-    ) -> Result<()> {
-        let ik = self.issuer.issuer_key();
-        let storage = self.config.storage.as_ref();
-        let meta = CertificateResource {
-            sans: vec![name.to_string()],
-            issuer_data: Some(issued.metadata.clone()),
-        };
-        let files = [
-            (
-                keys::site_private_key(ik, name),
-                key_pem.as_bytes().to_vec(),
-            ),
-            (
-                keys::site_cert(ik, name),
-                issued.chain_pem.as_bytes().to_vec(),
-            ),
-            (keys::site_meta(ik, name), meta.to_json()),
-        ];
-        for (i, (key, value)) in files.iter().enumerate() {
-            if let Err(e) = storage.store(key, value).await {
-                for (written, _) in &files[..i] {
-                    let _ = storage.delete(written).await;
-                }
-                return Err(e.context(format!("storing certificate of `{name}`")));
-            }
-        }
-        Ok(())
     }
 
     async fn revoke(&self, subject: &Subject, reason: RevocationReason) -> Result<()> {

@@ -65,6 +65,8 @@ pub struct OnDemand {
     pub(crate) allow: HashSet<String>,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) obtain_timeout: Option<Duration>,
+    /// How long the decision hook may take (the callback deadline).
+    pub(crate) decision_deadline: Option<Duration>,
 }
 
 impl std::fmt::Debug for OnDemand {
@@ -288,7 +290,18 @@ impl OnDemandState {
             let d = d.clone();
             let owned = name.to_string();
             // Spawned so that a panic in the hook is caught and refuses.
-            let verdict = tokio::spawn(async move { d.decide(&owned).await }).await;
+            let deciding = tokio::spawn(async move { d.decide(&owned).await });
+            let verdict = match p.decision_deadline {
+                None => deciding.await,
+                Some(limit) => match tokio::time::timeout(limit, deciding).await {
+                    Ok(verdict) => verdict,
+                    Err(_) => {
+                        return Err(refused(format!(
+                            "the decision did not answer within {limit:?} (the callback deadline)"
+                        )));
+                    }
+                },
+            };
             match verdict {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(refused(format!("the decision said no: {e}"))),
@@ -423,6 +436,28 @@ mod tests {
             .unwrap();
         assert!(!format!("{config:?}").contains("s3cr3t"));
         assert!(!format!("{:?}", config.on_demand()).contains("s3cr3t"));
+    }
+
+    /// A decision that never answers.
+    struct Silent;
+
+    #[async_trait::async_trait]
+    impl DecisionHandler for Silent {
+        async fn decide(&self, _: &str) -> std::result::Result<(), HandlerError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_decision_past_its_deadline_refuses() {
+        let s = state(OnDemand {
+            decision: Some(Arc::new(Silent)),
+            decision_deadline: Some(Duration::from_secs(60)),
+            ..OnDemand::default()
+        });
+        let e = s.decide("slow.example.test").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Aborted);
+        assert!(e.message().contains("callback deadline"), "{e}");
     }
 
     #[tokio::test]

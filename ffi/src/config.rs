@@ -109,6 +109,32 @@ impl From<certmagic_challenge_type> for ChallengeType {
     }
 }
 
+/// The kinds of callback a deadline applies to
+/// (`certmagic_config_builder_set_callback_timeout_ms`).
+#[repr(u32)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum certmagic_callback_kind {
+    /// One storage call other than `lock` (default 60 s).
+    Storage = 1,
+    /// Waiting for a storage lock (default: no deadline).
+    Lock = 2,
+    /// One DNS provider call (default 2 minutes).
+    Dns = 3,
+    /// The on-demand decision for one name (default 60 s).
+    Decision = 4,
+    /// One event callback (default 60 s).
+    Events = 5,
+}
+
+c_enum!(certmagic_callback_kind {
+    Storage => "CERTMAGIC_CALLBACK_KIND_STORAGE",
+    Lock => "CERTMAGIC_CALLBACK_KIND_LOCK",
+    Dns => "CERTMAGIC_CALLBACK_KIND_DNS",
+    Decision => "CERTMAGIC_CALLBACK_KIND_DECISION",
+    Events => "CERTMAGIC_CALLBACK_KIND_EVENTS",
+});
+
 /// Decides whether a certificate may be obtained on demand for `name` (NUL-terminated, valid
 /// during the call), the slot of on-demand TLS. Return `CERTMAGIC_RESULT_OK` to allow, any other
 /// code to refuse. Same thread rules as `certmagic_event_cb`.
@@ -575,6 +601,35 @@ pub unsafe extern "C" fn certmagic_config_builder_set_retry_intervals_ms(
     }
 }
 
+/// How long one callback of `kind` (a `certmagic_callback_kind`) may take before the library
+/// goes on with `CERTMAGIC_RESULT_TIMEOUT` (0: no deadline; at most a day, checked by
+/// `certmagic_config_builder_build`). The callback is not interrupted: it runs on to its end on
+/// its thread, and its result is then ignored (a lock it grants late is released).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_callback_timeout_ms(
+    builder: *mut certmagic_config_builder,
+    kind: u32,
+    timeout_ms: u64,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let kind = certmagic_callback_kind::from_u32(kind)
+                .ok_or_else(|| Failure::invalid(format!("unknown callback kind {kind}")))?;
+            let limit = Duration::from_millis(timeout_ms);
+            set(b, |i| match kind {
+                certmagic_callback_kind::Storage => i.callback_timeout_storage(limit),
+                certmagic_callback_kind::Lock => i.callback_timeout_lock(limit),
+                certmagic_callback_kind::Dns => i.callback_timeout_dns(limit),
+                certmagic_callback_kind::Decision => i.callback_timeout_decision(limit),
+                certmagic_callback_kind::Events => i.callback_timeout_events(limit),
+            })
+        })
+    }
+}
+
 /// Keeps certificates in this folder (Go CertMagic's layout; Caddy can share it).
 ///
 /// # Safety
@@ -776,6 +831,11 @@ pub(crate) fn setter_name(field: ConfigField) -> &'static str {
         ConfigField::DnsFollowCname => {
             "certmagic_config_builder_set_dns_provider options_json.follow_cname"
         }
+        ConfigField::CallbackTimeoutStorage
+        | ConfigField::CallbackTimeoutLock
+        | ConfigField::CallbackTimeoutDns
+        | ConfigField::CallbackTimeoutDecision
+        | ConfigField::CallbackTimeoutEvents => "certmagic_config_builder_set_callback_timeout_ms",
     }
 }
 

@@ -38,7 +38,7 @@ pub(crate) use c_enum;
 #[cfg(test)]
 #[allow(clippy::expect_used)] // tests fail by panicking
 mod tests {
-    use crate::config::{certmagic_challenge_type, certmagic_key_type};
+    use crate::config::{certmagic_callback_kind, certmagic_challenge_type, certmagic_key_type};
     use crate::log::certmagic_log_level;
     use crate::result::certmagic_result;
 
@@ -77,6 +77,11 @@ mod tests {
                 .map(|v| (v.c_name(), *v as u32)),
         ) + check(
             &h,
+            certmagic_callback_kind::ALL
+                .iter()
+                .map(|v| (v.c_name(), *v as u32)),
+        ) + check(
+            &h,
             certmagic_log_level::ALL
                 .iter()
                 .map(|v| (v.c_name(), *v as u32)),
@@ -90,6 +95,7 @@ mod tests {
                     "CERTMAGIC_RESULT_",
                     "CERTMAGIC_KEY_TYPE_",
                     "CERTMAGIC_CHALLENGE_TYPE_",
+                    "CERTMAGIC_CALLBACK_KIND_",
                     "CERTMAGIC_LOG_LEVEL_",
                 ]
                 .iter()

@@ -159,6 +159,7 @@ struct memstore {
     size_t lens[MAX_ENTRIES];
     char *locks[MAX_ENTRIES];
     int fail_stores;
+    long slow_loads_ms; /* each load sleeps this long first */
     int frees; /* times the library called userdata_free */
 };
 
@@ -207,7 +208,14 @@ static uint32_t ms_store(void *ud, const char *key, const uint8_t *value, size_t
 static uint32_t ms_load(void *ud, const char *key, certmagic_buffer *out) {
     struct memstore *s = ud;
     uint32_t rc = CERTMAGIC_RESULT_NOT_FOUND;
+    long slow_ms;
     int i;
+    pthread_mutex_lock(&s->mu);
+    slow_ms = s->slow_loads_ms;
+    pthread_mutex_unlock(&s->mu);
+    if (slow_ms > 0) {
+        usleep((useconds_t)(slow_ms * 1000));
+    }
     pthread_mutex_lock(&s->mu);
     i = find(s, key);
     if (i >= 0) {
@@ -509,6 +517,34 @@ static void part_b_c_storage_and_tls_alpn01(void) {
     pthread_mutex_unlock(&store.mu);
     CHECK(certmagic_manager_manage_sync(m, failing, 1) != CERTMAGIC_RESULT_OK);
     CHECK_MESSAGE("storage callback `store` failed");
+
+    /* A storage callback past its deadline fails the operation with a timeout, naming the
+     * call; the callback runs on to its end on its own thread. */
+    {
+        certmagic_config_builder *sb = base_builder();
+        const certmagic_config *slow_config = NULL;
+        const certmagic_manager *slow = NULL;
+        const char *slow_names[] = {"c-slow.example.test"};
+        certmagic_storage_callbacks slow_cbs = cbs;
+        slow_cbs.userdata_free = NULL; /* the first registration frees the store */
+        pthread_mutex_lock(&store.mu);
+        store.fail_stores = 0;
+        store.slow_loads_ms = 1000;
+        pthread_mutex_unlock(&store.mu);
+        CHECK_OK(certmagic_config_builder_set_storage_callbacks(sb, &slow_cbs));
+        CHECK_OK(certmagic_config_builder_set_callback_timeout_ms(sb, CERTMAGIC_CALLBACK_KIND_STORAGE, 100));
+        CHECK_OK(certmagic_config_builder_build(sb, &slow_config));
+        CHECK_OK(certmagic_manager_new(slow_config, &slow));
+        CHECK_RC(certmagic_manager_manage_sync(slow, slow_names, 1), CERTMAGIC_RESULT_TIMEOUT);
+        CHECK_MESSAGE("callback deadline");
+        CHECK_OK(certmagic_manager_shutdown_sync(slow));
+        certmagic_manager_free(slow);
+        certmagic_config_free(slow_config);
+        pthread_mutex_lock(&store.mu);
+        store.slow_loads_ms = 0;
+        pthread_mutex_unlock(&store.mu);
+        usleep(1500000); /* the slow loads end before the store goes */
+    }
 
     CHECK_OK(certmagic_manager_shutdown_sync(m));
     certmagic_manager_free(m);

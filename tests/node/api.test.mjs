@@ -145,6 +145,11 @@ const REFUSALS = [
   [{ dns: { provider: 'exec', pollInterval: 0 } }, 'dns.pollInterval'],
   [{ dns: { provider: 'exec', resolvers: ['ns1.example'] } }, 'dns.resolvers'],
   [{ dns: { provider: 'exec', overrideDomain: ' ' } }, 'dns.overrideDomain'],
+  [{ callbackTimeouts: { storage: 1e9 } }, 'callbackTimeouts.storage'],
+  [{ callbackTimeouts: { lock: -1 } }, 'callbackTimeouts.lock'],
+  [{ callbackTimeouts: { dns: 1e9 } }, 'callbackTimeouts.dns'],
+  [{ callbackTimeouts: { decision: NaN } }, 'callbackTimeouts.decision'],
+  [{ callbackTimeouts: { events: 1e9 } }, 'callbackTimeouts.events'],
 ]
 // Options without a refusal of their own: no rule beyond their type (a TypeError names them),
 // a rule named by its partner (disableHttpChallenge), or not engine settings (logging).
@@ -174,15 +179,24 @@ test('every option is covered by a refusal or has no value rule', () => {
   }
   const keys = (/** @type {string} */ name) => [...block(name).matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1])
   const declared = new Set([
-    ...keys('CertMagicOptions').filter((k) => !['onDemand', 'dns', 'eab', 'preferredChain', 'rateLimit'].includes(k)),
+    ...keys('CertMagicOptions').filter((k) => !['onDemand', 'dns', 'eab', 'preferredChain', 'rateLimit', 'callbackTimeouts'].includes(k)),
     ...keys('OnDemandOptions').filter((k) => k !== 'rateLimit').map((k) => `onDemand.${k}`),
     ...keys('DnsOptions').map((k) => `dns.${k}`),
     'eab.keyId', 'eab.hmacKey', 'preferredChain.rootCommonNames', 'preferredChain.issuerCommonNames', 'preferredChain.smallest',
     'rateLimit.events', 'rateLimit.window', 'onDemand.rateLimit.events', 'onDemand.rateLimit.window',
+    ...['storage', 'lock', 'dns', 'decision', 'events'].map((k) => `callbackTimeouts.${k}`),
   ])
   assert.ok(declared.size > 40, [...declared].join(' '))
   const refused = new Set(REFUSALS.map(([, field]) => field))
   assert.deepEqual([...declared].filter((k) => !refused.has(k) && !TYPE_ONLY.has(k)), [])
+})
+
+test('a storage call past its deadline is a timeout', async () => {
+  const never = new Promise(() => {})
+  const storage = { store: () => never, load: () => never, delete: () => never, exists: () => never, list: () => never, stat: () => never, lock: () => never, unlock: () => never }
+  const magic = new CertMagic({ ca: 'https://127.0.0.1:1/dir', storage, callbackTimeouts: { storage: 100 } })
+  await assert.rejects(magic.manage(['slow.example.test']), (/** @type {any} */ e) => e.code === 'ERR_CERTMAGIC_TIMEOUT' && /callback deadline/.test(e.message))
+  await magic.close()
 })
 
 test('names, PEM and reasons are checked', async () => {

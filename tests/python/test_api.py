@@ -7,12 +7,14 @@ import asyncio
 import re
 import ssl
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Tuple
 
 import pytest
 
 import certmagic
+from conftest import DictStorage
 
 
 def self_signed(tmp_path: Path, name: str) -> Tuple[str, str]:
@@ -104,6 +106,11 @@ _REFUSALS: List[Tuple[Dict[str, Any], str]] = [
     ({"dns_provider": _NoDns(), "dns_poll_interval": 0}, "dns_poll_interval"),
     ({"dns_provider": _NoDns(), "dns_resolvers": ["ns1.example"]}, "dns_resolvers"),
     ({"dns_provider": _NoDns(), "dns_override_domain": " "}, "dns_override_domain"),
+    ({"callback_timeout_storage": 1e6}, "callback_timeout_storage"),
+    ({"callback_timeout_lock": -1}, "callback_timeout_lock"),
+    ({"callback_timeout_dns": 1e6}, "callback_timeout_dns"),
+    ({"callback_timeout_decision": float("nan")}, "callback_timeout_decision"),
+    ({"callback_timeout_events": 1e6}, "callback_timeout_events"),
 ]
 # Keywords whose values have no rule beyond their type (a TypeError names them).
 _TYPE_ONLY = {
@@ -294,3 +301,21 @@ def test_wsgi_middleware(tmp_path: Path) -> None:
         assert seen == ["308 Permanent Redirect", "https://w.example.test/x"]
         seen.clear()
         assert list(mw({**env, "wsgi.url_scheme": "https"}, start)) == [b"app"]
+
+
+class _SlowLoads(DictStorage):
+    """Every load takes a second."""
+
+    def load(self, key: str) -> bytes:
+        time.sleep(1.0)
+        return super().load(key)
+
+
+def test_a_storage_call_past_its_deadline_is_a_timeout() -> None:
+    config = certmagic.Config(ca="https://127.0.0.1:1/dir", storage=_SlowLoads(), callback_timeout_storage=0.1)
+    with certmagic.Manager(config) as m:
+        with pytest.raises(certmagic.TimeoutError, match="callback deadline"):
+            m.manage_sync(["slow.example.test"])
+    with pytest.raises(certmagic.ConfigError) as info:
+        certmagic.Config(callback_timeout_lock=-1)
+    assert info.value.field == "callback_timeout_lock"

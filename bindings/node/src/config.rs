@@ -98,6 +98,12 @@ pub struct EngineOptions {
     /// Milliseconds.
     pub on_demand_obtain_timeout: Option<f64>,
     pub cache_capacity: Option<f64>,
+    /// Callback deadlines, milliseconds (0: none).
+    pub callback_timeout_storage: Option<f64>,
+    pub callback_timeout_lock: Option<f64>,
+    pub callback_timeout_dns: Option<f64>,
+    pub callback_timeout_decision: Option<f64>,
+    pub callback_timeout_events: Option<f64>,
 }
 
 /// The option that sets `field`, as a JavaScript user wrote it: refusals name it so.
@@ -147,6 +153,11 @@ pub(crate) fn option_name(field: ConfigField) -> &'static str {
         ConfigField::DnsResolvers => "dns.resolvers",
         ConfigField::DnsOverrideDomain => "dns.overrideDomain",
         ConfigField::DnsFollowCname => "dns.followCname",
+        ConfigField::CallbackTimeoutStorage => "callbackTimeouts.storage",
+        ConfigField::CallbackTimeoutLock => "callbackTimeouts.lock",
+        ConfigField::CallbackTimeoutDns => "callbackTimeouts.dns",
+        ConfigField::CallbackTimeoutDecision => "callbackTimeouts.decision",
+        ConfigField::CallbackTimeoutEvents => "callbackTimeouts.events",
     }
 }
 
@@ -283,6 +294,21 @@ pub(crate) fn config(
     }
     if let Some(v) = options.dns_follow_cname {
         b = b.dns_follow_cname(v);
+    }
+    if let Some(v) = options.callback_timeout_storage {
+        b = b.callback_timeout_storage(ms(v));
+    }
+    if let Some(v) = options.callback_timeout_lock {
+        b = b.callback_timeout_lock(ms(v));
+    }
+    if let Some(v) = options.callback_timeout_dns {
+        b = b.callback_timeout_dns(ms(v));
+    }
+    if let Some(v) = options.callback_timeout_decision {
+        b = b.callback_timeout_decision(ms(v));
+    }
+    if let Some(v) = options.callback_timeout_events {
+        b = b.callback_timeout_events(ms(v));
     }
     b.build()
 }

@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use certmagic::{DnsProvider, DnsRecord, Error, ErrorKind};
 use napi::bindgen_prelude::Promise;
-use napi::tokio;
 use napi_derive::napi;
 
+use crate::Callback;
 use crate::errors::JsCause;
-use crate::{CALL_TIMEOUT, Callback};
 
 /// One call into a JavaScript DNS provider object.
 #[napi(object)]
@@ -58,17 +57,12 @@ impl JsDnsProvider {
             records_json: serde_json::to_string(records)?,
         };
         let dispatch = self.dispatch.clone();
-        let reply = tokio::time::timeout(CALL_TIMEOUT, async move {
+        // The engine's callback deadline bounds the wait.
+        let reply = async move {
             let promise = dispatch.call_async(request).await?;
             promise.await
-        })
+        }
         .await
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::Timeout,
-                format!("{what} did not settle within {CALL_TIMEOUT:?}"),
-            )
-        })?
         .map_err(|e| Error::new(ErrorKind::Challenge, format!("{what}: {}", e.reason)))?;
         if !reply.ok {
             let message = reply.error.clone().unwrap_or_else(|| "failed".into());

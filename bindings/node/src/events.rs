@@ -1,13 +1,13 @@
 //! Events to a JavaScript function, and the on-demand decision made by one.
 
 use certmagic::{Error, ErrorKind};
+use napi::Status;
 use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
-use napi::{Status, tokio};
 use napi_derive::napi;
 
+use crate::Callback;
 use crate::errors::JsCause;
-use crate::{CALL_TIMEOUT, Callback};
 
 /// What a JavaScript on-demand decision answered (normalised by `index.js`).
 #[napi(object)]
@@ -26,12 +26,12 @@ pub(crate) struct JsDecision {
 #[certmagic::async_trait]
 impl certmagic::DecisionHandler for JsDecision {
     async fn decide(&self, name: &str) -> std::result::Result<(), certmagic::HandlerError> {
-        let reply = tokio::time::timeout(CALL_TIMEOUT, async {
+        // The engine's callback deadline bounds the wait.
+        let reply = async {
             let promise = self.dispatch.call_async(name.to_string()).await?;
             promise.await
-        })
+        }
         .await
-        .map_err(|_| format!("the decision did not settle within {CALL_TIMEOUT:?}"))?
         .map_err(|e| e.reason.clone())?;
         if reply.allow {
             return Ok(());

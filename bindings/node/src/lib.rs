@@ -20,8 +20,6 @@ mod manager;
 pub mod serve;
 mod storage;
 
-use std::time::Duration;
-
 use napi::Status;
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -40,10 +38,6 @@ where
         .weak::<true>()
         .build()
 }
-
-/// A JavaScript storage call that does not settle within this fails (locks may wait longer).
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Let's Encrypt's production directory (the default CA).
 #[napi]

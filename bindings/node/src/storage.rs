@@ -5,11 +5,10 @@ use std::sync::Arc;
 use certmagic::storage::foreign::{ReleaseFuture, lock_detached};
 use certmagic::{Error, ErrorKind, KeyInfo, Storage, numbers};
 use napi::bindgen_prelude::{Buffer, Promise};
-use napi::tokio;
 use napi_derive::napi;
 
+use crate::Callback;
 use crate::errors::JsCause;
-use crate::{CALL_TIMEOUT, Callback, LOCK_TIMEOUT};
 
 /// One call into a JavaScript storage object.
 #[napi(object)]
@@ -58,11 +57,6 @@ impl JsStorage {
         recursive: Option<bool>,
     ) -> certmagic::Result<StorageReply> {
         let what = format!("storage.{op}({key:?})");
-        let limit = if op == "lock" {
-            LOCK_TIMEOUT
-        } else {
-            CALL_TIMEOUT
-        };
         let request = StorageRequest {
             op: op.to_string(),
             key: key.to_string(),
@@ -70,18 +64,13 @@ impl JsStorage {
             recursive,
         };
         let dispatch = self.dispatch.clone();
-        // Awaited twice: the call (queued to the JavaScript thread) yields a promise, then its result.
-        let reply = tokio::time::timeout(limit, async move {
+        // Awaited twice: the call (queued to the JavaScript thread) yields a promise, then its
+        // result; the engine's callback deadlines bound the wait.
+        let reply = async move {
             let promise = dispatch.call_async(request).await?;
             promise.await
-        })
+        }
         .await
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::Timeout,
-                format!("{what} did not settle within {limit:?}"),
-            )
-        })?
         .map_err(|e| Error::new(ErrorKind::Storage, format!("{what}: {}", e.reason)))?;
         if reply.ok {
             return Ok(reply);

@@ -95,6 +95,11 @@ pub(crate) fn keyword(field: ConfigField) -> &'static str {
         ConfigField::DnsResolvers => "dns_resolvers",
         ConfigField::DnsOverrideDomain => "dns_override_domain",
         ConfigField::DnsFollowCname => "dns_follow_cname",
+        ConfigField::CallbackTimeoutStorage => "callback_timeout_storage",
+        ConfigField::CallbackTimeoutLock => "callback_timeout_lock",
+        ConfigField::CallbackTimeoutDns => "callback_timeout_dns",
+        ConfigField::CallbackTimeoutDecision => "callback_timeout_decision",
+        ConfigField::CallbackTimeoutEvents => "callback_timeout_events",
     }
 }
 
@@ -152,6 +157,11 @@ impl PyConfig {
         dns_resolvers = None,
         dns_override_domain = None,
         dns_follow_cname = None,
+        callback_timeout_storage = None,
+        callback_timeout_lock = None,
+        callback_timeout_dns = None,
+        callback_timeout_decision = None,
+        callback_timeout_events = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -198,6 +208,11 @@ impl PyConfig {
         dns_resolvers: Option<Vec<String>>,
         dns_override_domain: Option<String>,
         dns_follow_cname: Option<bool>,
+        callback_timeout_storage: Option<Number>,
+        callback_timeout_lock: Option<Number>,
+        callback_timeout_dns: Option<Number>,
+        callback_timeout_decision: Option<Number>,
+        callback_timeout_events: Option<Number>,
     ) -> PyResult<Self> {
         guard("Config.new", || {
             // One keyword, one setter: the core checks every value and names the keyword.
@@ -344,6 +359,21 @@ impl PyConfig {
             }
             if let Some(v) = dns_follow_cname {
                 b = b.dns_follow_cname(v);
+            }
+            if let Some(v) = callback_timeout_storage {
+                b = b.callback_timeout_storage(Span::seconds(v.0));
+            }
+            if let Some(v) = callback_timeout_lock {
+                b = b.callback_timeout_lock(Span::seconds(v.0));
+            }
+            if let Some(v) = callback_timeout_dns {
+                b = b.callback_timeout_dns(Span::seconds(v.0));
+            }
+            if let Some(v) = callback_timeout_decision {
+                b = b.callback_timeout_decision(Span::seconds(v.0));
+            }
+            if let Some(v) = callback_timeout_events {
+                b = b.callback_timeout_events(Span::seconds(v.0));
             }
             Ok(Self {
                 inner: check(b.build())?,

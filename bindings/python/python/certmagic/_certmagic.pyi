@@ -78,6 +78,11 @@ class Config:
         dns_resolvers: Optional[Sequence[str]] = None,
         dns_override_domain: Optional[str] = None,
         dns_follow_cname: Optional[bool] = None,
+        callback_timeout_storage: Optional[float] = None,
+        callback_timeout_lock: Optional[float] = None,
+        callback_timeout_dns: Optional[float] = None,
+        callback_timeout_decision: Optional[float] = None,
+        callback_timeout_events: Optional[float] = None,
     ) -> "Config": ...
     @property
     def ca(self) -> str: ...

@@ -1,0 +1,356 @@
+//! Obtaining and storing certificates, and loading them back (Go CertMagic's `config.go`
+//! obtain/renew and `certificates.go` loading): the issuance under the name's storage lock,
+//! the check for a certificate another instance stored meanwhile, the events around it, and
+//! the three files written so that no half set is left.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tracing::Instrument;
+
+use crate::certificate::{Certificate, CertificateResource};
+use crate::crypto;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{self, Event};
+use crate::issuer::IssuedCertificate;
+use crate::manager::ManagerInner;
+use crate::runtime;
+use crate::storage::{LockGuard, keys};
+use crate::subject::Subject;
+
+/// What one issuance is: a first obtain or the renewal of `current`, and who asked for it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Issue {
+    /// The certificate being renewed (`None`: a first obtain, or a replacement of one that
+    /// could not be read).
+    pub current: Option<Arc<Certificate>>,
+    /// A caller asked for it (`Manager::renew`), due or not.
+    pub forced: bool,
+    /// A TLS handshake asked for it (on-demand TLS).
+    pub on_demand: bool,
+}
+
+impl Issue {
+    /// A first certificate for a name.
+    pub fn obtain() -> Self {
+        Self::default()
+    }
+
+    /// The renewal of `current`, because it is due.
+    pub fn renewal(current: Arc<Certificate>) -> Self {
+        Self {
+            current: Some(current),
+            ..Self::default()
+        }
+    }
+
+    /// A renewal a caller asked for (of `current`, if one could be read).
+    pub fn forced_renewal(current: Option<Arc<Certificate>>) -> Self {
+        Self {
+            current,
+            forced: true,
+            on_demand: false,
+        }
+    }
+
+    /// An obtain or renewal for a TLS handshake.
+    pub fn on_demand(current: Option<Arc<Certificate>>) -> Self {
+        Self {
+            current,
+            forced: false,
+            on_demand: true,
+        }
+    }
+}
+
+impl ManagerInner {
+    /// Reads the certificate of `name` from this issuer's folder in storage. All three files
+    /// (chain, key, metadata) must exist ([`ErrorKind::NotFound`] otherwise) and decode
+    /// ([`ErrorKind::Corrupt`] / [`ErrorKind::Certificate`] naming the file otherwise).
+    pub(crate) async fn load_from_storage(&self, name: &str) -> Result<Certificate> {
+        let ik = self.issuer.issuer_key();
+        let storage = self.config.storage.as_ref();
+        let (crt_key, key_key, meta_key) = (
+            keys::site_cert(ik, name),
+            keys::site_private_key(ik, name),
+            keys::site_meta(ik, name),
+        );
+        let mut loaded = storage
+            .load_many(&[&crt_key, &key_key, &meta_key])
+            .await
+            .into_iter();
+        let mut next = || {
+            loaded
+                .next()
+                .unwrap_or_else(|| Err(Error::internal("storage returned too few values")))
+        };
+        let (crt, key, meta) = (next()?, next()?, next()?);
+        CertificateResource::from_json(&meta).map_err(|e| e.context(format!("`{meta_key}`")))?;
+        let cert = Certificate::from_pem(&crt, &key).map_err(|e| {
+            let kind = if e.kind() == ErrorKind::Certificate {
+                ErrorKind::Corrupt
+            } else {
+                e.kind()
+            };
+            e.with_kind(kind).context(format!(
+                "certificate of `{name}` in storage (`{crt_key}`, `{key_key}`)"
+            ))
+        })?;
+        if !cert.names().any(|n| n == name) {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "certificate in `{crt_key}` does not cover `{name}` (it is for {:?})",
+                    cert.names().collect::<Vec<_>>()
+                ),
+            ));
+        }
+        Ok(cert.into_managed(Some(self.issuer_key.clone())))
+    }
+
+    /// Caches a managed certificate; announces it unless the very same chain was cached already.
+    pub(crate) async fn cache_managed(&self, cert: Certificate) -> Arc<Certificate> {
+        let fresh = Arc::new(cert);
+        let cached = self.cache.insert_arc(fresh.clone());
+        {
+            let mut managed = self.managed.lock().unwrap_or_else(|p| p.into_inner());
+            for name in cached.names() {
+                if let Some(known) = managed.get_mut(name) {
+                    *known = Some(cached.validity());
+                }
+            }
+        }
+        if Arc::ptr_eq(&cached, &fresh) {
+            let sans = cached.names().map(str::to_string).collect();
+            let _ = events::emit(
+                self.config.event_handler.as_ref(),
+                self.config.callback_deadlines.events,
+                Event::CachedManagedCert { sans },
+            )
+            .await;
+        }
+        cached
+    }
+
+    /// Obtains or renews (as `issue` says) a certificate under the name's storage lock.
+    pub(crate) async fn issue_cert(
+        self: &Arc<Self>,
+        subject: &Subject,
+        issue: Issue,
+    ) -> Result<Arc<Certificate>> {
+        let name = subject.as_string();
+        let span = tracing::info_span!(
+            "issue",
+            identifier = %name,
+            issuer = %self.issuer.issuer_key(),
+            renewal = issue.current.is_some()
+        );
+        async {
+            let lock = LockGuard::acquire(
+                self.config.storage.clone(),
+                keys::lock_issue_cert(&name),
+                &self.runtime,
+            )
+            .await?;
+            let res = self.issue_cert_locked(subject, issue).await;
+            lock.release().await;
+            res
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn issue_cert_locked(
+        self: &Arc<Self>,
+        subject: &Subject,
+        issue: Issue,
+    ) -> Result<Arc<Certificate>> {
+        let Issue {
+            current,
+            forced,
+            on_demand,
+        } = issue;
+        let name = subject.as_string();
+        let renewal = current.is_some();
+        // Another instance sharing the storage (or an earlier caller) may have done the work
+        // while this one waited for the lock.
+        match self.load_from_storage(&name).await {
+            Ok(stored) => {
+                let is_new = current.as_ref().is_none_or(|c| c.hash() != stored.hash());
+                if is_new && !self.needs_renewal(&stored) {
+                    tracing::info!(
+                        "storage already holds a fresh certificate (from another instance); using it"
+                    );
+                    return Ok(self.cache_managed(stored).await);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) if e.kind() == ErrorKind::Corrupt => self.report_corrupt(&name, &e).await,
+            Err(e) if renewal => {
+                tracing::warn!(error = %e, "stored certificate is unreadable; replacing it")
+            }
+            Err(e) => return Err(e),
+        }
+
+        let now = SystemTime::now();
+        let remaining = current
+            .as_ref()
+            .map(|c| c.not_after().duration_since(now).unwrap_or_default());
+        let issuer_key = self.issuer.issuer_key().to_string();
+        events::emit(
+            self.config.event_handler.as_ref(),
+            self.config.callback_deadlines.events,
+            Event::CertObtaining {
+                identifier: name.clone(),
+                renewal,
+                forced,
+                remaining,
+                issuer: current
+                    .as_ref()
+                    .and_then(|c| c.issuer_key().map(str::to_string)),
+                on_demand,
+            },
+        )
+        .await?;
+
+        let result = self.obtain_and_store(subject, current.as_deref()).await;
+        match result {
+            Ok((cert, csr_pem)) => {
+                let cert = self.cache_managed(cert).await;
+                tracing::info!(serial = %cert.serial_hex(), "certificate obtained");
+                let event = Event::CertObtained {
+                    identifier: name.clone(),
+                    renewal,
+                    remaining,
+                    issuer: issuer_key.clone(),
+                    storage_path: keys::site_prefix(&issuer_key, &name),
+                    private_key_path: keys::site_private_key(&issuer_key, &name),
+                    certificate_path: keys::site_cert(&issuer_key, &name),
+                    metadata_path: keys::site_meta(&issuer_key, &name),
+                    csr_pem,
+                    on_demand,
+                };
+                let _ = events::emit(
+                    self.config.event_handler.as_ref(),
+                    self.config.callback_deadlines.events,
+                    event,
+                )
+                .await;
+                Ok(cert)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not obtain certificate");
+                let event = Event::CertFailed {
+                    identifier: name.clone(),
+                    renewal,
+                    remaining,
+                    issuers: vec![issuer_key],
+                    error: e.to_string(),
+                    on_demand,
+                };
+                let _ = events::emit(
+                    self.config.event_handler.as_ref(),
+                    self.config.callback_deadlines.events,
+                    event,
+                )
+                .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Says that the stored certificate of `name` is unusable and will be replaced (log and
+    /// event, naming the files).
+    async fn report_corrupt(&self, name: &str, error: &Error) {
+        let ik = self.issuer.issuer_key();
+        let event = Event::StoredCertCorrupt {
+            identifier: name.to_string(),
+            error: error.to_string(),
+            certificate_path: keys::site_cert(ik, name),
+            private_key_path: keys::site_private_key(ik, name),
+            metadata_path: keys::site_meta(ik, name),
+        };
+        tracing::warn!(
+            certificate = %keys::site_cert(ik, name),
+            key = %keys::site_private_key(ik, name),
+            metadata = %keys::site_meta(ik, name),
+            error = %error,
+            "stored certificate is unusable; obtaining a new one to replace it"
+        );
+        let _ = events::emit(
+            self.config.event_handler.as_ref(),
+            self.config.callback_deadlines.events,
+            event,
+        )
+        .await;
+    }
+
+    /// Key, CSR, issuance, then the three files. Returns the certificate and the CSR as PEM.
+    async fn obtain_and_store(
+        &self,
+        subject: &Subject,
+        current: Option<&Certificate>,
+    ) -> Result<(Certificate, String)> {
+        let name = subject.as_string();
+        let key = match current.filter(|_| self.config.reuse_private_keys) {
+            Some(c) => crypto::key_pair_from_der(c.key_der())?,
+            None => {
+                let key_type = self.config.key_type;
+                tokio::task::spawn_blocking(move || crypto::generate_key(key_type))
+                    .await
+                    .map_err(|e| runtime::join_error("key generation", e))??
+            }
+        };
+        let csr = crypto::csr_der(&name, &key, self.config.must_staple)?;
+        let csr_pem = crypto::encode_pem(&[pem::Pem::new("CERTIFICATE REQUEST", csr.clone())]);
+        let issued = self.issuer.issue(subject, &csr).await?;
+        let key_pem = crypto::encode_private_key_pem(&key)?;
+        let cert = Certificate::from_pem(issued.chain_pem.as_bytes(), key_pem.as_bytes())
+            .map_err(|e| e.context("the CA's certificate"))?
+            .into_managed(Some(self.issuer_key.clone()));
+        if !cert.names().any(|n| n == name) {
+            return Err(Error::new(
+                ErrorKind::Certificate,
+                format!("the CA's certificate does not cover `{name}`"),
+            ));
+        }
+        self.store_cert_files(&name, &issued, &key_pem).await?;
+        Ok((cert, csr_pem))
+    }
+
+    /// Writes key, chain and metadata (in that order, as Go CertMagic); if one fails, the
+    /// files written before it are removed so no half set is left.
+    async fn store_cert_files(
+        &self,
+        name: &str,
+        issued: &IssuedCertificate,
+        key_pem: &str,
+    ) -> Result<()> {
+        let ik = self.issuer.issuer_key();
+        let storage = self.config.storage.as_ref();
+        let meta = CertificateResource {
+            sans: vec![name.to_string()],
+            issuer_data: Some(issued.metadata.clone()),
+        };
+        let files = [
+            (
+                keys::site_private_key(ik, name),
+                key_pem.as_bytes().to_vec(),
+            ),
+            (
+                keys::site_cert(ik, name),
+                issued.chain_pem.as_bytes().to_vec(),
+            ),
+            (keys::site_meta(ik, name), meta.to_json()),
+        ];
+        for (i, (key, value)) in files.iter().enumerate() {
+            if let Err(e) = storage.store(key, value).await {
+                for (written, _) in &files[..i] {
+                    let _ = storage.delete(written).await;
+                }
+                return Err(e.context(format!("storing certificate of `{name}`")));
+            }
+        }
+        Ok(())
+    }
+}
