@@ -68,7 +68,9 @@ pub trait Storage: Send + Sync + Debug + 'static {
     async fn list(&self, prefix: &str, recursive: bool) -> Result<Vec<String>>;
     /// Information about `key`.
     async fn stat(&self, key: &str) -> Result<KeyInfo>;
-    /// Acquires the named lock, waiting as long as it takes (cancel by dropping the future).
+    /// Acquires the named lock, waiting as long as it takes (cancel by dropping the future;
+    /// the engine does so past the lock deadline of
+    /// [`CallbackDeadlines`](crate::CallbackDeadlines), when one is set).
     async fn lock(&self, name: &str) -> Result<()>;
     /// Releases the named lock.
     async fn unlock(&self, name: &str) -> Result<()>;
