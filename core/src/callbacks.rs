@@ -44,7 +44,7 @@ impl Default for CallbackDeadlines {
 }
 
 /// `fut`, or a timeout error naming `what` once `deadline` has passed.
-pub(crate) async fn within<T>(
+pub(crate) async fn with_deadline<T>(
     deadline: Option<Duration>,
     what: impl FnOnce() -> String,
     fut: impl Future<Output = Result<T>>,
@@ -91,7 +91,7 @@ impl DeadlinedStorage {
         key: &str,
         fut: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        within(
+        with_deadline(
             self.deadlines.storage,
             || format!("storage {op} `{key}`"),
             fut,
@@ -141,7 +141,7 @@ impl Storage for DeadlinedStorage {
         self.call("stat", key, self.inner.stat(key)).await
     }
     async fn lock(&self, name: &str) -> Result<()> {
-        within(
+        with_deadline(
             self.deadlines.lock,
             || format!("storage lock `{name}`"),
             self.inner.lock(name),
@@ -187,7 +187,7 @@ impl fmt::Debug for DeadlinedDns {
 #[async_trait::async_trait]
 impl DnsProvider for DeadlinedDns {
     async fn append_records(&self, zone: &str, records: &[DnsRecord]) -> Result<Vec<DnsRecord>> {
-        within(
+        with_deadline(
             Some(self.deadline),
             || format!("DNS provider append_records({zone:?})"),
             self.inner.append_records(zone, records),
@@ -195,7 +195,7 @@ impl DnsProvider for DeadlinedDns {
         .await
     }
     async fn delete_records(&self, zone: &str, records: &[DnsRecord]) -> Result<Vec<DnsRecord>> {
-        within(
+        with_deadline(
             Some(self.deadline),
             || format!("DNS provider delete_records({zone:?})"),
             self.inner.delete_records(zone, records),
