@@ -10,7 +10,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: demo test test-rust test-python test-node lint fmt bench bench-micro deps header dts install lib install-check fuzz
+.PHONY: demo test test-rust test-python test-node lint fmt bench bench-micro deps header dts install install-files lib install-check fuzz dist test-dist
 
 ## Install what is missing (Debian packages).
 deps:
@@ -114,15 +114,28 @@ header:
 lib:
 	$(CARGO) build --release -p certmagic-ffi
 
-## make install PREFIX=/usr/local: library, header and certmagic.pc for pkg-config.
-install: lib
+## make install PREFIX=/usr/local: library, header and certmagic.pc for pkg-config (the files of
+## the C release, built here).
+install: lib install-files
+
+# The files of an install from the libraries in BUILD_DIR, without building them. RELOCATABLE=1
+# writes a certmagic.pc that finds its prefix from where it lies (the C release tarball).
+BUILD_DIR ?= target/release
+RELOCATABLE ?=
+PC_PREFIX = $(if $(RELOCATABLE),$${pcfiledir}/../..,$(PREFIX))
+PC_LIBDIR = $(if $(RELOCATABLE),$${prefix}/lib,$(LIBDIR))
+PC_INCLUDEDIR = $(if $(RELOCATABLE),$${prefix}/include,$(INCLUDEDIR))
+install-files:
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
-	install -m 0755 target/release/libcertmagic.so $(DESTDIR)$(LIBDIR)/libcertmagic.so.$(VERSION)
+	install -m 0755 $(BUILD_DIR)/libcertmagic.so $(DESTDIR)$(LIBDIR)/libcertmagic.so.$(VERSION)
 	ln -sf libcertmagic.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcertmagic.so.$(SOMAJOR)
 	ln -sf libcertmagic.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libcertmagic.so
-	install -m 0644 target/release/libcertmagic.a $(DESTDIR)$(LIBDIR)/libcertmagic.a
+	install -m 0644 $(BUILD_DIR)/libcertmagic.a $(DESTDIR)$(LIBDIR)/libcertmagic.a
+	# The archive keeps the standard library's line tables (the shared library is stripped by
+	# the release profile; an archive is not linked, so only strip can).
+	strip --strip-debug $(DESTDIR)$(LIBDIR)/libcertmagic.a
 	install -m 0644 include/certmagic.h $(DESTDIR)$(INCLUDEDIR)/certmagic.h
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	sed -e 's|@PREFIX@|$(PC_PREFIX)|; s|@LIBDIR@|$(PC_LIBDIR)|; s|@INCLUDEDIR@|$(PC_INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
 		ffi/certmagic.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/certmagic.pc
 
 ## Installs into a scratch prefix and builds a C program with pkg-config against it.
