@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Real servers the tests and the demo start on 127.0.0.1, from Debian.
-APT_PACKAGES := pebble caddy curl valgrind libssl-dev bind9 bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3
+APT_PACKAGES := pebble caddy curl valgrind libssl-dev pkg-config binutils bind9 bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -55,12 +55,15 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Node: the generated binding.d.ts checked, the package installed from bindings/node like a
-## user would (building the addon), tests and examples type-checked with tsc --strict, node --test.
+## Node: the generated binding.d.ts checked, the addon built from source (`npm run build`, as a
+## contributor does), the package installed from bindings/node (its platform package left out:
+## the addon built here is found beside the loader), tests and examples type-checked with tsc
+## --strict, node --test. The published packages are tested by test-dist.
 test-node:
 	cd bindings/node && npm ci --no-audit --no-fund --ignore-scripts
 	cd bindings/node && node scripts/typedefs.mjs --check
-	cd tests/node && rm -rf node_modules package-lock.json && CERTMAGIC_NODE_PROFILE=dev npm install --no-audit --no-fund
+	cd bindings/node && CERTMAGIC_NODE_PROFILE=dev npm run build
+	cd tests/node && rm -rf node_modules package-lock.json && npm install --no-audit --no-fund --omit=optional
 	cd tests/node && npx tsc -p tsconfig.json
 	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
 	rm -rf target/node-data-home && mkdir -p target/node-data-home
@@ -137,6 +140,18 @@ install-files:
 	install -m 0644 include/certmagic.h $(DESTDIR)$(INCLUDEDIR)/certmagic.h
 	sed -e 's|@PREFIX@|$(PC_PREFIX)|; s|@LIBDIR@|$(PC_LIBDIR)|; s|@INCLUDEDIR@|$(PC_INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
 		ffi/certmagic.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/certmagic.pc
+
+## Everything a release publishes for x86_64 Linux, in dist/: the abi3 manylinux wheel and the
+## sdist, the npm packages (certmagic and certmagic-linux-x64-gnu), the C release tarball, the
+## core crate; sizes checked against their budgets. See packaging/dist.sh.
+dist: deps
+	bash packaging/dist.sh
+
+## The packages of dist/ installed as users install them, in fresh folders without Rust on PATH,
+## each obtaining from Pebble and serving a verified handshake (tests/dist/run.py).
+test-dist: deps
+	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
+	python3 tests/dist/run.py
 
 ## Installs into a scratch prefix and builds a C program with pkg-config against it.
 install-check:

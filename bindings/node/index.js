@@ -8,7 +8,47 @@ const nodeHttps = require('node:https')
 const net = require('node:net')
 const tls = require('node:tls')
 
-const binding = require('./binding.js')
+const binding = loadBinding()
+
+// The addon comes prebuilt in one package per platform (an optional dependency each); the
+// generated loader (binding.js) finds it. When it cannot, say which package is missing and why.
+function loadBinding() {
+  try {
+    return require('./binding.js')
+  } catch (error) {
+    const { optionalDependencies = {}, version } = require('./package.json')
+    let platform = `${process.platform}-${process.arch}`
+    if (process.platform === 'linux') {
+      const report = typeof process.report?.getReport === 'function' ? process.report.getReport() : null
+      platform += report?.header?.glibcVersionRuntime ? '-gnu' : '-musl'
+    } else if (process.platform === 'win32') {
+      platform += '-msvc'
+    }
+    const name = `certmagic-${platform}`
+    let message
+    if (!(name in optionalDependencies)) {
+      const prebuilt = Object.keys(optionalDependencies).map((n) => n.replace(/^certmagic-/, ''))
+      message =
+        `certmagic ${version} has no prebuilt native addon for ${platform} (prebuilt: ${prebuilt.join(', ')}). ` +
+        'Build it from source with Rust installed: `npm run build` in bindings/node of a checkout.'
+    } else {
+      let installed = false
+      try {
+        require.resolve(`${name}/package.json`)
+        installed = true
+      } catch {}
+      message = installed
+        ? `certmagic: the native addon in ${name} could not be loaded (see the cause).`
+        : `certmagic: the native addon for ${platform} comes in the package ${name}, which is not installed. ` +
+          'npm installs it with certmagic unless optional dependencies are left out (--omit=optional, or a ' +
+          `lockfile made on another platform): \`npm install ${name}@${version}\`.`
+    }
+    const failure = new Error(message)
+    failure.code = 'ERR_CERTMAGIC_NATIVE_ADDON'
+    failure.cause = error
+    throw failure
+  }
+}
 
 // ---------- errors ----------
 

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""make test-dist: installs what `make dist` wrote the way users install it, each in a fresh
+temporary folder with no Rust toolchain on PATH, and proves each install works: a program
+obtains a certificate from a real Pebble (validation on) and serves HTTPS, and this script's
+handshake verifies the served chain against Pebble's root.
+
+  1. Python: a fresh venv, `pip install '<wheel>[serve]'`, tests/dist/serve.py (Hypercorn).
+  2. Node: a fresh npm project installs the two tarballs with npm's default script policy,
+     tests/dist/serve.mjs; a project without the platform package gets the loader's message.
+  3. C: the release tarball unpacked to a prefix, examples/c/openssl_server.c built with
+     `pkg-config --cflags --libs certmagic openssl` only; a program linked to libcertmagic.a.
+  4. The sdist, with cargo on PATH: `pip install <sdist>` builds it from its own sources, and
+     serve.py runs on the result.
+
+Needs: target/debug/pebble-env (the shared Pebble launcher), python3 with venv, node/npm, cc,
+pkg-config and OpenSSL's headers. Stdlib only."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "dist"
+HERE = Path(__file__).resolve().parent
+
+
+def log(message: str) -> None:
+    print(f"test-dist: {message}", flush=True)
+
+
+def only(pattern: str) -> Path:
+    found = glob.glob(str(DIST / pattern))
+    if len(found) != 1:
+        sys.exit(f"test-dist: expected one dist/{pattern}, found {found or 'none'} (run make dist)")
+    return Path(found[0])
+
+
+def without_rust(env: Dict[str, str]) -> Dict[str, str]:
+    """The environment with every PATH entry holding cargo or rustc removed."""
+    clean = dict(env)
+    for var in ("CARGO", "CARGO_HOME", "RUSTUP_HOME", "RUSTC", "CARGO_TARGET_DIR", "RUSTFLAGS"):
+        clean.pop(var, None)
+    dirs = [d for d in env.get("PATH", "").split(os.pathsep) if d]
+    clean["PATH"] = os.pathsep.join(
+        d for d in dirs if not any(os.path.exists(os.path.join(d, tool)) for tool in ("cargo", "rustc", "rustup"))
+    )
+    for tool in ("cargo", "rustc"):
+        assert shutil.which(tool, path=clean["PATH"]) is None, f"{tool} still on PATH"
+    return clean
+
+
+def run(argv: List[str], cwd: Path, env: Dict[str, str], timeout: float = 900) -> str:
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        sys.exit(f"test-dist: {' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+class Pebble:
+    def __init__(self, folder: Path) -> None:
+        exe = os.environ.get("CERTMAGIC_PEBBLE_ENV", str(ROOT / "target/debug/pebble-env"))
+        self.proc = subprocess.Popen([exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        info = json.loads(self.proc.stdout.readline())
+        self.directory_url: str = info["directory_url"]
+        self.http_port: int = info["http_port"]
+        self.tls_port: int = info["tls_port"]
+        self.log = Path(info["log"])
+        self.api_ca = folder / "pebble-api-ca.pem"
+        self.api_ca.write_text(info["api_ca_pem"])
+        self.root = folder / "pebble-root.pem"
+        self.root.write_text(info["root_pem"])
+
+    def orders(self) -> int:
+        return self.log.read_text().count("Added order")
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def https_get(port: int, name: str, cafile: Path) -> bytes:
+    context = ssl.create_default_context(cafile=str(cafile))
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+        with context.wrap_socket(raw, server_hostname=name) as tls:
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    return data
+
+
+def serve_and_verify(label: str, argv: List[str], cwd: Path, env: Dict[str, str], pebble: Pebble, name: str, port: int) -> None:
+    """Runs a program of the READY protocol, verifies one HTTPS request, then closes its stdin."""
+    orders = pebble.orders()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    deadline = time.monotonic() + 180
+    line = ""
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line or line.strip() == "READY":
+            break
+    if line.strip() != "READY":
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+        sys.exit(f"test-dist: {label}: no READY ({proc.returncode}):\n{err}")
+    try:
+        reply = https_get(port, name, pebble.root)
+    finally:
+        proc.stdin.close()
+    _, err = proc.communicate(timeout=60)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200") or not body.startswith(b"hello from"):
+        sys.exit(f"test-dist: {label}: unexpected reply {reply[:300]!r}\n{err}")
+    if proc.returncode != 0:
+        sys.exit(f"test-dist: {label}: exited with {proc.returncode}:\n{err}")
+    if pebble.orders() != orders + 1:
+        sys.exit(f"test-dist: {label}: expected one new order at Pebble, saw {pebble.orders() - orders}")
+    log(f"{label}: obtained from Pebble, served {name}, handshake verified against Pebble's root")
+
+
+def python_wheel(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
+    wheel = only("certmagic-*.whl")
+    venv = work / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], work, env)
+    run([str(venv / "bin/python"), "-m", "pip", "install", "-q", f"{wheel}[serve]"], work, env)
+    where = run([str(venv / "bin/python"), "-c", "import certmagic._certmagic as m; print(m.__file__)"], work, env)
+    assert where.startswith(str(venv)), where
+    name = "py-dist.example.test"
+    argv = [str(venv / "bin/python"), str(HERE / "serve.py"), pebble.directory_url, str(pebble.api_ca),
+            str(pebble.http_port), str(pebble.tls_port), str(work / "storage"), name]
+    serve_and_verify("python wheel", argv, work, env, pebble, name, pebble.tls_port)
+
+
+def node(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
+    main = only("certmagic-[0-9]*.tgz")
+    platform = only("certmagic-linux-x64-gnu-*.tgz")
+    project = work / "app"
+    project.mkdir()
+    (project / "package.json").write_text('{"name": "dist-check", "private": true, "type": "module"}\n')
+    npm = ["npm", "install", "--no-audit", "--no-fund"]
+    out = run(npm + [str(platform), str(main)], project, env)
+    installed = sorted(p.name for p in (project / "node_modules").iterdir())
+    assert installed == ["certmagic", "certmagic-linux-x64-gnu"], f"{installed}\n{out}"
+    shutil.copy(HERE / "serve.mjs", project / "serve.mjs")
+    name = "node-dist.example.test"
+    argv = ["node", "serve.mjs", pebble.directory_url, str(pebble.api_ca), str(pebble.http_port),
+            str(pebble.tls_port), str(work / "storage"), name]
+    serve_and_verify("node packages", argv, project, env, pebble, name, pebble.tls_port)
+
+    # Without its platform package (as `--omit=optional` leaves it), the loader names it.
+    bare = work / "bare"
+    bare.mkdir()
+    (bare / "package.json").write_text('{"name": "dist-bare", "private": true}\n')
+    run(npm + ["--omit=optional", str(main)], bare, env)
+    failed = subprocess.run(["node", "-e", "require('certmagic')"], cwd=bare, env=env, capture_output=True, text=True)
+    if failed.returncode == 0 or "certmagic-linux-x64-gnu" not in failed.stderr:
+        sys.exit(f"test-dist: node without its platform package: {failed.returncode}\n{failed.stderr}")
+    log("node packages: without the platform package, the loader names certmagic-linux-x64-gnu")
+
+
+def c_release(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
+    archive = only("certmagic-*-x86_64-linux-gnu.tar.gz")
+    with tarfile.open(archive) as t:
+        t.extractall(work, filter="data") if sys.version_info >= (3, 12) else t.extractall(work)
+    (prefix,) = [p for p in work.iterdir() if p.is_dir() and p.name.startswith("certmagic-")]
+    pc_env = dict(env, PKG_CONFIG_PATH=str(prefix / "lib/pkgconfig"))
+    flags = run(["pkg-config", "--cflags", "--libs", "certmagic", "openssl"], work, pc_env).split()
+    exe = work / "openssl_server"
+    run(["cc", "-std=c99", "-Wall", "-Werror", str(ROOT / "examples/c/openssl_server.c"), *flags,
+         "-lpthread", f"-Wl,-rpath,{prefix / 'lib'}", "-o", str(exe)], work, pc_env)
+    needed = run(["readelf", "-d", str(exe)], work, env)
+    assert "libcertmagic.so.0" in needed, needed
+    name = "c-dist.example.test"
+    argv = [str(exe), pebble.directory_url, str(pebble.api_ca), str(pebble.tls_port), str(work / "storage"), name]
+    serve_and_verify("C release (shared)", argv, work, env, pebble, name, pebble.tls_port)
+
+    # Static: the archive and the libraries pkg-config lists for it.
+    static_libs = [f for f in run(["pkg-config", "--static", "--libs-only-l", "certmagic"], work, pc_env).split() if f != "-lcertmagic"]
+    cflags = run(["pkg-config", "--cflags", "certmagic"], work, pc_env).split()
+    source = work / "version.c"
+    source.write_text(
+        '#include <certmagic.h>\n#include <stdio.h>\n#include <string.h>\n'
+        'int main(void) { printf("%s\\n", certmagic_version()); return strcmp(certmagic_version(), CERTMAGIC_VERSION) != 0; }\n'
+    )
+    static_exe = work / "version-static"
+    run(["cc", "-std=c99", "-Wall", "-Werror", *cflags, str(source), str(prefix / "lib/libcertmagic.a"), *static_libs,
+         "-o", str(static_exe)], work, env)
+    assert "libcertmagic" not in run(["readelf", "-d", str(static_exe)], work, env)
+    version = run([str(static_exe)], work, env).strip()
+    log(f"C release (static): a program linked to libcertmagic.a runs (version {version})")
+
+
+def python_sdist(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
+    sdist = only("certmagic-[0-9]*.tar.gz")
+    venv = work / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], work, env)
+    # The sdist's own crates are compiled from its sources (their paths differ from the
+    # checkout's); the workspace's target folder only spares compiling crates.io dependencies
+    # once more. The dev profile: this proves the sdist builds, the wheel proves the release.
+    build_env = dict(env, CARGO_TARGET_DIR=str(ROOT / "target"), MATURIN_PEP517_ARGS="--profile dev")
+    run([str(venv / "bin/python"), "-m", "pip", "install", "-q", f"{sdist}[serve]"], work, build_env, timeout=1800)
+    where = run([str(venv / "bin/python"), "-c", "import certmagic._certmagic as m; print(m.__file__)"], work, env)
+    assert where.startswith(str(venv)), where
+    name = "sdist-dist.example.test"
+    argv = [str(venv / "bin/python"), str(HERE / "serve.py"), pebble.directory_url, str(pebble.api_ca),
+            str(pebble.http_port), str(pebble.tls_port), str(work / "storage"), name]
+    serve_and_verify("python sdist", argv, work, env, pebble, name, pebble.tls_port)
+
+
+def main() -> None:
+    steps = sys.argv[1:] or ["python", "node", "c", "sdist"]
+    clean = without_rust(dict(os.environ))
+    with tempfile.TemporaryDirectory(prefix="certmagic-test-dist-") as scratch:
+        pebble = Pebble(Path(scratch))
+        try:
+            for step, function in (("python", python_wheel), ("node", node), ("c", c_release)):
+                if step in steps:
+                    work = Path(tempfile.mkdtemp(prefix=f"{step}-", dir=scratch))
+                    function(work, clean, pebble)
+            if "sdist" in steps:
+                work = Path(tempfile.mkdtemp(prefix="sdist-", dir=scratch))
+                python_sdist(work, dict(os.environ), pebble)
+        finally:
+            pebble.stop()
+    log("OK")
+
+
+if __name__ == "__main__":
+    main()
