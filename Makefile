@@ -10,7 +10,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: demo test test-rust test-python test-node lint fmt bench bench-micro deps header dts install install-files lib install-check fuzz dist test-dist
+.PHONY: demo test test-rust test-python test-node lint fmt bench bench-micro deps header dts install install-files lib install-check fuzz dist test-dist check-targets
 
 ## Install what is missing (Debian packages).
 deps:
@@ -152,6 +152,10 @@ dist: deps
 test-dist: deps
 	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
 	python3 tests/dist/run.py
+
+## cargo check of core and ffi for every other installed Rust target (rustup target add ...).
+check-targets:
+	bash packaging/check-targets.sh
 
 ## Installs into a scratch prefix and builds a C program with pkg-config against it.
 install-check:

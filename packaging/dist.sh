@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make dist`: everything a release publishes for x86_64 Linux, written to dist/:
+# `make dist [DIST_TARGET=<rust triple>]`: everything a release publishes for Linux on x86_64
+# (default) or aarch64 (glibc), written to dist/ (for x86_64):
 #   certmagic-<v>-cp39-abi3-manylinux_2_17_x86_64.whl, certmagic-<v>.tar.gz   (PyPI)
 #   certmagic-<v>.tgz, certmagic-linux-x64-gnu-<v>.tgz                           (npm)
 #   certmagic-<v>-x86_64-linux-gnu.tar.gz                                        (the C release)
@@ -12,49 +13,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-TRIPLE=x86_64-unknown-linux-gnu
-ZIG_TARGET=x86_64-linux-gnu.2.17
-NPM_PLATFORM=linux-x64-gnu
-C_PLATFORM=x86_64-linux-gnu
-# Build tools, pinned: what built a release is known.
-MATURIN=1.16.0
-ZIGLANG=0.17.1
-AUDITWHEEL=6.8.2
-
+TRIPLE=${DIST_TARGET:-x86_64-unknown-linux-gnu}
+case $TRIPLE in
+  x86_64-unknown-linux-gnu) ARCH=x86_64 NPM_PLATFORM=linux-x64-gnu ;;
+  aarch64-unknown-linux-gnu) ARCH=aarch64 NPM_PLATFORM=linux-arm64-gnu ;;
+  *) echo "dist: no release recipe for $TRIPLE yet (x86_64/aarch64-unknown-linux-gnu)" >&2; exit 1 ;;
+esac
+ZIG_TARGET=$ARCH-linux-gnu.2.17
+C_PLATFORM=$ARCH-linux-gnu
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-for manifest in bindings/node/package.json "bindings/node/npm/$NPM_PLATFORM/package.json"; do
+# One version everywhere: Cargo, the npm packages, and what certmagic asks of each platform package.
+for manifest in bindings/node/package.json bindings/node/npm/*/package.json; do
   got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$manifest")
   [ "$got" = "$version" ] || { echo "dist: $manifest has version $got, Cargo.toml $version" >&2; exit 1; }
 done
-optional=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["optionalDependencies"][sys.argv[2]])' \
-  bindings/node/package.json "certmagic-$NPM_PLATFORM")
-[ "$optional" = "$version" ] || { echo "dist: certmagic depends on certmagic-$NPM_PLATFORM $optional, not $version" >&2; exit 1; }
+python3 - "$version" <<'CHECK'
+import json, os, sys
+wanted = {f"certmagic-{p}": sys.argv[1] for p in sorted(os.listdir("bindings/node/npm"))}
+listed = json.load(open("bindings/node/package.json"))["optionalDependencies"]
+if listed != wanted:
+    sys.exit(f"dist: certmagic's optionalDependencies {listed} are not the platform packages {wanted}")
+CHECK
 
-venv=target/dist-venv
-if ! "$venv/bin/python" -c 'import ziglang' 2>/dev/null ||
-   [ "$("$venv/bin/maturin" --version 2>/dev/null)" != "maturin $MATURIN" ]; then
-  rm -rf "$venv" && python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q "maturin==$MATURIN" "ziglang==$ZIGLANG" "auditwheel==$AUDITWHEEL"
-fi
-
-# zig as C compiler, archiver and linker, through maturin's wrapper (it drops the arguments of
-# rustc's that zig does not take). UBSan off: zig turns it on for C built without -O.
-zig=$root/target/zig
-mkdir -p "$zig"
-for tool in cc c++ ar ranlib; do
-  target_args=""
-  case $tool in cc | c++) target_args="-fno-sanitize=all -target $ZIG_TARGET" ;; esac
-  cat >"$zig/$tool.tmp" <<EOF
-#!/bin/sh
-export CARGO_ZIGBUILD_ZIG_COMMAND="$root/$venv/bin/python" CARGO_ZIGBUILD_ZIG_COMMAND_ARGS="-m ziglang"
-exec "$root/$venv/bin/maturin" zig $tool -- $target_args "\$@"
-EOF
-  chmod +x "$zig/$tool.tmp" && mv "$zig/$tool.tmp" "$zig/$tool"
-done
-triple_env=${TRIPLE//-/_}
-export "CC_$triple_env=$zig/cc" "CXX_$triple_env=$zig/c++" "AR_$triple_env=$zig/ar" "RANLIB_$triple_env=$zig/ranlib"
-export "CARGO_TARGET_${triple_env^^}_LINKER=$zig/cc"
+source packaging/zig.sh
+use_zig "$TRIPLE" "$ZIG_TARGET"
 
 rm -rf dist && mkdir -p dist
 out=target/$TRIPLE/release
@@ -68,8 +50,8 @@ echo "==> Python: abi3 wheel (manylinux2014) and sdist"
 "$venv/bin/maturin" build --release --locked --target "$TRIPLE" --compatibility manylinux2014 \
   -m bindings/python/Cargo.toml --out dist
 "$venv/bin/maturin" sdist -m bindings/python/Cargo.toml --out dist
-"$venv/bin/auditwheel" show dist/certmagic-"$version"-*.whl | grep -q '"manylinux_2_17_x86_64"' ||
-  { "$venv/bin/auditwheel" show dist/certmagic-"$version"-*.whl; echo "dist: the wheel is not manylinux_2_17" >&2; exit 1; }
+"$venv/bin/auditwheel" show dist/certmagic-"$version"-*.whl | grep -q "\"manylinux_2_17_$ARCH\"" ||
+  { "$venv/bin/auditwheel" show dist/certmagic-"$version"-*.whl; echo "dist: the wheel is not manylinux_2_17_$ARCH" >&2; exit 1; }
 
 # What the shipped binaries link in (Rust crates, aws-lc), with their licence texts.
 python3 packaging/third_party_licenses.py --target "$TRIPLE" \

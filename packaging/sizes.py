@@ -49,7 +49,7 @@ def main() -> int:
             budget = None  # an archive for static linking: see the README's size table
         mark = "" if budget is None or size <= budget else "  OVER"
         shown = "-" if budget is None else f"{budget / MB:.0f} MB"
-        print(f"{package + ': ' + member:<58.58} {size / MB:>7.1f} MB  {shown}{mark}")
+        print(f"{package + ': ' + member:<75} {size / MB:>7.1f} MB  {shown}{mark}")
         if mark:
             over.append(member)
     if over:

@@ -18,6 +18,7 @@
 
 pub mod file;
 pub(crate) mod file_lock;
+mod file_mode;
 pub mod foreign;
 pub mod keys;
 pub mod memory;

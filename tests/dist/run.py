@@ -40,8 +40,8 @@ def log(message: str) -> None:
     print(f"test-dist: {message}", flush=True)
 
 
-def only(pattern: str) -> Path:
-    found = glob.glob(str(DIST / pattern))
+def only(pattern: str, unless: str = "\0") -> Path:
+    found = [f for f in glob.glob(str(DIST / pattern)) if unless not in os.path.basename(f)]
     if len(found) != 1:
         sys.exit(f"test-dist: expected one dist/{pattern}, found {found or 'none'} (run make dist)")
     return Path(found[0])
@@ -109,7 +109,9 @@ def https_get(port: int, name: str, cafile: Path) -> bytes:
 def serve_and_verify(label: str, argv: List[str], cwd: Path, env: Dict[str, str], pebble: Pebble, name: str, port: int) -> None:
     """Runs a program of the READY protocol, verifies one HTTPS request, then closes its stdin."""
     orders = pebble.orders()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    errors = cwd / f"{label.replace(' ', '-')}.stderr"
+    with open(errors, "w") as stderr:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
     assert proc.stdout is not None and proc.stdin is not None
     deadline = time.monotonic() + 180
     line = ""
@@ -119,13 +121,14 @@ def serve_and_verify(label: str, argv: List[str], cwd: Path, env: Dict[str, str]
             break
     if line.strip() != "READY":
         proc.kill()
-        _, err = proc.communicate(timeout=30)
-        sys.exit(f"test-dist: {label}: no READY ({proc.returncode}):\n{err}")
+        proc.wait(timeout=30)
+        sys.exit(f"test-dist: {label}: no READY ({proc.returncode}):\n{errors.read_text()}")
     try:
         reply = https_get(port, name, pebble.root)
     finally:
         proc.stdin.close()
-    _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+    err = errors.read_text()
     head, _, body = reply.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200") or not body.startswith(b"hello from"):
         sys.exit(f"test-dist: {label}: unexpected reply {reply[:300]!r}\n{err}")
@@ -151,14 +154,15 @@ def python_wheel(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
 
 def node(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
     main = only("certmagic-[0-9]*.tgz")
-    platform = only("certmagic-linux-x64-gnu-*.tgz")
+    platform = only("certmagic-linux-*.tgz")
+    platform_name = platform.name.rsplit("-", 1)[0]
     project = work / "app"
     project.mkdir()
     (project / "package.json").write_text('{"name": "dist-check", "private": true, "type": "module"}\n')
     npm = ["npm", "install", "--no-audit", "--no-fund"]
     out = run(npm + [str(platform), str(main)], project, env)
-    installed = sorted(p.name for p in (project / "node_modules").iterdir())
-    assert installed == ["certmagic", "certmagic-linux-x64-gnu"], f"{installed}\n{out}"
+    installed = sorted(p.name for p in (project / "node_modules").iterdir() if not p.name.startswith("."))
+    assert installed == ["certmagic", platform_name], f"{installed}\n{out}"
     shutil.copy(HERE / "serve.mjs", project / "serve.mjs")
     name = "node-dist.example.test"
     argv = ["node", "serve.mjs", pebble.directory_url, str(pebble.api_ca), str(pebble.http_port),
@@ -171,13 +175,13 @@ def node(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
     (bare / "package.json").write_text('{"name": "dist-bare", "private": true}\n')
     run(npm + ["--omit=optional", str(main)], bare, env)
     failed = subprocess.run(["node", "-e", "require('certmagic')"], cwd=bare, env=env, capture_output=True, text=True)
-    if failed.returncode == 0 or "certmagic-linux-x64-gnu" not in failed.stderr:
+    if failed.returncode == 0 or f"package {platform_name}, which is not installed" not in failed.stderr:
         sys.exit(f"test-dist: node without its platform package: {failed.returncode}\n{failed.stderr}")
-    log("node packages: without the platform package, the loader names certmagic-linux-x64-gnu")
+    log(f"node packages: without the platform package, the loader names {platform_name}")
 
 
 def c_release(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
-    archive = only("certmagic-*-x86_64-linux-gnu.tar.gz")
+    archive = only("certmagic-*-linux-gnu.tar.gz")
     with tarfile.open(archive) as t:
         t.extractall(work, filter="data") if sys.version_info >= (3, 12) else t.extractall(work)
     (prefix,) = [p for p in work.iterdir() if p.is_dir() and p.name.startswith("certmagic-")]
@@ -209,7 +213,7 @@ def c_release(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
 
 
 def python_sdist(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
-    sdist = only("certmagic-[0-9]*.tar.gz")
+    sdist = only("certmagic-[0-9]*.tar.gz", unless="-linux-")
     venv = work / "venv"
     run([sys.executable, "-m", "venv", str(venv)], work, env)
     # The sdist's own crates are compiled from its sources (their paths differ from the

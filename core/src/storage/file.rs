@@ -12,9 +12,8 @@
 //! forever as Go CertMagic does.
 
 use std::collections::HashMap;
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -24,6 +23,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use super::file_lock::{self, LockAttempt, LockState, Refresher};
+use super::file_mode;
 use super::{KeyInfo, Storage, keys};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -344,15 +344,11 @@ pub(crate) fn write_atomic(path: &Path, value: &[u8], mode: u32) -> io::Result<(
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("key has no parent folder"))?;
-    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    file_mode::private_dirs().create(dir)?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("value");
     let tmp = dir.join(format!(".{file_name}.{:016x}.tmp", rand::random::<u64>()));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut f = file_mode::create_new(mode).open(&tmp)?;
         f.write_all(value)?;
         f.sync_all()?;
         drop(f);

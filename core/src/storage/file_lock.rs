@@ -14,9 +14,8 @@
 //! Everything here blocks: it runs on blocking threads or on the refresher thread.
 
 use std::collections::HashMap;
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -25,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::file::write_atomic;
+use super::file_mode;
 
 /// The JSON inside a lock file, as Go CertMagic writes it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,15 +62,10 @@ pub(crate) enum LockAttempt {
 /// Creates the lock file if nobody holds it.
 pub(crate) fn try_create(path: &Path) -> LockAttempt {
     let dir = path.parent().unwrap_or(Path::new("."));
-    if let Err(e) = DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    if let Err(e) = file_mode::private_dirs().create(dir) {
         return LockAttempt::Failed(e);
     }
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-    {
+    match file_mode::create_new(0o644).open(path) {
         Ok(mut f) => {
             let now = OffsetDateTime::now_utc();
             let meta = LockMeta {
@@ -166,12 +161,7 @@ fn with_guard<T>(path: &Path, f: impl FnOnce() -> io::Result<T>) -> io::Result<T
     let guard = PathBuf::from(guard);
     let start = std::time::Instant::now();
     loop {
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&guard)
-        {
+        match file_mode::create_new(0o644).open(&guard) {
             Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let abandoned = fs::metadata(&guard)
