@@ -85,7 +85,7 @@ bench: deps
 ## and Node hand-over benchmarks.
 bench-micro: deps
 	$(CARGO) bench -p certmagic
-	$(CARGO) build --release -p certmagic-ffi
+	$(CARGO) rustc --release -p certmagic-ffi --crate-type cdylib,staticlib
 	mkdir -p target/release/c-bench && ln -sf ../libcertmagic.so target/release/c-bench/libcertmagic.so.$(SOMAJOR)
 	$(PY) tests/python/bench_ssl_context.py || echo "(run make test-python first for the Python benchmark)"
 	cd tests/node && node bench_tls_options.mjs || echo "(run make test-node first for the Node benchmark)"
@@ -115,7 +115,7 @@ header:
 
 ## The C library: libcertmagic.so (soname libcertmagic.so.$(SOMAJOR)) and libcertmagic.a.
 lib:
-	$(CARGO) build --release -p certmagic-ffi
+	$(CARGO) rustc --release -p certmagic-ffi --crate-type cdylib,staticlib
 
 ## make install PREFIX=/usr/local: library, header and certmagic.pc for pkg-config (the files of
 ## the C release, built here).

@@ -44,7 +44,9 @@ stage=target/dist-stage
 rm -rf "$stage" && mkdir -p "$stage"
 
 echo "==> Rust: libcertmagic (C) and the Node addon"
-cargo build --release --locked --target "$TRIPLE" -p certmagic-ffi -p certmagic-node
+# Without the rlib (see ffi/Cargo.toml) so that LTO applies.
+cargo rustc --release --locked --target "$TRIPLE" -p certmagic-ffi --crate-type cdylib,staticlib
+cargo build --release --locked --target "$TRIPLE" -p certmagic-node
 
 echo "==> Python: abi3 wheel (manylinux2014) and sdist"
 "$venv/bin/maturin" build --release --locked --target "$TRIPLE" --compatibility manylinux2014 \

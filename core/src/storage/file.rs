@@ -633,7 +633,7 @@ mod tests {
             waiters.push(tokio::spawn(async move {
                 s.lock("contended").await.unwrap();
                 // Exactly one holder may exist: the marker is created exclusively.
-                let alone = OpenOptions::new()
+                let alone = fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .open(&marker)
