@@ -139,17 +139,23 @@ def serve_and_verify(label: str, argv: List[str], cwd: Path, env: Dict[str, str]
     log(f"{label}: obtained from Pebble, served {name}, handshake verified against Pebble's root")
 
 
-def python_wheel(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
-    wheel = only("certmagic-*.whl")
+def python_install_and_serve(label: str, package: str, name: str, work: Path, env: Dict[str, str],
+                             install_env: Dict[str, str], pebble: Pebble) -> None:
+    """pip installs `package` with its `serve` extra into a fresh venv, checks the module comes
+    from that venv, and serves `name` with tests/dist/serve.py."""
     venv = work / "venv"
     run([sys.executable, "-m", "venv", str(venv)], work, env)
-    run([str(venv / "bin/python"), "-m", "pip", "install", "-q", f"{wheel}[serve]"], work, env)
+    run([str(venv / "bin/python"), "-m", "pip", "install", "-q", f"{package}[serve]"], work, install_env, timeout=1800)
     where = run([str(venv / "bin/python"), "-c", "import certmagic._certmagic as m; print(m.__file__)"], work, env)
     assert where.startswith(str(venv)), where
-    name = "py-dist.example.test"
     argv = [str(venv / "bin/python"), str(HERE / "serve.py"), pebble.directory_url, str(pebble.api_ca),
             str(pebble.http_port), str(pebble.tls_port), str(work / "storage"), name]
-    serve_and_verify("python wheel", argv, work, env, pebble, name, pebble.tls_port)
+    serve_and_verify(label, argv, work, env, pebble, name, pebble.tls_port)
+
+
+def python_wheel(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
+    wheel = only("certmagic-*.whl")
+    python_install_and_serve("python wheel", str(wheel), "py-dist.example.test", work, env, env, pebble)
 
 
 def node(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
@@ -214,19 +220,11 @@ def c_release(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
 
 def python_sdist(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
     sdist = only("certmagic-[0-9]*.tar.gz", unless="-linux-")
-    venv = work / "venv"
-    run([sys.executable, "-m", "venv", str(venv)], work, env)
     # The sdist's own crates are compiled from its sources (their paths differ from the
     # checkout's); the workspace's target folder only spares compiling crates.io dependencies
     # once more. The dev profile: this proves the sdist builds, the wheel proves the release.
     build_env = dict(env, CARGO_TARGET_DIR=str(ROOT / "target"), MATURIN_PEP517_ARGS="--profile dev")
-    run([str(venv / "bin/python"), "-m", "pip", "install", "-q", f"{sdist}[serve]"], work, build_env, timeout=1800)
-    where = run([str(venv / "bin/python"), "-c", "import certmagic._certmagic as m; print(m.__file__)"], work, env)
-    assert where.startswith(str(venv)), where
-    name = "sdist-dist.example.test"
-    argv = [str(venv / "bin/python"), str(HERE / "serve.py"), pebble.directory_url, str(pebble.api_ca),
-            str(pebble.http_port), str(pebble.tls_port), str(work / "storage"), name]
-    serve_and_verify("python sdist", argv, work, env, pebble, name, pebble.tls_port)
+    python_install_and_serve("python sdist", str(sdist), "sdist-dist.example.test", work, env, build_env, pebble)
 
 
 def main() -> None:
