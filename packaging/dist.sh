@@ -22,18 +22,11 @@ esac
 ZIG_TARGET=$ARCH-linux-gnu.2.17
 C_PLATFORM=$ARCH-linux-gnu
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-# One version everywhere: Cargo, the npm packages, and what certmagic asks of each platform package.
+# One version everywhere: Cargo and the npm packages.
 for manifest in bindings/node/package.json bindings/node/npm/*/package.json; do
   got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$manifest")
   [ "$got" = "$version" ] || { echo "dist: $manifest has version $got, Cargo.toml $version" >&2; exit 1; }
 done
-python3 - "$version" <<'CHECK'
-import json, os, sys
-wanted = {f"certmagic-{p}": sys.argv[1] for p in sorted(os.listdir("bindings/node/npm"))}
-listed = json.load(open("bindings/node/package.json"))["optionalDependencies"]
-if listed != wanted:
-    sys.exit(f"dist: certmagic's optionalDependencies {listed} are not the platform packages {wanted}")
-CHECK
 
 source packaging/zig.sh
 use_zig "$TRIPLE" "$ZIG_TARGET"
@@ -63,7 +56,19 @@ echo "==> Node: certmagic and certmagic-$NPM_PLATFORM"
 # Packed from a copy, so the licence files of the repository's root go in.
 main_stage=$stage/node-main
 mkdir -p "$main_stage"
-(cd bindings/node && cp package.json $(python3 -c 'import json; print(" ".join(f for f in json.load(open("package.json"))["files"] if not f.startswith("LICENSE")))') "$root/$main_stage/")
+(cd bindings/node && cp $(python3 -c 'import json; print(" ".join(f for f in json.load(open("package.json"))["files"] if not f.startswith("LICENSE")))') "$root/$main_stage/")
+# The published manifest names every platform package as an optional dependency, at this
+# version (what napi-rs's prepublish step does): the checkout's manifest cannot, as npm would
+# look them up before they are published.
+python3 - "$version" "$main_stage/package.json" <<'MANIFEST'
+import json, os, sys
+version, out = sys.argv[1], sys.argv[2]
+manifest = json.load(open("bindings/node/package.json"))
+manifest["optionalDependencies"] = {f"certmagic-{p}": version for p in sorted(os.listdir("bindings/node/npm"))}
+with open(out, "w") as f:
+    json.dump(manifest, f, indent=2)
+    f.write("\n")
+MANIFEST
 cp LICENSE-APACHE LICENSE-MIT "$main_stage/"
 (cd "$main_stage" && npm pack --silent --pack-destination "$root/dist" >/dev/null)
 platform_stage=$stage/node-$NPM_PLATFORM
