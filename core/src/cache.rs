@@ -140,6 +140,29 @@ impl Cache {
         cert
     }
 
+    /// Puts `cert` in the place of the cached certificate with the same chain (a new OCSP
+    /// staple), under the names that still point at it. False if that chain is no longer
+    /// cached (evicted or replaced meanwhile): nothing is added then.
+    pub(crate) fn replace_same_chain(&self, cert: Arc<Certificate>) -> bool {
+        let mut index = self.write();
+        let Some(old) = index.by_hash.get(cert.hash()).cloned() else {
+            return false;
+        };
+        for name in old.names() {
+            let (map, key) = match name.strip_prefix("*.") {
+                Some(base) => (&mut index.wildcard, base),
+                None => (&mut index.exact, name),
+            };
+            if let Some(slot) = map.get_mut(key) {
+                if Arc::ptr_eq(slot, &old) {
+                    *slot = cert.clone();
+                }
+            }
+        }
+        index.by_hash.insert(*cert.hash(), cert);
+        true
+    }
+
     /// Removes the certificate cached under exactly `name` (from all of its names).
     pub fn remove(&self, name: &str) -> Option<Arc<Certificate>> {
         let cert = self.get_exact(name)?;

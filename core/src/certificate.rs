@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ocsp::{OcspResponse, OcspStatus};
+use crate::storage::keys;
 
 /// A certificate chain with its private key: what a TLS handshake serves.
 ///
@@ -30,6 +32,11 @@ pub struct Certificate {
     /// PEM forms, made on first request (bindings hand out views of them).
     chain_pem: OnceLock<Box<str>>,
     key_pem: OnceLock<Box<str>>,
+    /// FNV-1a of the PEM chain this came from, which names its OCSP staple in storage
+    /// (`None`: built from DER; the hash is then of Go's PEM encoding of the chain).
+    source_pem_fnv: Option<u32>,
+    /// The last checked OCSP response, whatever its status (stapled only when good).
+    ocsp: Option<Arc<OcspResponse>>,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -49,7 +56,9 @@ impl Certificate {
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Self> {
         let chain = crypto::parse_pem_chain(chain_pem)?;
         let (key, signer) = crypto::decode_private_key_pem_with_signer(key_pem)?;
-        Self::build(chain, key, Some(signer), true)
+        let mut cert = Self::build(chain, key, Some(signer), true)?;
+        cert.source_pem_fnv = Some(keys::fnv32a(chain_pem));
+        Ok(cert)
     }
 
     /// Builds a snapshot from a DER chain (leaf first) and a DER private key.
@@ -114,7 +123,45 @@ impl Certificate {
             issuer_key: None,
             chain_pem: OnceLock::new(),
             key_pem: OnceLock::new(),
+            source_pem_fnv: None,
+            ocsp: None,
         })
+    }
+
+    /// The same certificate with `response` as its OCSP status, stapled if it is good.
+    pub(crate) fn with_ocsp(&self, response: Arc<OcspResponse>) -> Self {
+        let mut certified = CertifiedKey::clone(&self.certified);
+        certified.ocsp = (response.status() == OcspStatus::Good).then(|| response.der().to_vec());
+        Self {
+            names: self.names.clone(),
+            certified: Arc::new(certified),
+            key_der: self.key_der.clone_key(),
+            not_before: self.not_before,
+            not_after: self.not_after,
+            hash: self.hash,
+            managed: self.managed,
+            issuer_key: self.issuer_key.clone(),
+            chain_pem: self.chain_pem.clone(),
+            key_pem: self.key_pem.clone(),
+            source_pem_fnv: self.source_pem_fnv,
+            ocsp: Some(response),
+        }
+    }
+
+    /// The storage key of this certificate's OCSP response (Go CertMagic's, from the first
+    /// name and the PEM chain as read; see [`keys::ocsp_staple`]).
+    pub(crate) fn ocsp_storage_key(&self) -> String {
+        let fnv = self.source_pem_fnv.unwrap_or_else(|| {
+            // Go's `pem.Encode` of each certificate, back to back (no blank lines).
+            let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+            let go_pem: String = self
+                .chain_der()
+                .iter()
+                .map(|c| pem::encode_config(&Pem::new("CERTIFICATE", c.as_ref()), config))
+                .collect();
+            keys::fnv32a(go_pem.as_bytes())
+        });
+        keys::ocsp_staple(self.names.first().map_or("", |n| n), fnv)
     }
 
     pub(crate) fn into_managed(mut self, issuer_key: Option<Arc<str>>) -> Self {
@@ -162,9 +209,14 @@ impl Certificate {
         &self.certified
     }
 
-    /// The OCSP response stapled to handshakes, if any.
+    /// The OCSP response stapled to handshakes, if any (a good one).
     pub fn ocsp_staple(&self) -> Option<&[u8]> {
         self.certified.ocsp.as_deref()
+    }
+
+    /// The last OCSP response checked for this certificate, whatever its status.
+    pub fn ocsp_response(&self) -> Option<&OcspResponse> {
+        self.ocsp.as_deref()
     }
 
     /// Start of validity.

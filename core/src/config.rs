@@ -187,6 +187,7 @@ pub struct Config {
     pub(crate) preferred_chain: Option<ChainPreference>,
     pub(crate) profile: Option<String>,
     pub(crate) must_staple: bool,
+    pub(crate) ocsp: OcspSettings,
     pub(crate) reuse_private_keys: bool,
     pub(crate) order_timeout: Duration,
     pub(crate) order_rate: OrderRatePolicy,
@@ -253,6 +254,14 @@ impl Config {
     /// How often the maintenance task looks for certificates to renew.
     pub fn renew_check_interval(&self) -> Duration {
         self.renew_check_interval
+    }
+    /// Whether OCSP responses are fetched and stapled.
+    pub fn ocsp_stapling(&self) -> bool {
+        self.ocsp.enabled
+    }
+    /// How often maintenance refreshes OCSP staples.
+    pub fn ocsp_check_interval(&self) -> Duration {
+        self.ocsp.check_interval
     }
     /// The storage shared with other instances.
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -360,6 +369,31 @@ pub(crate) fn within(field: ConfigField, d: Duration, min: Duration, max: Durati
         ));
     }
     Ok(())
+}
+
+/// How often OCSP staples are checked (Go: `DefaultOCSPCheckInterval`).
+pub const DEFAULT_OCSP_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// OCSP stapling settings (Go CertMagic's `OCSPConfig` and `OCSPCheckInterval`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OcspSettings {
+    /// Staple at all (default on).
+    pub enabled: bool,
+    /// Responder URL → URL to ask instead; an empty replacement means: never ask that one.
+    pub overrides: std::collections::HashMap<String, String>,
+    /// How often maintenance refreshes staples past the midpoint of their validity.
+    pub check_interval: Duration,
+}
+
+impl OcspSettings {
+    /// The URL to ask for a leaf naming `url`; `None` when an override turned it off.
+    pub fn responder_url<'a>(&'a self, url: &'a str) -> Option<&'a str> {
+        match self.overrides.get(url) {
+            Some(to) if to.is_empty() => None,
+            Some(to) => Some(to),
+            None => Some(url),
+        }
+    }
 }
 
 /// Renew when a third of the lifetime remains (Go: `DefaultRenewalWindowRatio`).

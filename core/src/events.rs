@@ -92,6 +92,18 @@ pub enum Event {
         /// Storage key of the metadata JSON.
         metadata_path: String,
     },
+    /// OCSP says a cached certificate is revoked. A managed one is replaced at once (with a new
+    /// key if the reason is keyCompromise, the old key moved to `<key>.compromised`).
+    CertOcspRevoked {
+        /// Its names.
+        subjects: Vec<String>,
+        /// The revoked chain, PEM.
+        certificate_pem: String,
+        /// RFC 5280 CRLReason code, if the responder gave one (1: keyCompromise).
+        reason: Option<u8>,
+        /// When the CA revoked it.
+        revoked_at: std::time::SystemTime,
+    },
     /// A TLS handshake asks for a certificate (through the asynchronous handshake path). An
     /// error from the handler fails the handshake.
     TlsGetCertificate {
@@ -104,7 +116,8 @@ pub enum Event {
 
 impl Event {
     /// The wire name (`cert_obtaining`, `cert_obtained`, `cert_failed`, `cached_managed_cert`,
-    /// `cached_unmanaged_cert`, `stored_cert_corrupt`, `tls_get_certificate`).
+    /// `cached_unmanaged_cert`, `stored_cert_corrupt`, `cert_ocsp_revoked`,
+    /// `tls_get_certificate`).
     pub fn name(&self) -> &'static str {
         match self {
             Self::CertObtaining { .. } => "cert_obtaining",
@@ -113,6 +126,7 @@ impl Event {
             Self::CachedManagedCert { .. } => "cached_managed_cert",
             Self::CachedUnmanagedCert { .. } => "cached_unmanaged_cert",
             Self::StoredCertCorrupt { .. } => "stored_cert_corrupt",
+            Self::CertOcspRevoked { .. } => "cert_ocsp_revoked",
             Self::TlsGetCertificate { .. } => "tls_get_certificate",
         }
     }
@@ -193,6 +207,18 @@ impl Event {
                 "private_key_path": private_key_path,
                 "metadata_path": metadata_path,
             }),
+            Self::CertOcspRevoked {
+                subjects,
+                certificate_pem,
+                reason,
+                revoked_at,
+            } => json!({
+                "subjects": subjects,
+                "certificate": certificate_pem,
+                // Go's zero value when the responder gave no reason: unspecified.
+                "reason": reason.unwrap_or(0),
+                "revoked_at": rfc3339(*revoked_at),
+            }),
             Self::TlsGetCertificate { server_name, alpn } => {
                 json!({ "client_hello": { "server_name": server_name, "alpn": alpn } })
             }
@@ -224,6 +250,13 @@ impl Event {
         }
         v
     }
+}
+
+/// A time as RFC 3339 in UTC (Go's `time.Time` JSON form).
+fn rfc3339(t: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Why a handler refused an event (kept whole: bindings attach it as the cause of the error the

@@ -46,6 +46,7 @@ mod manager;
 mod net;
 pub mod numbers;
 mod obtain;
+mod ocsp;
 mod on_demand;
 mod rate_limiter;
 mod retry;
@@ -56,6 +57,7 @@ pub mod runtime;
 mod serve;
 pub mod solvers;
 pub mod storage;
+mod stapling;
 mod subject;
 
 pub use account::AccountRegistration;
@@ -66,7 +68,8 @@ pub use cache::Cache;
 pub use callbacks::CallbackDeadlines;
 pub use certificate::{AcmeIssuerData, Certificate, CertificateResource};
 pub use config::{
-    ChainPreference, ChallengeType, Config, ConfigBuilder, DEFAULT_ORDER_TIMEOUT,
+    ChainPreference, ChallengeType, Config, ConfigBuilder, DEFAULT_OCSP_CHECK_INTERVAL,
+    DEFAULT_ORDER_TIMEOUT,
     DEFAULT_RENEW_CHECK_INTERVAL, DEFAULT_RENEWAL_WINDOW_RATIO, ExternalAccountBinding,
     GOOGLE_TRUST_SERVICES, GOOGLE_TRUST_SERVICES_STAGING, LETS_ENCRYPT_PRODUCTION,
     LETS_ENCRYPT_STAGING, RateLimit, ZEROSSL,
@@ -81,6 +84,7 @@ pub use http_handlers::https_redirect_location;
 pub use issuer::{IssuedCertificate, Issuer, RevocationReason};
 pub use manager::Manager;
 pub use numbers::{Number, Span};
+pub use ocsp::{OcspResponse, OcspStatus};
 pub use on_demand::{DEFAULT_ON_DEMAND_TIMEOUT, DecisionHandler, OnDemand};
 pub use rate_limiter::OrderRatePolicy;
 pub use retry::{MAX_RETRY_DURATION, RetrySchedule};

@@ -1,5 +1,6 @@
-//! The maintenance loop: every check interval, renew what is inside its renewal window (Go
-//! CertMagic's `maintain.go`). A panic in one pass is logged and the loop goes on, up to a cap.
+//! The maintenance loops (Go CertMagic's `maintain.go`): every renew-check interval, renew
+//! what is inside its renewal window; every OCSP-check interval, refresh staples past their
+//! midpoint. A panic in one pass is logged and the loop goes on, up to a cap.
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
@@ -11,11 +12,35 @@ use crate::manager::ManagerInner;
 use crate::obtain::Issue;
 use crate::subject::Subject;
 
-pub(crate) async fn run(
-    manager: Weak<ManagerInner>,
-    interval: Duration,
-    cancel: CancellationToken,
-) {
+/// One kind of periodic work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// Start renewals of what is due.
+    Renewals,
+    /// Refresh OCSP staples that are no longer fresh.
+    OcspStaples,
+}
+
+impl Pass {
+    fn interval(self, m: &ManagerInner) -> Duration {
+        match self {
+            Self::Renewals => m.config.renew_check_interval,
+            Self::OcspStaples => m.config.ocsp.check_interval,
+        }
+    }
+
+    async fn run_once(self, m: Arc<ManagerInner>) {
+        match self {
+            Self::Renewals => m.renew_due_certificates(),
+            Self::OcspStaples => m.refresh_ocsp_staples().await,
+        }
+    }
+}
+
+pub(crate) async fn run(manager: Weak<ManagerInner>, pass: Pass, cancel: CancellationToken) {
+    let Some(interval) = manager.upgrade().map(|m| pass.interval(&m)) else {
+        return;
+    };
     let mut panics = 0u32;
     loop {
         tokio::select! {
@@ -23,15 +48,16 @@ pub(crate) async fn run(
             _ = cancel.cancelled() => return,
         }
         let Some(m) = manager.upgrade() else { return };
-        let pass = tokio::spawn(async move { m.renew_due_certificates() });
-        if let Err(e) = pass.await {
+        let once = tokio::spawn(pass.run_once(m));
+        if let Err(e) = once.await {
             if e.is_panic() {
                 panics += 1;
                 let text = crate::runtime::panic_text(&*e.into_panic());
-                tracing::error!(panic = %text, panics, "maintenance pass panicked");
+                tracing::error!(panic = %text, panics, ?pass, "maintenance pass panicked");
                 if panics >= MAX_MAINTENANCE_PANICS {
                     tracing::error!(
-                        "maintenance stopped after repeated panics; certificates will not renew"
+                        ?pass,
+                        "maintenance stopped after repeated panics; this work will not run again"
                     );
                     return;
                 }

@@ -23,6 +23,7 @@ use crate::events::{self, Event};
 use crate::handshake::{self, CertResolver};
 use crate::issuer::{Issuer, RevocationReason};
 use crate::jobs::Jobs;
+use crate::maintain::Pass;
 use crate::obtain::Issue;
 use crate::on_demand::OnDemandState;
 use crate::retry;
@@ -103,12 +104,13 @@ impl Manager {
             shut_down: AtomicBool::new(false),
             config,
         });
-        let interval = inner.config.renew_check_interval;
-        runtime.spawn(crate::maintain::run(
-            Arc::downgrade(&inner),
-            interval,
-            inner.cancel.clone(),
-        ));
+        for pass in [Pass::Renewals, Pass::OcspStaples] {
+            runtime.spawn(crate::maintain::run(
+                Arc::downgrade(&inner),
+                pass,
+                inner.cancel.clone(),
+            ));
+        }
         Ok(Self { inner })
     }
 
@@ -264,15 +266,17 @@ impl Manager {
             .cache
             .insert(Certificate::from_pem(chain_pem, key_pem)?);
         let sans: Vec<String> = cert.names().map(str::to_string).collect();
-        let handler = self.inner.config.event_handler.clone();
-        let deadline = self.inner.config.callback_deadlines.events;
+        let inner = self.inner.clone();
+        let cached = cert.clone();
         self.inner.runtime.spawn(async move {
-            events::emit(
-                handler.as_ref(),
-                deadline,
+            let _ = events::emit(
+                inner.config.event_handler.as_ref(),
+                inner.config.callback_deadlines.events,
                 Event::CachedUnmanagedCert { sans },
             )
-            .await
+            .await;
+            // Served at once; stapled as soon as its responder answers.
+            inner.restaple_cached(cached).await;
         });
         Ok(cert)
     }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
+use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use tokio::net::{TcpListener, TcpStream};
 
 /// The TCP side of every outgoing HTTP client: `http` and `https` URLs, no Nagle (a request's
@@ -16,6 +18,31 @@ pub(crate) fn http_connector(connect_timeout: Option<Duration>) -> HttpConnector
     http.set_nodelay(true);
     http.set_connect_timeout(connect_timeout);
     http
+}
+
+/// A client of plain `http` and `https` URLs (Mozilla roots) for the endpoints a user names
+/// (ask endpoints, OCSP responders). No pooled connections: a pool belongs to one runtime, and
+/// to one process after fork.
+pub(crate) type WebClient<B> =
+    Client<hyper_rustls::HttpsConnector<HttpConnector>, B>;
+
+pub(crate) fn web_client<B>() -> std::result::Result<WebClient<B>, String>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls = crate::crypto::client_config(roots).map_err(|e| e.to_string())?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http_connector(None));
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector))
 }
 
 /// The next accepted connection.

@@ -108,9 +108,10 @@ impl ManagerInner {
         Ok(cert.into_managed(Some(self.issuer_key.clone())))
     }
 
-    /// Caches a managed certificate; announces it unless the very same chain was cached already.
-    pub(crate) async fn cache_managed(&self, cert: Certificate) -> Arc<Certificate> {
-        let fresh = Arc::new(cert);
+    /// Staples and caches a managed certificate; announces it unless the very same chain was
+    /// cached already, and replaces it if OCSP says it is revoked.
+    pub(crate) async fn cache_managed(self: &Arc<Self>, cert: Certificate) -> Arc<Certificate> {
+        let fresh = Arc::new(self.staple(cert).await);
         let cached = self.cache.insert_arc(fresh.clone());
         {
             let mut managed = self.managed.lock().unwrap_or_else(|p| p.into_inner());
@@ -128,6 +129,7 @@ impl ManagerInner {
                 Event::CachedManagedCert { sans },
             )
             .await;
+            self.on_ocsp_status(cached.clone()).await;
         }
         cached
     }

@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Empty;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
 
 use crate::certificate::Certificate;
@@ -346,30 +344,14 @@ async fn ask(url: &str, name: &str) -> std::result::Result<(), String> {
     }
 }
 
-type AskClient = Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Empty<Bytes>,
->;
+type AskClient = crate::net::WebClient<Empty<Bytes>>;
 
 /// One client for every ask, built on first use (Mozilla roots; plain http allowed, as ask
 /// endpoints are usually local).
 fn ask_client() -> &'static std::result::Result<AskClient, String> {
     static CLIENT: std::sync::OnceLock<std::result::Result<AskClient, String>> =
         std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let tls = crate::crypto::client_config(roots).map_err(|e| e.to_string())?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(crate::net::http_connector(None));
-        // No pooled connections: they would belong to one runtime (and one process after fork).
-        Ok(Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(connector))
-    })
+    CLIENT.get_or_init(crate::net::web_client)
 }
 
 /// An ask URL fit for logs and errors: its query (which may hold a token) left out.

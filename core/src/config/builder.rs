@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    ChainPreference, ChallengeType, Config, DEFAULT_ORDER_TIMEOUT, DEFAULT_RENEW_CHECK_INTERVAL,
-    DEFAULT_RENEWAL_WINDOW_RATIO, ExternalAccountBinding, LETS_ENCRYPT_PRODUCTION, MAX_INTERVAL,
-    MAX_RETRY_TOTAL, MAX_TIMEOUT, MIN_RENEW_CHECK_INTERVAL, RateLimit, duration_within,
-    validate_ca, within,
+    ChainPreference, ChallengeType, Config, DEFAULT_OCSP_CHECK_INTERVAL, DEFAULT_ORDER_TIMEOUT,
+    DEFAULT_RENEW_CHECK_INTERVAL, DEFAULT_RENEWAL_WINDOW_RATIO, ExternalAccountBinding,
+    LETS_ENCRYPT_PRODUCTION, MAX_INTERVAL, MAX_RETRY_TOTAL, MAX_TIMEOUT, MIN_RENEW_CHECK_INTERVAL,
+    OcspSettings, RateLimit, duration_within, validate_ca, within,
 };
 use crate::callbacks::{CallbackDeadlines, DeadlinedDns, DeadlinedStorage};
 use crate::crypto::{self, KeyType};
@@ -58,6 +58,9 @@ pub struct ConfigBuilder {
     preferred_chain: ChainPreference,
     profile: Option<String>,
     must_staple: bool,
+    disable_ocsp_stapling: bool,
+    ocsp_responder_overrides: Vec<(String, String)>,
+    ocsp_check_interval: Option<Span>,
     reuse_private_keys: bool,
     order_timeout: Option<Span>,
     rate_limit: RateLimitSetting,
@@ -379,9 +382,29 @@ impl ConfigBuilder {
         self.profile = Some(profile.into());
         self
     }
-    /// Ask for the OCSP Must-Staple extension in CSRs.
+    /// Ask for the OCSP Must-Staple extension (RFC 7633) in CSRs: browsers that honour it
+    /// (Firefox) refuse a handshake that comes without a stapled OCSP response, so this needs
+    /// stapling on and a CA that runs an OCSP responder (Let's Encrypt stopped in 2025).
     pub fn must_staple(mut self, must_staple: bool) -> Self {
         self.must_staple = must_staple;
+        self
+    }
+    /// Turn OCSP stapling off (default on: every certificate whose leaf names an OCSP
+    /// responder gets a response fetched, checked, stored and stapled).
+    pub fn disable_ocsp_stapling(mut self, disable: bool) -> Self {
+        self.disable_ocsp_stapling = disable;
+        self
+    }
+    /// Ask `to` instead of the responder `from` that certificates name (e.g. a caching proxy);
+    /// an empty `to` means never ask `from`. May be called once per responder.
+    pub fn ocsp_responder_override(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.ocsp_responder_overrides.push((from.into(), to.into()));
+        self
+    }
+    /// How often maintenance looks for OCSP staples to refresh (default 1 hour, at least
+    /// 100 ms, at most a year). A staple is refreshed once past the midpoint of its validity.
+    pub fn ocsp_check_interval(mut self, interval: impl Into<Span>) -> Self {
+        self.ocsp_check_interval = Some(interval.into());
         self
     }
     /// Keep a certificate's private key across renewals (default: a fresh key every time).
@@ -626,10 +649,53 @@ impl ConfigBuilder {
         self
     }
 
+    fn ocsp_settings(&self) -> Result<OcspSettings> {
+        let check_interval = duration_within(
+            ConfigField::OcspCheckInterval,
+            self.ocsp_check_interval,
+            DEFAULT_OCSP_CHECK_INTERVAL,
+            MIN_RENEW_CHECK_INTERVAL,
+            MAX_INTERVAL,
+        )?;
+        let field = ConfigField::OcspResponderOverrides;
+        let is_url = |u: &str| {
+            (u.starts_with("http://") || u.starts_with("https://"))
+                && u.parse::<http::Uri>().is_ok()
+        };
+        let mut overrides = std::collections::HashMap::new();
+        for (from, to) in &self.ocsp_responder_overrides {
+            let (from, to) = (from.trim(), to.trim());
+            if !is_url(from) {
+                return Err(Error::config(
+                    field,
+                    format!("`{from}` is not an http(s) URL of a responder"),
+                ));
+            }
+            if !to.is_empty() && !is_url(to) {
+                return Err(Error::config(
+                    field,
+                    format!("`{to}` (for `{from}`) is not an http(s) URL; leave it empty to never ask `{from}`"),
+                ));
+            }
+            if overrides.insert(from.to_string(), to.to_string()).is_some() {
+                return Err(Error::config(
+                    field,
+                    format!("`{from}` is overridden twice"),
+                ));
+            }
+        }
+        Ok(OcspSettings {
+            enabled: !self.disable_ocsp_stapling,
+            overrides,
+            check_interval,
+        })
+    }
+
     /// Checks every value and every rule between settings, and builds the config. A refusal is
     /// an [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) error whose
     /// [`Error::config_field`] names the setting.
     pub fn build(self) -> Result<Config> {
+        let ocsp = self.ocsp_settings()?;
         let callback_deadlines = self.callback_deadlines.build()?;
         let ca = self
             .ca
@@ -809,6 +875,14 @@ impl ConfigBuilder {
             }
         }
 
+        if self.must_staple && !ocsp.enabled {
+            return Err(Error::config(
+                ConfigField::MustStaple,
+                "Must-Staple certificates are refused by browsers without a staple, and OCSP \
+                 stapling is disabled",
+            ));
+        }
+
         let order_timeout = duration_within(
             ConfigField::OrderTimeout,
             self.order_timeout,
@@ -878,6 +952,7 @@ impl ConfigBuilder {
             preferred_chain,
             profile,
             must_staple: self.must_staple,
+            ocsp,
             reuse_private_keys: self.reuse_private_keys,
             order_timeout,
             order_rate,

@@ -5,6 +5,7 @@
 //! certificates/<issuer>/<name>/<name>.{crt,key,json}
 //! acme/<issuer>/users/<email|default>/<local-part|default>.{json,key}
 //! acme/<issuer>/challenge_tokens/<identifier>.json
+//! ocsp/<first name>-<fnv32a hex of the PEM chain>
 //! locks/<lock name>.lock            (FileStorage only)
 //! ```
 //! Every component goes through [`safe`].
@@ -179,6 +180,20 @@ pub fn reverse_dns_name(ip: IpAddr) -> String {
     }
 }
 
+/// Where the OCSP response of a certificate is kept: `ocsp/<Safe(first name)>-<hex>`, the hex
+/// (not zero-padded, as Go's `%x`) being the 32-bit FNV-1a hash of the PEM chain the
+/// certificate was read from (Go CertMagic's `KeyBuilder.OCSPStaple`).
+pub fn ocsp_staple(first_name: &str, pem_chain_fnv32a: u32) -> String {
+    format!("ocsp/{}-{pem_chain_fnv32a:x}", safe(first_name))
+}
+
+/// 32-bit FNV-1a (Go's `hash/fnv.New32a`).
+pub fn fnv32a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 /// Lock name for obtaining or renewing a name (same lock for both): `issue_cert_<name>`.
 pub fn lock_issue_cert(name: &str) -> String {
     format!("issue_cert_{name}")
@@ -196,6 +211,16 @@ pub fn lock_register_account(email: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ocsp_staple_key_matches_certmagic() {
+        // Go: fnv.New32a() over "" is 0x811c9dc5, over "a" 0xe40c292c (the published vectors).
+        assert_eq!(fnv32a(b""), 0x811c_9dc5);
+        assert_eq!(fnv32a(b"a"), 0xe40c_292c);
+        assert_eq!(fnv32a(b"foobar"), 0xbf9c_f968);
+        assert_eq!(ocsp_staple("*.Example.com", 0xe40c_292c), "ocsp/wildcard_.example.com-e40c292c");
+        assert_eq!(ocsp_staple("a.test", 0x0abc), "ocsp/a.test-abc");
+    }
 
     #[test]
     fn safe_matches_certmagic() {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod caddy;
 pub mod dns;
+pub mod ocsp;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::ServerName;
@@ -37,6 +38,9 @@ pub struct PebbleOptions {
     /// Resolve names through this DNS server on 127.0.0.1 (e.g. [`dns::Bind`]) instead of
     /// starting pebble-challtestsrv.
     pub dns_server: Option<u16>,
+    /// The OCSP responder URL Pebble writes into every certificate's AIA (`ocspResponderURL`);
+    /// Pebble itself answers no OCSP (see [`ocsp::OcspResponder`]).
+    pub ocsp_responder_url: Option<String>,
 }
 
 impl Default for PebbleOptions {
@@ -49,6 +53,7 @@ impl Default for PebbleOptions {
             eab_keys: Vec::new(),
             always_valid: false,
             dns_server: None,
+            ocsp_responder_url: None,
         }
     }
 }
@@ -95,7 +100,7 @@ impl Pebble {
             "privateKey": dir.path().join("api-key.pem"),
             "httpPort": http_port,
             "tlsPort": tls_port,
-            "ocspResponderURL": "",
+            "ocspResponderURL": options.ocsp_responder_url.clone().unwrap_or_default(),
             "externalAccountBindingRequired": !options.eab_keys.is_empty(),
         });
         if !options.eab_keys.is_empty() {
@@ -178,6 +183,16 @@ impl Pebble {
     /// The issuing root of chain `i` (0 = default chain), PEM.
     pub fn root_pem(&self, i: u32) -> String {
         self.management_get(&format!("/roots/{i}"))
+    }
+
+    /// The intermediate that signs chain `i`'s certificates, PEM.
+    pub fn intermediate_pem(&self, i: u32) -> String {
+        self.management_get(&format!("/intermediates/{i}"))
+    }
+
+    /// The private key of that intermediate, PEM (for a test OCSP responder).
+    pub fn intermediate_key_pem(&self, i: u32) -> String {
+        self.management_get(&format!("/intermediate-keys/{i}"))
     }
 
     /// `GET` on the management API (trusting [`Pebble::api_ca_pem`]); panics on failure.
