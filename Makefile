@@ -68,7 +68,7 @@ test-node:
 	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
 	rm -rf target/node-data-home && mkdir -p target/node-data-home
 	cd tests/node && XDG_DATA_HOME=$(CURDIR)/target/node-data-home \
-		node --test --test-concurrency=1 api.test.mjs obtain.test.mjs dns.test.mjs on_demand.test.mjs
+		node --test --test-concurrency=1 api.test.mjs obtain.test.mjs dns.test.mjs on_demand.test.mjs ocsp.test.mjs
 
 ## Regenerate bindings/node/binding.d.ts from the Rust definitions.
 dts:

@@ -616,7 +616,14 @@ int64_t certmagic_certificate_not_before(const struct certmagic_certificate *cer
 int64_t certmagic_certificate_not_after(const struct certmagic_certificate *cert);
 
 /**
- * The OCSP response to staple, DER; an empty view (`len` 0) when there is none.
+ * The OCSP response to staple, DER; an empty view (`len` 0) when there is none (stapling off,
+ * no responder named in the certificate, or no good answer yet). The view lives as long as
+ * `cert`; a newer staple comes with a newer handle from `certmagic_manager_get_certificate`.
+ *
+ * With OpenSSL, staple from the status callback (`SSL_CTX_set_tlsext_status_cb`), which runs
+ * when a client asks for a status: copy the bytes with `OPENSSL_memdup` (OpenSSL frees them),
+ * hand them to `SSL_set_tlsext_status_ocsp_resp`, return `SSL_TLSEXT_ERR_OK`, or
+ * `SSL_TLSEXT_ERR_NOACK` without a staple (`examples/c/openssl_server.c` does this).
  *
  * # Safety
  * `cert` live; `out` valid for one `certmagic_bytes`.
@@ -856,13 +863,45 @@ certmagic_result certmagic_config_builder_set_profile(struct certmagic_config_bu
                                                       const char *profile);
 
 /**
- * Asks for OCSP Must-Staple in CSRs.
+ * Asks for OCSP Must-Staple in CSRs: browsers that honour it refuse a handshake without a
+ * stapled response, so the server must staple (`certmagic_certificate_ocsp_staple`), stapling
+ * must stay on, and the CA must run an OCSP responder.
  *
  * # Safety
  * `builder` live.
  */
 certmagic_result certmagic_config_builder_set_must_staple(struct certmagic_config_builder *builder,
                                                           bool must_staple);
+
+/**
+ * Turns OCSP stapling off (default on: responses are fetched, checked, stored and offered
+ * through `certmagic_certificate_ocsp_staple` for certificates whose leaf names a responder).
+ *
+ * # Safety
+ * `builder` live.
+ */
+certmagic_result certmagic_config_builder_set_disable_ocsp_stapling(struct certmagic_config_builder *builder,
+                                                                    bool disable);
+
+/**
+ * Asks the OCSP responder at `to` instead of `from`, the URL certificates name; an empty `to`
+ * never asks `from`. Once per responder.
+ *
+ * # Safety
+ * `builder` live; `from` and `to` NUL-terminated.
+ */
+certmagic_result certmagic_config_builder_add_ocsp_responder_override(struct certmagic_config_builder *builder,
+                                                                      const char *from,
+                                                                      const char *to);
+
+/**
+ * How often OCSP staples are checked for refresh, in milliseconds (default an hour).
+ *
+ * # Safety
+ * `builder` live.
+ */
+certmagic_result certmagic_config_builder_set_ocsp_check_interval_ms(struct certmagic_config_builder *builder,
+                                                                     uint64_t interval_ms);
 
 /**
  * Keeps private keys across renewals.

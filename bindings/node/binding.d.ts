@@ -24,6 +24,11 @@ export declare class Engine {
   revoke(name: string, reason?: string | undefined | null): Promise<void>
   /** The certificate for a TLS server name (exact, then wildcard). Memory only. */
   getCertificate(serverName: string): CertificateData | null
+  /**
+   * The OCSP response to staple for the cached certificate whose leaf is `leaf_der` (what
+   * Node's `OCSPRequest` event gives), if a good one is known. Memory only.
+   */
+  ocspStapleFor(leafDer: Buffer): Buffer | null
   /** The hash of the certificate for a server name: cheap, for caching contexts per certificate. */
   certificateHash(serverName: string): string | null
   addCertificate(certPem: string, keyPem: string): CertificateData
@@ -58,6 +63,8 @@ export interface CertificateData {
   /** Milliseconds since the Unix epoch. */
   notAfter: number
   ocspStaple?: Buffer
+  /** `good`, `revoked` or `unknown`: the last checked OCSP response's status. */
+  ocspStatus?: string
   managed: boolean
   /** SHA-256 of the DER chain, hex: equal for the same certificate. */
   hash: string
@@ -132,6 +139,11 @@ export interface EngineOptions {
   preferredChain?: ChainOptions
   profile?: string
   mustStaple?: boolean
+  disableOcspStapling?: boolean
+  /** Responder URL → URL to ask instead ("": never ask it). */
+  ocspResponderOverrides?: Record<string, string>
+  /** Milliseconds. */
+  ocspCheckInterval?: number
   reusePrivateKeys?: boolean
   orderTimeout?: number
   rateLimit?: RateLimitOptions

@@ -114,7 +114,14 @@ export interface CertMagicOptions {
   eab?: { keyId: string; hmacKey: string }
   preferredChain?: { rootCommonNames?: string[]; issuerCommonNames?: string[]; smallest?: boolean }
   profile?: string
+  /** Ask for OCSP Must-Staple in CSRs (needs stapling on, and a CA with an OCSP responder). */
   mustStaple?: boolean
+  /** Turn OCSP stapling off (default on for certificates whose leaf names a responder). */
+  disableOcspStapling?: boolean
+  /** Responder URL → URL to ask instead ("" never asks that responder). */
+  ocspResponderOverrides?: Record<string, string>
+  /** How often (ms) staples past the midpoint of their validity are refreshed (default 1 h). */
+  ocspCheckInterval?: number
   reusePrivateKeys?: boolean
   orderTimeout?: number
   rateLimit?: { events: number; window: number }
@@ -147,7 +154,10 @@ export interface Certificate {
   names: string[]
   notBefore: Date
   notAfter: Date
+  /** The good OCSP response stapled to handshakes, DER. */
   ocspStaple: Buffer | null
+  /** The last checked OCSP response's status. */
+  ocspStatus: 'good' | 'revoked' | 'unknown' | null
   managed: boolean
   /** SHA-256 of the DER chain, hex. */
   hash: string
@@ -194,6 +204,17 @@ export interface StoredCertCorruptEvent {
   private_key_path: string
   metadata_path: string
 }
+/** OCSP says a cached certificate is revoked; a managed one is replaced at once (with a new key
+ * for keyCompromise, the old one moved to `<key>.compromised`). */
+export interface CertOcspRevokedEvent {
+  subjects: string[]
+  /** The revoked chain, PEM. */
+  certificate: string
+  /** RFC 5280 reason code (1: keyCompromise). */
+  reason: number
+  /** RFC 3339. */
+  revoked_at: string
+}
 /** A handshake asked for a certificate (asynchronous path). Informational in Node: listeners
  * cannot refuse it (use `onDemand.decision`). */
 export interface TlsGetCertificateEvent {
@@ -207,6 +228,7 @@ export interface CertMagicEvents {
   cached_managed_cert: [CachedCertEvent]
   cached_unmanaged_cert: [CachedCertEvent]
   stored_cert_corrupt: [StoredCertCorruptEvent]
+  cert_ocsp_revoked: [CertOcspRevokedEvent]
   tls_get_certificate: [TlsGetCertificateEvent]
 }
 
@@ -231,6 +253,8 @@ export declare class CertMagic extends EventEmitter<CertMagicEvents> {
   httpChallengeAnswer(host: string, path: string): Promise<string | null>
   secureContext(name: string): SecureContext | null
   tlsOptions(options?: { alpnProtocols?: string[] }): TlsOptions
+  /** For `server.on('OCSPRequest', …)` of a server built with `tlsOptions()`. */
+  ocspRequestHandler(): (certificate: Buffer, issuer: Buffer, callback: (err: Error | null, response?: Buffer) => void) => void
   httpChallengeHandler(
     next?: RequestHandler,
     options?: { httpsPort?: number },

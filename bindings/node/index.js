@@ -207,6 +207,14 @@ function nativeOptions(options) {
   }))
   want('profile', 'string')
   want('mustStaple', 'boolean')
+  want('disableOcspStapling', 'boolean')
+  want('ocspResponderOverrides', 'object', (v) => {
+    if (v === null || Array.isArray(v) || Object.values(v).some((u) => typeof u !== 'string')) {
+      throw new TypeError('options.ocspResponderOverrides must be an object of responder URL → URL strings')
+    }
+    return { ...v }
+  })
+  want('ocspCheckInterval', 'number')
   want('reusePrivateKeys', 'boolean')
   want('orderTimeout', 'number')
   want('rateLimit', 'object', (v) => rateLimit('rateLimit', v))
@@ -397,6 +405,7 @@ function toCertificate(data) {
     notBefore: new Date(data.notBefore),
     notAfter: new Date(data.notAfter),
     ocspStaple: data.ocspStaple ?? null,
+    ocspStatus: data.ocspStatus ?? null,
     managed: data.managed,
     hash: data.hash,
     serial: data.serial,
@@ -416,8 +425,9 @@ function checkName(name) {
 // ---------- the manager ----------
 
 /** Obtains, renews and serves certificates. Emits `cert_obtaining`, `cert_obtained`,
- * `cert_failed`, `cached_managed_cert` and `cached_unmanaged_cert` with CertMagic's payloads,
- * and `stored_cert_corrupt` when a stored certificate is replaced because it is unusable. */
+ * `cert_failed`, `cached_managed_cert`, `cached_unmanaged_cert` and `cert_ocsp_revoked` with
+ * CertMagic's payloads, and `stored_cert_corrupt` when a stored certificate is replaced because
+ * it is unusable. */
 class CertMagic extends EventEmitter {
   #engine
   #contexts = new Map()
@@ -560,6 +570,21 @@ class CertMagic extends EventEmitter {
     }
   }
 
+  /** A listener for the `OCSPRequest` event of a `tls`, `https` or `http2` server built with
+   * `tlsOptions()`: staples the certificate's OCSP response when a good one is known
+   * (`server.on('OCSPRequest', magic.ocspRequestHandler())`; `https()` and `createTlsServer`
+   * do this themselves). A missing staple never fails a handshake. */
+  ocspRequestHandler() {
+    const engine = this.#engine
+    return (certificate, _issuer, callback) => {
+      let staple
+      try {
+        staple = engine.ocspStapleFor(certificate) ?? undefined
+      } catch {}
+      callback(null, staple)
+    }
+  }
+
   /** A request handler for `http.createServer` (or Express/Connect middleware): answers
    * HTTP-01 challenges; other requests go to `next` if given, else are redirected to HTTPS. */
   httpChallengeHandler(next, { httpsPort = 443 } = {}) {
@@ -592,6 +617,7 @@ class CertMagic extends EventEmitter {
    * `handler(socket)`. */
   createTlsServer(handler, { alpnProtocols = ['http/1.1'] } = {}) {
     const engine = this.#engine
+    const ocspListener = this.ocspRequestHandler()
     return net.createServer((socket) => {
       let buffered = Buffer.alloc(0)
       const fail = () => socket.destroy()
@@ -617,7 +643,12 @@ class CertMagic extends EventEmitter {
           : this.#contextFor(name, hello.protocols)
         pick.then((secureContext) => {
           if (secureContext == null) return fail()
-          const secure = new tls.TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: challenge ? ['acme-tls/1'] : alpnProtocols })
+          // Node staples through its server's `OCSPRequest` event; a bare TLSSocket gets a
+          // stand-in server holding the chosen context and the listener.
+          const stapler = new EventEmitter()
+          stapler._sharedCreds = secureContext
+          stapler.on('OCSPRequest', ocspListener)
+          const secure = new tls.TLSSocket(socket, { isServer: true, secureContext, server: stapler, ALPNProtocols: challenge ? ['acme-tls/1'] : alpnProtocols })
           secure.on('error', () => secure.destroy())
           if (challenge) {
             secure.once('secure', () => secure.end())
@@ -669,6 +700,7 @@ async function https(names, handler, options = {}) {
   const magic = given || new CertMagic({ agreed: true, altHttpPort: httpPort, disableTlsAlpnChallenge: true, ...rest })
   const httpServer = http.createServer(magic.httpChallengeHandler(undefined, { httpsPort }))
   const httpsServer = nodeHttps.createServer(magic.tlsOptions(), handler)
+  httpsServer.on('OCSPRequest', magic.ocspRequestHandler())
   await listen(httpServer, httpPort, host)
   await listen(httpsServer, httpsPort, host)
   try {

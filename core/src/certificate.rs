@@ -130,8 +130,22 @@ impl Certificate {
 
     /// The same certificate with `response` as its OCSP status, stapled if it is good.
     pub(crate) fn with_ocsp(&self, response: Arc<OcspResponse>) -> Self {
+        let staple = (response.status() == OcspStatus::Good).then(|| response.der().to_vec());
+        self.with_ocsp_state(staple, Some(response))
+    }
+
+    /// The same certificate without OCSP status or staple.
+    pub(crate) fn without_ocsp(&self) -> Self {
+        self.with_ocsp_state(None, None)
+    }
+
+    fn with_ocsp_state(
+        &self,
+        staple: Option<Vec<u8>>,
+        response: Option<Arc<OcspResponse>>,
+    ) -> Self {
         let mut certified = CertifiedKey::clone(&self.certified);
-        certified.ocsp = (response.status() == OcspStatus::Good).then(|| response.der().to_vec());
+        certified.ocsp = staple;
         Self {
             names: self.names.clone(),
             certified: Arc::new(certified),
@@ -144,7 +158,7 @@ impl Certificate {
             chain_pem: self.chain_pem.clone(),
             key_pem: self.key_pem.clone(),
             source_pem_fnv: self.source_pem_fnv,
-            ocsp: Some(response),
+            ocsp: response,
         }
     }
 

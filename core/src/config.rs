@@ -437,6 +437,57 @@ mod tests {
             vec![ChallengeType::Http01, ChallengeType::TlsAlpn01]
         );
         assert_eq!(c.issuer_key(), "acme-v02.api.letsencrypt.org-directory");
+        assert!(c.ocsp_stapling());
+        assert_eq!(c.ocsp_check_interval(), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn ocsp_settings() {
+        let c = base()
+            .ocsp_responder_override("http://ocsp.ca.test", "http://127.0.0.1:8888/ocsp")
+            .ocsp_responder_override("http://gone.ca.test/", "")
+            .ocsp_check_interval(Span::millis(250.0))
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.ocsp.responder_url("http://ocsp.ca.test"),
+            Some("http://127.0.0.1:8888/ocsp")
+        );
+        assert_eq!(c.ocsp.responder_url("http://gone.ca.test/"), None);
+        assert_eq!(
+            c.ocsp.responder_url("http://other.test"),
+            Some("http://other.test")
+        );
+        assert_eq!(c.ocsp_check_interval(), Duration::from_millis(250));
+        let field = |b: ConfigBuilder| b.build().unwrap_err().config_field();
+        for bad in [
+            ("", "http://x.test"),
+            ("ftp://x.test", ""),
+            ("http://x.test", "not a url"),
+        ] {
+            assert_eq!(
+                field(base().ocsp_responder_override(bad.0, bad.1)),
+                Some(ConfigField::OcspResponderOverrides),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            field(
+                base()
+                    .ocsp_responder_override("http://x.test", "")
+                    .ocsp_responder_override("http://x.test", "http://y.test")
+            ),
+            Some(ConfigField::OcspResponderOverrides)
+        );
+        assert_eq!(
+            field(base().ocsp_check_interval(Span::millis(1.0))),
+            Some(ConfigField::OcspCheckInterval)
+        );
+        assert_eq!(
+            field(base().must_staple(true).disable_ocsp_stapling(true)),
+            Some(ConfigField::MustStaple)
+        );
+        assert!(base().must_staple(true).build().is_ok());
     }
 
     #[test]

@@ -56,8 +56,8 @@ mod retry;
 pub mod runtime;
 mod serve;
 pub mod solvers;
-pub mod storage;
 mod stapling;
+pub mod storage;
 mod subject;
 
 pub use account::AccountRegistration;
@@ -69,10 +69,9 @@ pub use callbacks::CallbackDeadlines;
 pub use certificate::{AcmeIssuerData, Certificate, CertificateResource};
 pub use config::{
     ChainPreference, ChallengeType, Config, ConfigBuilder, DEFAULT_OCSP_CHECK_INTERVAL,
-    DEFAULT_ORDER_TIMEOUT,
-    DEFAULT_RENEW_CHECK_INTERVAL, DEFAULT_RENEWAL_WINDOW_RATIO, ExternalAccountBinding,
-    GOOGLE_TRUST_SERVICES, GOOGLE_TRUST_SERVICES_STAGING, LETS_ENCRYPT_PRODUCTION,
-    LETS_ENCRYPT_STAGING, RateLimit, ZEROSSL,
+    DEFAULT_ORDER_TIMEOUT, DEFAULT_RENEW_CHECK_INTERVAL, DEFAULT_RENEWAL_WINDOW_RATIO,
+    ExternalAccountBinding, GOOGLE_TRUST_SERVICES, GOOGLE_TRUST_SERVICES_STAGING,
+    LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, RateLimit, ZEROSSL,
 };
 pub use crypto::{KeyType, decode_private_key_pem, encode_chain_pem, parse_pem_chain};
 pub use dns::{DnsChallenge, DnsOptions, DnsProvider, DnsRecord};

@@ -258,6 +258,20 @@ impl Manager {
         self.inner.cache.get_any_case(server_name)
     }
 
+    /// The cached certificate whose leaf is `leaf_der`, for TLS stacks that name the
+    /// certificate rather than the server name when they ask for its OCSP staple (OpenSSL's
+    /// status callback, Node's `OCSPRequest` event). Never blocks, never does I/O.
+    pub fn certificate_for_leaf(&self, leaf_der: &[u8]) -> Option<Arc<Certificate>> {
+        let facts = crate::certificate::LeafFacts::parse(leaf_der).ok()?;
+        facts.names.iter().find_map(|name| {
+            self.inner.cache.get_exact(name).filter(|c| {
+                c.chain_der()
+                    .first()
+                    .is_some_and(|l| l.as_ref() == leaf_der)
+            })
+        })
+    }
+
     /// Adds a certificate obtained elsewhere (PEM chain, leaf first, and PEM key). It is served
     /// for its names but never renewed.
     pub fn add_certificate(&self, chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<Certificate>> {

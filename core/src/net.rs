@@ -23,8 +23,7 @@ pub(crate) fn http_connector(connect_timeout: Option<Duration>) -> HttpConnector
 /// A client of plain `http` and `https` URLs (Mozilla roots) for the endpoints a user names
 /// (ask endpoints, OCSP responders). No pooled connections: a pool belongs to one runtime, and
 /// to one process after fork.
-pub(crate) type WebClient<B> =
-    Client<hyper_rustls::HttpsConnector<HttpConnector>, B>;
+pub(crate) type WebClient<B> = Client<hyper_rustls::HttpsConnector<HttpConnector>, B>;
 
 pub(crate) fn web_client<B>() -> std::result::Result<WebClient<B>, String>
 where

@@ -75,9 +75,21 @@ impl ManagerInner {
     /// stapled copy in its place; a revoked one is then replaced.
     pub(crate) async fn restaple_cached(self: &Arc<Self>, cert: Arc<Certificate>) {
         let Some(response) = self.ocsp_response_for(&cert).await else {
+            // No newer answer: the current staple is served until its nextUpdate, then none
+            // (a client would refuse an expired one).
+            let expired = cert
+                .ocsp_response()
+                .and_then(OcspResponse::next_update)
+                .is_some_and(|next| next <= SystemTime::now());
+            if expired {
+                tracing::warn!(names = ?cert.names().collect::<Vec<_>>(), "OCSP staple expired with no newer answer; serving none");
+                self.cache.replace_same_chain(Arc::new(cert.without_ocsp()));
+            }
             return;
         };
-        let unchanged = cert.ocsp_response().is_some_and(|r| r.der() == response.der());
+        let unchanged = cert
+            .ocsp_response()
+            .is_some_and(|r| r.der() == response.der());
         if unchanged {
             return;
         }
@@ -137,30 +149,29 @@ impl ManagerInner {
                 self.move_compromised_key(name, &cert).await;
             }
             let revoked = cert.clone();
-            self.spawn_with_retries(
-                format!("replace_revoked_{name}"),
-                subject,
-                move |m, s| {
-                    let revoked = revoked.clone();
-                    async move {
-                        // A compromised key must not be reused: a fresh obtain, not a renewal.
-                        let issue = if key_compromise {
-                            Issue::forced_renewal(None)
-                        } else {
-                            Issue::forced_renewal(Some(revoked.clone()))
-                        };
-                        let res = m.issue_cert(&s, issue).await.map(|_| ());
-                        if res.is_err() {
-                            // Serving a revoked certificate helps no one (Go CertMagic drops it too).
-                            let name = s.as_string();
-                            if m.cache.get_exact(&name).is_some_and(|c| c.hash() == revoked.hash()) {
-                                m.cache.remove(&name);
-                            }
+            self.spawn_with_retries(format!("replace_revoked_{name}"), subject, move |m, s| {
+                let revoked = revoked.clone();
+                async move {
+                    // A compromised key must not be reused: a fresh obtain, not a renewal.
+                    let issue = if key_compromise {
+                        Issue::forced_renewal(None)
+                    } else {
+                        Issue::forced_renewal(Some(revoked.clone()))
+                    };
+                    let res = m.issue_cert(&s, issue).await.map(|_| ());
+                    if res.is_err() {
+                        // Serving a revoked certificate helps no one (Go CertMagic drops it too).
+                        let name = s.as_string();
+                        if m.cache
+                            .get_exact(&name)
+                            .is_some_and(|c| c.hash() == revoked.hash())
+                        {
+                            m.cache.remove(&name);
                         }
-                        res
                     }
-                },
-            );
+                    res
+                }
+            });
         }
     }
 
@@ -181,10 +192,14 @@ impl ManagerInner {
             Ok::<_, crate::Error>(true)
         };
         match moved.await {
-            Ok(true) => tracing::warn!(key = %key, "compromised private key moved aside (.compromised)"),
+            Ok(true) => {
+                tracing::warn!(key = %key, "compromised private key moved aside (.compromised)")
+            }
             Ok(false) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => tracing::error!(key = %key, error = %e, "could not move the compromised private key aside"),
+            Err(e) => {
+                tracing::error!(key = %key, error = %e, "could not move the compromised private key aside")
+            }
         }
     }
 
@@ -204,7 +219,10 @@ impl ManagerInner {
             return None;
         };
         let Some(url) = settings.responder_url(named) else {
-            tracing::debug!(responder = named, "OCSP responder turned off by an override");
+            tracing::debug!(
+                responder = named,
+                "OCSP responder turned off by an override"
+            );
             return None;
         };
         match self.fetch_response(cert, &leaf, &responder, url).await {
@@ -247,10 +265,12 @@ impl ManagerInner {
 
         let storage = &self.config.storage;
         let key = cert.ocsp_storage_key();
+        // A stored answer past its midpoint is still valid: the fallback if the responder fails.
+        let mut stale = None;
         match storage.load(&key).await {
             Ok(stored) => match usable(&stored, cert, leaf, &issuer) {
                 Ok(r) if r.is_fresh(SystemTime::now()) => return Ok(r),
-                Ok(_) => {}
+                Ok(r) => stale = Some(r),
                 Err(e) => {
                     // Go CertMagic deletes staples it cannot use.
                     tracing::warn!(key = %key, error = %e, "stored OCSP response is unusable; deleting it");
@@ -258,18 +278,31 @@ impl ManagerInner {
                 }
             },
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(key = %key, error = %e, "could not read the stored OCSP response"),
+            Err(e) => {
+                tracing::warn!(key = %key, error = %e, "could not read the stored OCSP response")
+            }
         }
 
         let request = request_der(leaf, &issuer)?;
-        let answer = query(url, &request).await?;
-        let response = usable(&answer, cert, leaf, &issuer)?;
+        let asked = async { usable(&query(url, &request).await?, cert, leaf, &issuer) };
+        let response = match (asked.await, stale) {
+            (Ok(r), _) => r,
+            (Err(e), Some(stale)) => {
+                tracing::warn!(responder = url, error = %e, "OCSP responder failed; using the stored response until it expires");
+                return Ok(stale);
+            }
+            (Err(e), None) => return Err(e),
+        };
         if response.status() == OcspStatus::Good {
             if let Err(e) = storage.store(&key, response.der()).await {
                 tracing::warn!(key = %key, error = %e, "could not store the OCSP response");
             }
         }
-        tracing::debug!(status = response.status().as_str(), responder = url, "OCSP response");
+        tracing::debug!(
+            status = response.status().as_str(),
+            responder = url,
+            "OCSP response"
+        );
         Ok(response)
     }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certmagic::storage::keys;
-use certmagic::{Certificate, Config, ErrorKind, FileStorage, Manager, OcspStatus, Storage};
+use certmagic::{
+    Certificate, Config, ConfigBuilder, ErrorKind, FileStorage, Manager, OcspStatus, Storage,
+};
 use certmagic_testsupport::ocsp::{OcspResponder, Status};
 use common::{Pebble, PebbleOptions, Recorder};
 
@@ -18,19 +20,29 @@ use common::{Pebble, PebbleOptions, Recorder};
 /// intermediate, with a nextUpdate `next_update_minutes` after thisUpdate, or none).
 fn pebble_with_responder(next_update_minutes: Option<u32>) -> (Pebble, OcspResponder) {
     let port = OcspResponder::pick_port();
-    let pebble = Pebble::start(PebbleOptions {
-        ocsp_responder_url: Some(format!("http://127.0.0.1:{port}/")),
+    let pebble = pebble_naming(&format!("http://127.0.0.1:{port}/"));
+    let responder = responder_for(&pebble, port, next_update_minutes);
+    (pebble, responder)
+}
+
+/// Pebble writing `url` as the OCSP responder of every certificate.
+fn pebble_naming(url: &str) -> Pebble {
+    Pebble::start(PebbleOptions {
+        ocsp_responder_url: Some(url.to_string()),
         ..PebbleOptions::default()
-    });
+    })
+}
+
+/// A responder on `port` for Pebble's certificates.
+fn responder_for(pebble: &Pebble, port: u16, next_update_minutes: Option<u32>) -> OcspResponder {
     let intermediate = pebble.intermediate_pem(0);
-    let responder = OcspResponder::start(
+    OcspResponder::start(
         port,
         &intermediate,
         &intermediate,
         &pebble.intermediate_key_pem(0),
         next_update_minutes,
-    );
-    (pebble, responder)
+    )
 }
 
 /// Polls `f` until it gives a value (every 50 ms, at most `limit`).
@@ -186,7 +198,9 @@ async fn a_good_response_is_stapled_stored_served_and_shared() {
     // without asking the responder (which is down now).
     let asked = responder.requests();
     responder.stop();
-    let config = common::pebble_config(&pebble, storage.clone()).build().unwrap();
+    let config = common::pebble_config(&pebble, storage.clone())
+        .build()
+        .unwrap();
     let second = Manager::new(config).unwrap();
     second.manage(&[name]).await.unwrap();
     let loaded = second.get_certificate(name).unwrap();
@@ -230,7 +244,10 @@ async fn a_certificate_revoked_for_key_compromise_is_replaced_with_a_new_key() {
     })
     .await;
     common::assert_cert_verifies(&pebble, &replaced, name);
-    assert_ne!(replaced.key_der().secret_der(), first.key_der().secret_der());
+    assert_ne!(
+        replaced.key_der().secret_der(),
+        first.key_der().secret_der()
+    );
     assert_eq!(pebble.certificates_issued(), 2);
 
     // The compromised key was moved aside, and the stored key is the new one.
@@ -266,22 +283,51 @@ async fn a_certificate_revoked_for_key_compromise_is_replaced_with_a_new_key() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn stapling_off_asks_no_responder() {
-    let (pebble, responder) = pebble_with_responder(Some(60));
-    let storage: Arc<dyn Storage> = Arc::new(certmagic::MemoryStorage::new());
-    let name = "ocsp-off.example.test";
-    let config = common::pebble_config(&pebble, storage)
-        .disable_ocsp_stapling(true)
-        .ocsp_check_interval(Duration::from_millis(100))
-        .build()
+async fn responder_overrides_and_stapling_off() {
+    // Certificates name a responder nobody runs; the real one listens elsewhere.
+    let named = format!("http://127.0.0.1:{}/", OcspResponder::pick_port());
+    let pebble = pebble_naming(&named);
+    let responder = responder_for(&pebble, OcspResponder::pick_port(), Some(60));
+    let manager_with = |settings: &dyn Fn(ConfigBuilder) -> ConfigBuilder| {
+        let storage: Arc<dyn Storage> = Arc::new(certmagic::MemoryStorage::new());
+        let config = settings(common::pebble_config(&pebble, storage))
+            .build()
+            .unwrap();
+        Manager::new(config).unwrap()
+    };
+
+    // Overridden to the real responder: it is asked (and knows nothing of the certificate).
+    let redirected = manager_with(&|b| b.ocsp_responder_override(&named, responder.url()));
+    redirected
+        .manage(&["ocsp-redirected.example.test"])
+        .await
         .unwrap();
-    let manager = Manager::new(config).unwrap();
-    manager.manage(&[name]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let cert = manager.get_certificate(name).unwrap();
-    assert!(cert.ocsp_response().is_none());
-    assert_eq!(responder.requests(), 0);
-    manager.shutdown().await.unwrap();
+    let cert = redirected
+        .get_certificate("ocsp-redirected.example.test")
+        .unwrap();
+    assert_eq!(
+        cert.ocsp_response().map(|r| r.status()),
+        Some(OcspStatus::Unknown)
+    );
+    let asked = responder.requests();
+    assert!(asked >= 1);
+    redirected.shutdown().await.unwrap();
+
+    // Overridden to nothing, or stapling off: no request, no response.
+    let off: [&dyn Fn(ConfigBuilder) -> ConfigBuilder; 2] =
+        [&|b| b.ocsp_responder_override(&named, ""), &|b| {
+            b.disable_ocsp_stapling(true)
+        }];
+    for settings in off {
+        let manager =
+            manager_with(&|b| settings(b).ocsp_check_interval(Duration::from_millis(100)));
+        manager.manage(&["ocsp-off.example.test"]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let cert = manager.get_certificate("ocsp-off.example.test").unwrap();
+        assert!(cert.ocsp_response().is_none());
+        manager.shutdown().await.unwrap();
+    }
+    assert_eq!(responder.requests(), asked);
 
     // Must-Staple needs stapling.
     let refused = Config::builder()
@@ -289,5 +335,59 @@ async fn stapling_off_asks_no_responder() {
         .disable_ocsp_stapling(true)
         .build()
         .unwrap_err();
-    assert_eq!(refused.config_field(), Some(certmagic::ConfigField::MustStaple));
+    assert_eq!(
+        refused.config_field(),
+        Some(certmagic::ConfigField::MustStaple)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_responder_down_the_staple_is_served_until_it_expires() {
+    // Responses valid for one minute (OpenSSL's shortest): refreshed from 30 s on.
+    let (pebble, mut responder) = pebble_with_responder(Some(1));
+    let storage: Arc<dyn Storage> = Arc::new(certmagic::MemoryStorage::new());
+    let name = "ocsp-down.example.test";
+    let config = common::pebble_config(&pebble, storage)
+        .ocsp_check_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let manager = Manager::new(config).unwrap();
+    manager.manage(&[name]).await.unwrap();
+    let serial = manager.get_certificate(name).unwrap().serial_hex();
+    responder.set(&serial, Status::Good);
+    let stapled = wait_for("a good staple", Duration::from_secs(30), || {
+        manager
+            .get_certificate(name)
+            .filter(|c| c.ocsp_staple().is_some())
+    })
+    .await;
+    let response = stapled.ocsp_response().unwrap().clone();
+    responder.stop();
+
+    // Past the midpoint, refreshing fails: the staple it has is still served.
+    let midpoint = response.refresh_at().unwrap();
+    let next_update = response.next_update().unwrap();
+    let past_midpoint = midpoint + Duration::from_secs(3);
+    assert!(past_midpoint + Duration::from_secs(10) < next_update);
+    if let Ok(wait) = past_midpoint.duration_since(std::time::SystemTime::now()) {
+        tokio::time::sleep(wait).await;
+    }
+    let served = manager.get_certificate(name).unwrap();
+    assert_eq!(served.ocsp_staple(), Some(response.der()));
+
+    // Once it expires, none.
+    let unstapled = wait_for("the expired staple to go", Duration::from_secs(60), || {
+        manager
+            .get_certificate(name)
+            .filter(|c| c.ocsp_staple().is_none())
+    })
+    .await;
+    assert!(std::time::SystemTime::now() >= next_update);
+    assert_eq!(
+        unstapled.hash(),
+        stapled.hash(),
+        "the same certificate, still served"
+    );
+    assert_eq!(pebble.certificates_issued(), 1);
+    manager.shutdown().await.unwrap();
 }

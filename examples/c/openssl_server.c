@@ -2,7 +2,9 @@
  * TLS-ALPN-01 alone, answered by this server itself:
  *  - the ClientHello callback picks the certificate by SNI from the library, or, for a CA's
  *    validation handshake (ALPN exactly "acme-tls/1"), the challenge certificate;
- *  - the ALPN callback selects "acme-tls/1" for validations and "http/1.1" otherwise.
+ *  - the ALPN callback selects "acme-tls/1" for validations and "http/1.1" otherwise;
+ *  - the status callback staples the certificate's OCSP response when the library has a good
+ *    one (certificates whose CA runs an OCSP responder).
  *
  * Usage: openssl_server <ca-directory-url> <ca-roots.pem> <port> <storage-dir> <name>
  * Prints READY once the certificate is obtained, then serves "hello from libcertmagic" over
@@ -124,6 +126,29 @@ static int client_hello(SSL *ssl, int *alert, void *arg) {
         return SSL_CLIENT_HELLO_ERROR;
     }
     return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Staples the OCSP response of the certificate picked for this name, if the library has a good
+ * one. OpenSSL calls this only when the client asked for a status. */
+static int staple_ocsp(SSL *ssl, void *arg) {
+    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    const certmagic_certificate *cert = NULL;
+    certmagic_bytes staple;
+    unsigned char *copy = NULL;
+    (void)arg;
+    if (sni == NULL || certmagic_manager_get_certificate(manager, sni, &cert) != CERTMAGIC_RESULT_OK) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    if (certmagic_certificate_ocsp_staple(cert, &staple) == CERTMAGIC_RESULT_OK && staple.len > 0) {
+        /* OpenSSL frees the response with OPENSSL_free: hand it a copy of its own. */
+        copy = OPENSSL_memdup(staple.data, staple.len);
+    }
+    if (copy != NULL && SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long)staple.len) != 1) {
+        OPENSSL_free(copy);
+        copy = NULL;
+    }
+    certmagic_certificate_free(cert);
+    return copy != NULL ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
 }
 
 /* acme-tls/1 for a validation handshake (the only protocol offered), else http/1.1. */
@@ -253,6 +278,7 @@ int main(int argc, char **argv) {
     s.ctx = SSL_CTX_new(TLS_server_method());
     SSL_CTX_set_client_hello_cb(s.ctx, client_hello, NULL);
     SSL_CTX_set_alpn_select_cb(s.ctx, select_alpn, NULL);
+    SSL_CTX_set_tlsext_status_cb(s.ctx, staple_ocsp);
     s.fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     memset(&addr, 0, sizeof addr);

@@ -204,7 +204,14 @@ pub unsafe extern "C" fn certmagic_certificate_not_after(
     })
 }
 
-/// The OCSP response to staple, DER; an empty view (`len` 0) when there is none.
+/// The OCSP response to staple, DER; an empty view (`len` 0) when there is none (stapling off,
+/// no responder named in the certificate, or no good answer yet). The view lives as long as
+/// `cert`; a newer staple comes with a newer handle from `certmagic_manager_get_certificate`.
+///
+/// With OpenSSL, staple from the status callback (`SSL_CTX_set_tlsext_status_cb`), which runs
+/// when a client asks for a status: copy the bytes with `OPENSSL_memdup` (OpenSSL frees them),
+/// hand them to `SSL_set_tlsext_status_ocsp_resp`, return `SSL_TLSEXT_ERR_OK`, or
+/// `SSL_TLSEXT_ERR_NOACK` without a staple (`examples/c/openssl_server.c` does this).
 ///
 /// # Safety
 /// `cert` live; `out` valid for one `certmagic_bytes`.

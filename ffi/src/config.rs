@@ -507,7 +507,9 @@ pub unsafe extern "C" fn certmagic_config_builder_set_profile(
     unsafe { set_text(builder, profile, "profile", |i, v| i.profile(v)) }
 }
 
-/// Asks for OCSP Must-Staple in CSRs.
+/// Asks for OCSP Must-Staple in CSRs: browsers that honour it refuse a handshake without a
+/// stapled response, so the server must staple (`certmagic_certificate_ocsp_staple`), stapling
+/// must stay on, and the CA must run an OCSP responder.
 ///
 /// # Safety
 /// `builder` live.
@@ -517,6 +519,56 @@ pub unsafe extern "C" fn certmagic_config_builder_set_must_staple(
     must_staple: bool,
 ) -> certmagic_result {
     unsafe { update(builder, |b| set(b, |i| i.must_staple(must_staple))) }
+}
+
+/// Turns OCSP stapling off (default on: responses are fetched, checked, stored and offered
+/// through `certmagic_certificate_ocsp_staple` for certificates whose leaf names a responder).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_disable_ocsp_stapling(
+    builder: *mut certmagic_config_builder,
+    disable: bool,
+) -> certmagic_result {
+    unsafe { update(builder, |b| set(b, |i| i.disable_ocsp_stapling(disable))) }
+}
+
+/// Asks the OCSP responder at `to` instead of `from`, the URL certificates name; an empty `to`
+/// never asks `from`. Once per responder.
+///
+/// # Safety
+/// `builder` live; `from` and `to` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_add_ocsp_responder_override(
+    builder: *mut certmagic_config_builder,
+    from: *const c_char,
+    to: *const c_char,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let (from, to) = (text(from, "from")?, text(to, "to")?);
+            set(b, |i| i.ocsp_responder_override(from, to))
+        })
+    }
+}
+
+/// How often OCSP staples are checked for refresh, in milliseconds (default an hour).
+///
+/// # Safety
+/// `builder` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_ocsp_check_interval_ms(
+    builder: *mut certmagic_config_builder,
+    interval_ms: u64,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            set(b, |i| {
+                i.ocsp_check_interval(Duration::from_millis(interval_ms))
+            })
+        })
+    }
 }
 
 /// Keeps private keys across renewals.
@@ -790,6 +842,11 @@ pub(crate) fn setter_name(field: ConfigField) -> &'static str {
         }
         ConfigField::Profile => "certmagic_config_builder_set_profile",
         ConfigField::MustStaple => "certmagic_config_builder_set_must_staple",
+        ConfigField::DisableOcspStapling => "certmagic_config_builder_set_disable_ocsp_stapling",
+        ConfigField::OcspResponderOverrides => {
+            "certmagic_config_builder_add_ocsp_responder_override"
+        }
+        ConfigField::OcspCheckInterval => "certmagic_config_builder_set_ocsp_check_interval_ms",
         ConfigField::ReusePrivateKeys => "certmagic_config_builder_set_reuse_private_keys",
         ConfigField::OrderTimeout => "certmagic_config_builder_set_order_timeout_ms",
         ConfigField::RateLimitEvents | ConfigField::RateLimitWindow => {

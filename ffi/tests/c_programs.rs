@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use certmagic_testsupport::dns::{Bind, TSIG_KEY_NAME};
+use certmagic_testsupport::ocsp::{OcspResponder, Status as OcspStatus};
 use certmagic_testsupport::{Pebble, PebbleOptions};
 
 const C_FLAGS: &[&str] = &[
@@ -384,26 +385,19 @@ fn c_api_dns01_through_bind() {
     }
 }
 
-#[test]
-fn openssl_server_example_obtains_through_tls_alpn_and_verifies() {
-    let dir = scratch();
-    let pebble = Pebble::start(PebbleOptions::default());
-    let exe = dir.path().join("openssl_server");
-    compile(
-        &["examples/c/openssl_server.c"],
-        &exe,
-        Build::Plain,
-        &["-lssl", "-lcrypto"],
-    );
-    let roots = dir.path().join("ca-roots.pem");
-    std::fs::write(&roots, &pebble.api_ca_pem).expect("write");
-    let storage = scratch();
-    let name = "openssl.example.test";
-    let mut server = Command::new(&exe)
+/// Runs the OpenSSL example until it prints READY (its certificate obtained or loaded).
+fn start_openssl_server(
+    exe: &Path,
+    pebble: &Pebble,
+    roots: &Path,
+    storage: &Path,
+    name: &str,
+) -> std::process::Child {
+    let mut server = Command::new(exe)
         .arg(&pebble.directory_url)
-        .arg(&roots)
+        .arg(roots)
         .arg(pebble.tls_port.to_string())
-        .arg(storage.path())
+        .arg(storage)
         .arg(name)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -419,13 +413,11 @@ fn openssl_server_example_obtains_through_tls_alpn_and_verifies() {
         std::io::Read::read_to_string(server.stderr.as_mut().expect("stderr"), &mut err).ok();
         panic!("the example did not obtain its certificate ({status}):\n{err}");
     }
-    assert!(
-        !pebble.log().contains("validate w/ HTTP"),
-        "TLS-ALPN-01 alone"
-    );
+    server
+}
 
-    let root = dir.path().join("pebble-root.pem");
-    std::fs::write(&root, pebble.root_pem(0)).expect("write");
+/// `openssl s_client -status` GETs / from the example; returns everything it printed.
+fn s_client_get(pebble: &Pebble, root: &Path, name: &str) -> String {
     let mut client = Command::new("openssl")
         .args([
             "s_client",
@@ -440,10 +432,11 @@ fn openssl_server_example_obtains_through_tls_alpn_and_verifies() {
             name,
             "-alpn",
             "http/1.1",
+            "-status",
             "-ign_eof",
             "-CAfile",
         ])
-        .arg(&root)
+        .arg(root)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -455,19 +448,103 @@ fn openssl_server_example_obtains_through_tls_alpn_and_verifies() {
     )
     .expect("write");
     let out = client.wait_with_output().expect("s_client");
-    let text = format!(
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
+    )
+}
+
+fn stop(mut server: std::process::Child) {
     drop(server.stdin.take());
     let status = server.wait().expect("example exit");
+    assert!(status.success(), "example exited with {status}");
+}
+
+#[test]
+fn openssl_server_example_obtains_through_tls_alpn_and_staples_ocsp() {
+    let dir = scratch();
+    // Pebble names a real responder (`openssl ocsp` with Pebble's intermediate) in its
+    // certificates.
+    let ocsp_port = OcspResponder::pick_port();
+    let pebble = Pebble::start(PebbleOptions {
+        ocsp_responder_url: Some(format!("http://127.0.0.1:{ocsp_port}/")),
+        ..PebbleOptions::default()
+    });
+    let intermediate = pebble.intermediate_pem(0);
+    let mut responder = OcspResponder::start(
+        ocsp_port,
+        &intermediate,
+        &intermediate,
+        &pebble.intermediate_key_pem(0),
+        Some(60),
+    );
+    let exe = dir.path().join("openssl_server");
+    compile(
+        &["examples/c/openssl_server.c"],
+        &exe,
+        Build::Plain,
+        &["-lssl", "-lcrypto"],
+    );
+    let roots = dir.path().join("ca-roots.pem");
+    std::fs::write(&roots, &pebble.api_ca_pem).expect("write");
+    let root = dir.path().join("pebble-root.pem");
+    std::fs::write(&root, pebble.root_pem(0)).expect("write");
+    let storage = scratch();
+    let name = "openssl.example.test";
+
+    let server = start_openssl_server(&exe, &pebble, &roots, storage.path(), name);
+    assert!(
+        !pebble.log().contains("validate w/ HTTP"),
+        "TLS-ALPN-01 alone"
+    );
+    let text = s_client_get(&pebble, &root, name);
     assert!(
         text.contains("Verify return code: 0 (ok)"),
         "s_client did not verify the chain:\n{text}"
     );
     assert!(text.contains("hello from libcertmagic"), "{text}");
-    assert!(status.success(), "example exited with {status}");
+    // The responder did not know the new certificate yet: nothing stapled.
+    assert!(text.contains("OCSP response: no response sent"), "{text}");
+    stop(server);
+
+    // Once it does, a restart loads the certificate from storage and staples the response.
+    let pem = std::fs::read_to_string(
+        std::fs::read_dir(storage.path().join("certificates"))
+            .expect("certificates")
+            .next()
+            .expect("issuer folder")
+            .expect("entry")
+            .path()
+            .join(name)
+            .join(format!("{name}.crt")),
+    )
+    .expect("stored chain");
+    responder.set(&leaf_serial_hex(&pem), OcspStatus::Good);
+    let server = start_openssl_server(&exe, &pebble, &roots, storage.path(), name);
+    let text = s_client_get(&pebble, &root, name);
+    assert!(text.contains("OCSP Response Status: successful"), "{text}");
+    assert!(text.contains("Cert Status: good"), "{text}");
+    assert!(text.contains("hello from libcertmagic"), "{text}");
+    assert_eq!(pebble.certificates_issued(), 1);
+    stop(server);
+}
+
+/// The serial of the first certificate of a PEM chain, hex (`openssl x509 -serial`).
+fn leaf_serial_hex(pem: &str) -> String {
+    let mut x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-serial"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl x509");
+    std::io::Write::write_all(x509.stdin.as_mut().expect("stdin"), pem.as_bytes()).expect("write");
+    let out = x509.wait_with_output().expect("openssl x509");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .strip_prefix("serial=")
+        .unwrap_or_else(|| panic!("openssl x509 -serial: {text}"))
+        .to_string()
 }
 
 /// Verifies a PEM chain for `name` against Pebble's root.

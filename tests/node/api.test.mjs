@@ -116,6 +116,10 @@ const REFUSALS = [
   [{ keyType: 'dsa' }, 'keyType'],
   [{ renewalWindowRatio: 2 }, 'renewalWindowRatio'],
   [{ renewCheckInterval: 10 }, 'renewCheckInterval'],
+  [{ mustStaple: true, disableOcspStapling: true }, 'mustStaple'],
+  [{ ocspResponderOverrides: { 'ftp://ocsp.example': '' } }, 'ocspResponderOverrides'],
+  [{ ocspResponderOverrides: { 'http://ocsp.example': 'not a url' } }, 'ocspResponderOverrides'],
+  [{ ocspCheckInterval: 10 }, 'ocspCheckInterval'],
   [{ disableHttpChallenge: true, disableTlsAlpnChallenge: true }, 'disableTlsAlpnChallenge'],
   [{ altHttpPort: 70000 }, 'altHttpPort'],
   [{ altTlsAlpnPort: 0 }, 'altTlsAlpnPort'],
@@ -153,7 +157,7 @@ const REFUSALS = [
 ]
 // Options without a refusal of their own: no rule beyond their type (a TypeError names them),
 // a rule named by its partner (disableHttpChallenge), or not engine settings (logging).
-const TYPE_ONLY = new Set(['disableHttpChallenge', 'agreed', 'disableDistributedSolvers', 'preferredChain.smallest', 'mustStaple', 'reusePrivateKeys', 'storage', 'onDemand.decision', 'onDemand.allow', 'dns.followCname', 'logger', 'logLevel'])
+const TYPE_ONLY = new Set(['disableHttpChallenge', 'agreed', 'disableDistributedSolvers', 'preferredChain.smallest', 'disableOcspStapling', 'reusePrivateKeys', 'storage', 'onDemand.decision', 'onDemand.allow', 'dns.followCname', 'logger', 'logLevel'])
 
 test('refused values are RangeErrors (ConfigError) naming the option as written', () => {
   process.env.EXEC_PATH = '/bin/true'

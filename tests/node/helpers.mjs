@@ -21,10 +21,11 @@ const workspace = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 /**
  * @typedef {{ directoryUrl: string, managementUrl: string, httpPort: number, tlsPort: number,
  *   apiCaPem: string, rootPem: string, logFile: string, orders: () => number, stop: () => Promise<void>,
- *   bind?: Bind }} Pebble
+ *   bind?: Bind, ocspUrl?: string, setOcsp: (serial: string, status: string) => Promise<void> }} Pebble
  */
 
-/** @param {string[]} [args] pebble-env arguments (`--bind` for BIND9 as Pebble's DNS) @returns {Promise<Pebble>} */
+/** @param {string[]} [args] pebble-env arguments (`--bind` for BIND9 as Pebble's DNS, `--ocsp`
+ * for an OCSP responder named in its certificates) @returns {Promise<Pebble>} */
 export async function startPebble(args = []) {
   const exe = process.env.CERTMAGIC_PEBBLE_ENV || path.join(workspace, 'target/debug/pebble-env')
   const child = spawn(exe, args, { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -40,6 +41,13 @@ export async function startPebble(args = []) {
     rootPem: info.root_pem,
     logFile: info.log,
     bind: info.bind,
+    ocspUrl: info.ocsp?.url,
+    // `good`, or `revoked <reason>`: answered once the responder serves it.
+    setOcsp: async (serial, status) => {
+      child.stdin?.write(`ocsp ${serial} ${status}\n`)
+      const [answer] = /** @type {[string]} */ (await once(lines, 'line'))
+      if (answer !== 'ok') throw new Error(`pebble-env: ${answer}`)
+    },
     orders: () => (fs.readFileSync(info.log, 'utf8').match(/Added order/g) || []).length,
     stop: async () => {
       child.stdin?.end()
@@ -99,6 +107,24 @@ export function httpsGet(port, name, ca, urlPath = '/') {
       const [head, ...rest] = data.split('\r\n\r\n')
       resolve({ status: Number(head.split(' ')[1]), body: rest.join('\r\n\r\n'), serial: serial.toLowerCase() })
     })
+  })
+}
+
+/**
+ * What `openssl s_client -status` prints for a handshake with 127.0.0.1:`port` as `name`,
+ * verifying against `caFile`.
+ * @param {number} port @param {string} name @param {string} caFile @returns {Promise<string>}
+ */
+export function sClientStatus(port, name, caFile) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', name, '-status', '-verify_return_error', '-CAfile', caFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
+    child.stderr.setEncoding('utf8').on('data', (d) => (out += d))
+    child.on('error', reject)
+    child.on('exit', () => resolve(out))
   })
 }
 

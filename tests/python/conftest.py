@@ -49,6 +49,7 @@ def _start_pebble(tmp_path: Path, *args: str) -> Iterator[Tuple[Pebble, Dict[str
     proc = subprocess.Popen([exe, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdin is not None
     info: Dict[str, Any] = json.loads(proc.stdout.readline())
+    info["proc"] = proc
     root_file = tmp_path / "pebble-root.pem"
     root_file.write_text(info["root_pem"])
     api_ca_file = tmp_path / "pebble-api-ca.pem"
@@ -75,6 +76,29 @@ def _start_pebble(tmp_path: Path, *args: str) -> Iterator[Tuple[Pebble, Dict[str
 def pebble(tmp_path: Path) -> Iterator[Pebble]:
     for p, _ in _start_pebble(tmp_path):
         yield p
+
+
+class OcspResponder:
+    """The real OCSP responder pebble-env runs with ``--ocsp`` (``openssl ocsp`` for Pebble's
+    intermediate, named in Pebble's certificates)."""
+
+    def __init__(self, proc: "subprocess.Popen[str]", url: str) -> None:
+        self._proc = proc
+        self.url = url
+
+    def set(self, serial: str, status: str) -> None:
+        """``good`` or ``revoked <reason>``; returns once the responder answers so."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(f"ocsp {serial} {status}\n")
+        self._proc.stdin.flush()
+        answer = self._proc.stdout.readline().strip()
+        assert answer == "ok", answer
+
+
+@pytest.fixture
+def pebble_ocsp(tmp_path: Path) -> Iterator[Tuple[Pebble, OcspResponder]]:
+    for p, info in _start_pebble(tmp_path, "--ocsp"):
+        yield p, OcspResponder(info["proc"], info["ocsp"]["url"])
 
 
 @dataclass

@@ -75,6 +75,10 @@ _REFUSALS: List[Tuple[Dict[str, Any], str]] = [
     ({"key_type": "dsa"}, "key_type"),
     ({"renewal_window_ratio": 1.5}, "renewal_window_ratio"),
     ({"renew_check_interval": 0.01}, "renew_check_interval"),
+    ({"must_staple": True, "disable_ocsp_stapling": True}, "must_staple"),
+    ({"ocsp_responder_overrides": {"ftp://ocsp.example": ""}}, "ocsp_responder_overrides"),
+    ({"ocsp_responder_overrides": {"http://ocsp.example": "not a url"}}, "ocsp_responder_overrides"),
+    ({"ocsp_check_interval": 0.01}, "ocsp_check_interval"),
     ({"disable_http_challenge": True, "disable_tls_alpn_challenge": True}, "disable_tls_alpn_challenge"),
     ({"alt_http_port": 70000}, "alt_http_port"),
     ({"alt_tls_alpn_port": 0}, "alt_tls_alpn_port"),
@@ -148,6 +152,7 @@ def test_every_keyword_is_covered_by_a_refusal_or_has_no_value_rule() -> None:
 _NUMERIC_OPTIONS: List[Tuple[str, Any, Dict[str, Any]]] = [
     ("renewal_window_ratio", lambda v: v, {}),
     ("renew_check_interval", lambda v: v, {}),
+    ("ocsp_check_interval", lambda v: v, {}),
     ("alt_http_port", lambda v: v, {}),
     ("alt_tls_alpn_port", lambda v: v, {}),
     ("order_timeout", lambda v: v, {}),

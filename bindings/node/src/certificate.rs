@@ -17,6 +17,8 @@ pub struct CertificateData {
     /// Milliseconds since the Unix epoch.
     pub not_after: f64,
     pub ocsp_staple: Option<Buffer>,
+    /// `good`, `revoked` or `unknown`: the last checked OCSP response's status.
+    pub ocsp_status: Option<String>,
     pub managed: bool,
     /// SHA-256 of the DER chain, hex: equal for the same certificate.
     pub hash: String,
@@ -43,6 +45,7 @@ impl From<&certmagic::Certificate> for CertificateData {
             not_before: millis(c.not_before()),
             not_after: millis(c.not_after()),
             ocsp_staple: c.ocsp_staple().map(|o| Buffer::from(o.to_vec())),
+            ocsp_status: c.ocsp_response().map(|r| r.status().as_str().to_string()),
             managed: c.is_managed(),
             hash: hex(c.hash()),
             serial: c.serial_hex(),

@@ -67,6 +67,11 @@ pub struct EngineOptions {
     pub preferred_chain: Option<ChainOptions>,
     pub profile: Option<String>,
     pub must_staple: Option<bool>,
+    pub disable_ocsp_stapling: Option<bool>,
+    /// Responder URL → URL to ask instead ("": never ask it).
+    pub ocsp_responder_overrides: Option<std::collections::HashMap<String, String>>,
+    /// Milliseconds.
+    pub ocsp_check_interval: Option<f64>,
     pub reuse_private_keys: Option<bool>,
     pub order_timeout: Option<f64>,
     pub rate_limit: Option<RateLimitOptions>,
@@ -130,6 +135,9 @@ pub(crate) fn option_name(field: ConfigField) -> &'static str {
         ConfigField::PreferredChainSmallest => "preferredChain.smallest",
         ConfigField::Profile => "profile",
         ConfigField::MustStaple => "mustStaple",
+        ConfigField::DisableOcspStapling => "disableOcspStapling",
+        ConfigField::OcspResponderOverrides => "ocspResponderOverrides",
+        ConfigField::OcspCheckInterval => "ocspCheckInterval",
         ConfigField::ReusePrivateKeys => "reusePrivateKeys",
         ConfigField::OrderTimeout => "orderTimeout",
         ConfigField::RateLimitEvents => "rateLimit.events",
@@ -177,7 +185,20 @@ pub(crate) fn config(
         .disable_tls_alpn_challenge(options.disable_tls_alpn_challenge.unwrap_or(false))
         .disable_distributed_solvers(options.disable_distributed_solvers.unwrap_or(false))
         .must_staple(options.must_staple.unwrap_or(false))
+        .disable_ocsp_stapling(options.disable_ocsp_stapling.unwrap_or(false))
         .reuse_private_keys(options.reuse_private_keys.unwrap_or(false));
+    let mut overrides: Vec<(String, String)> = options
+        .ocsp_responder_overrides
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    overrides.sort();
+    for (from, to) in overrides {
+        b = b.ocsp_responder_override(from, to);
+    }
+    if let Some(v) = options.ocsp_check_interval {
+        b = b.ocsp_check_interval(ms(v));
+    }
     if let Some(v) = options.ca {
         b = b.ca(v);
     }

@@ -99,6 +99,18 @@ impl Engine {
             .map(|c| CertificateData::from(&*c))
     }
 
+    /// The OCSP response to staple for the cached certificate whose leaf is `leaf_der` (what
+    /// Node's `OCSPRequest` event gives), if a good one is known. Memory only.
+    #[napi(catch_unwind)]
+    pub fn ocsp_staple_for(
+        &self,
+        leaf_der: napi::bindgen_prelude::Buffer,
+    ) -> Option<napi::bindgen_prelude::Buffer> {
+        let cert = self.inner.certificate_for_leaf(&leaf_der)?;
+        cert.ocsp_staple()
+            .map(|o| napi::bindgen_prelude::Buffer::from(o.to_vec()))
+    }
+
     /// The hash of the certificate for a server name: cheap, for caching contexts per certificate.
     #[napi(catch_unwind)]
     pub fn certificate_hash(&self, server_name: String) -> Option<String> {

@@ -86,10 +86,18 @@ impl PyCertificate {
         datetime_utc(py, self.inner.not_after())
     }
 
-    /// The OCSP response to staple, if any.
+    /// The OCSP response to staple (DER), if a good one is known. Python's `ssl` cannot
+    /// staple on the server side; servers built on other TLS stacks can use it.
     #[getter]
     fn ocsp_staple<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
         self.inner.ocsp_staple().map(|o| PyBytes::new(py, o))
+    }
+
+    /// The status of the last checked OCSP response: "good", "revoked", "unknown", or None
+    /// when there is none (stapling off, no responder named, or it failed).
+    #[getter]
+    fn ocsp_status(&self) -> Option<&'static str> {
+        self.inner.ocsp_response().map(|r| r.status().as_str())
     }
 
     /// True if the library obtained (and renews) it; False if it was added by hand.

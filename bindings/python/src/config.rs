@@ -72,6 +72,9 @@ pub(crate) fn keyword(field: ConfigField) -> &'static str {
         ConfigField::PreferredChainSmallest => "preferred_chain_smallest",
         ConfigField::Profile => "profile",
         ConfigField::MustStaple => "must_staple",
+        ConfigField::DisableOcspStapling => "disable_ocsp_stapling",
+        ConfigField::OcspResponderOverrides => "ocsp_responder_overrides",
+        ConfigField::OcspCheckInterval => "ocsp_check_interval",
         ConfigField::ReusePrivateKeys => "reuse_private_keys",
         ConfigField::OrderTimeout => "order_timeout",
         ConfigField::RateLimitEvents | ConfigField::RateLimitWindow => "rate_limit",
@@ -136,6 +139,9 @@ impl PyConfig {
         preferred_chain_smallest = false,
         profile = None,
         must_staple = false,
+        disable_ocsp_stapling = false,
+        ocsp_responder_overrides = None,
+        ocsp_check_interval = None,
         reuse_private_keys = false,
         order_timeout = None,
         rate_limit = None,
@@ -187,6 +193,9 @@ impl PyConfig {
         preferred_chain_smallest: bool,
         profile: Option<String>,
         must_staple: bool,
+        disable_ocsp_stapling: bool,
+        ocsp_responder_overrides: Option<std::collections::BTreeMap<String, String>>,
+        ocsp_check_interval: Option<Number>,
         reuse_private_keys: bool,
         order_timeout: Option<Number>,
         rate_limit: Option<(Number, Number)>,
@@ -223,7 +232,14 @@ impl PyConfig {
                 .disable_distributed_solvers(disable_distributed_solvers)
                 .preferred_chain_smallest(preferred_chain_smallest)
                 .must_staple(must_staple)
+                .disable_ocsp_stapling(disable_ocsp_stapling)
                 .reuse_private_keys(reuse_private_keys);
+            for (from, to) in ocsp_responder_overrides.unwrap_or_default() {
+                b = b.ocsp_responder_override(from, to);
+            }
+            if let Some(v) = ocsp_check_interval {
+                b = b.ocsp_check_interval(Span::seconds(v.0));
+            }
             if let Some(v) = ca {
                 b = b.ca(v);
             }

@@ -397,7 +397,11 @@ impl ConfigBuilder {
     }
     /// Ask `to` instead of the responder `from` that certificates name (e.g. a caching proxy);
     /// an empty `to` means never ask `from`. May be called once per responder.
-    pub fn ocsp_responder_override(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+    pub fn ocsp_responder_override(
+        mut self,
+        from: impl Into<String>,
+        to: impl Into<String>,
+    ) -> Self {
         self.ocsp_responder_overrides.push((from.into(), to.into()));
         self
     }
@@ -674,7 +678,9 @@ impl ConfigBuilder {
             if !to.is_empty() && !is_url(to) {
                 return Err(Error::config(
                     field,
-                    format!("`{to}` (for `{from}`) is not an http(s) URL; leave it empty to never ask `{from}`"),
+                    format!(
+                        "`{to}` (for `{from}`) is not an http(s) URL; leave it empty to never ask `{from}`"
+                    ),
                 ));
             }
             if overrides.insert(from.to_string(), to.to_string()).is_some() {

@@ -64,7 +64,10 @@ impl Responder {
 }
 
 /// The DER of an unsigned request for `leaf`'s status, issued by `issuer`.
-pub(crate) fn request_der(leaf: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Result<Vec<u8>> {
+pub(crate) fn request_der(
+    leaf: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+) -> Result<Vec<u8>> {
     let encode = |e: der::Error| ocsp_error(format!("building the OCSP request: {e}"));
     let serial = leaf.raw_serial();
     let serial = &serial[serial.iter().position(|&b| b != 0).unwrap_or(serial.len())..];
@@ -164,11 +167,7 @@ async fn exchange(req: http::Request<Full<Bytes>>) -> Result<Vec<u8>> {
         Ok(body.to_vec())
     })
     .await;
-    answer.unwrap_or_else(|_| {
-        Err(ocsp_error(format!(
-            "no answer within {EXCHANGE_TIMEOUT:?}"
-        )))
-    })
+    answer.unwrap_or_else(|_| Err(ocsp_error(format!("no answer within {EXCHANGE_TIMEOUT:?}"))))
 }
 
 fn client() -> Result<&'static WebClient<Full<Bytes>>> {

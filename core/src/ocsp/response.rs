@@ -139,7 +139,9 @@ impl OcspResponse {
         let this_update = to_system_time(&single.this_update);
         let next_update = single.next_update.as_ref().map(to_system_time);
         if this_update > now + CLOCK_SKEW {
-            return Err(ocsp_error("the OCSP response's thisUpdate is in the future"));
+            return Err(ocsp_error(
+                "the OCSP response's thisUpdate is in the future",
+            ));
         }
         if next_update.is_some_and(|n| n < now) {
             return Err(ocsp_error(
@@ -172,7 +174,11 @@ fn tbs_bytes(basic_der: &[u8]) -> der::Result<&[u8]> {
 }
 
 /// Whether a CertID names `leaf` as issued by `issuer` (hashed with SHA-1 or SHA-256).
-fn is_about(id: &x509_ocsp::CertId, leaf: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+fn is_about(
+    id: &x509_ocsp::CertId,
+    leaf: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+) -> bool {
     let Some(hash) = HashAlgorithm::from_oid(&id.hash_algorithm.oid.to_string()) else {
         return false;
     };
@@ -215,13 +221,16 @@ fn check_signature(
             continue;
         }
         if delegated.issuer().as_raw() != issuer.subject().as_raw()
-            || delegated.verify_signature(Some(issuer.public_key())).is_err()
+            || delegated
+                .verify_signature(Some(issuer.public_key()))
+                .is_err()
         {
             return Err(ocsp_error(
                 "the OCSP responder's certificate was not issued by the certificate's issuer",
             ));
         }
-        let for_ocsp = matches!(delegated.extended_key_usage(), Ok(Some(eku)) if eku.value.ocsp_signing);
+        let for_ocsp =
+            matches!(delegated.extended_key_usage(), Ok(Some(eku)) if eku.value.ocsp_signing);
         if !for_ocsp {
             return Err(ocsp_error(
                 "the OCSP responder's certificate lacks the OCSP-signing purpose",
@@ -282,4 +291,221 @@ fn malformed(e: der::Error) -> Error {
 /// kind rather than adding one every binding would have to map.
 pub(crate) fn ocsp_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Certificate, message)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Responses made by a real `openssl ocsp` (one-shot: request file in, response file out)
+    //! for certificates of a CA made here with rcgen.
+
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    use x509_parser::prelude::parse_x509_certificate;
+
+    struct Pem {
+        cert: String,
+        key: String,
+        der: Vec<u8>,
+    }
+
+    fn new_ca(name: &str) -> (Pem, Issuer<'static, KeyPair>) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).unwrap();
+        let pem = Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+            der: cert.der().to_vec(),
+        };
+        (pem, Issuer::new(params, key))
+    }
+
+    fn issued(issuer: &Issuer<'_, KeyPair>, name: &str, eku: &[ExtendedKeyUsagePurpose]) -> Pem {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = eku.to_vec();
+        let cert = params.signed_by(&key, issuer).unwrap();
+        Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+            der: cert.der().to_vec(),
+        }
+    }
+
+    /// `openssl ocsp` answering `request` for the index line `status` (`V`, or `R` with a
+    /// reason) of `leaf`, signed by `signer`.
+    fn respond(ca: &Pem, signer: &Pem, leaf: &Pem, status: &str, request: &[u8]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n);
+        std::fs::write(path("ca.pem"), &ca.cert).unwrap();
+        std::fs::write(path("signer.pem"), &signer.cert).unwrap();
+        std::fs::write(path("signer.key"), &signer.key).unwrap();
+        std::fs::write(path("req.der"), request).unwrap();
+        let (_, l) = parse_x509_certificate(&leaf.der).unwrap();
+        let serial: String = strip_zeros(l.raw_serial())
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        let line = match status {
+            "V" => format!("V\t491231235959Z\t\t{serial}\tunknown\t/CN=x\n"),
+            reason => {
+                format!("R\t491231235959Z\t240101000000Z,{reason}\t{serial}\tunknown\t/CN=x\n")
+            }
+        };
+        std::fs::write(path("index.txt"), line).unwrap();
+        let out = std::process::Command::new("openssl")
+            .arg("ocsp")
+            .arg("-index")
+            .arg(path("index.txt"))
+            .arg("-CA")
+            .arg(path("ca.pem"))
+            .arg("-rsigner")
+            .arg(path("signer.pem"))
+            .arg("-rkey")
+            .arg(path("signer.key"))
+            .arg("-reqin")
+            .arg(path("req.der"))
+            .arg("-respout")
+            .arg(path("resp.der"))
+            .args(["-nmin", "60"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(path("resp.der")).unwrap()
+    }
+
+    fn check(resp: &[u8], leaf: &Pem, issuer: &Pem) -> Result<OcspResponse> {
+        let (_, l) = parse_x509_certificate(&leaf.der).unwrap();
+        let (_, i) = parse_x509_certificate(&issuer.der).unwrap();
+        OcspResponse::verify(resp, &l, &i, SystemTime::now())
+    }
+
+    fn request(leaf: &Pem, issuer: &Pem) -> Vec<u8> {
+        let (_, l) = parse_x509_certificate(&leaf.der).unwrap();
+        let (_, i) = parse_x509_certificate(&issuer.der).unwrap();
+        super::super::request_der(&l, &i).unwrap()
+    }
+
+    #[test]
+    fn signed_by_the_issuer_or_a_delegated_ocsp_signer() {
+        let (ca_pem, ca) = new_ca("Test CA");
+        let leaf = issued(&ca, "a.test", &[ExtendedKeyUsagePurpose::ServerAuth]);
+        let req = request(&leaf, &ca_pem);
+
+        let good = check(&respond(&ca_pem, &ca_pem, &leaf, "V", &req), &leaf, &ca_pem).unwrap();
+        assert_eq!(good.status(), OcspStatus::Good);
+        let next = good.next_update().unwrap();
+        assert_eq!(
+            next.duration_since(good.this_update()).unwrap(),
+            Duration::from_secs(3600)
+        );
+        assert!(good.is_fresh(SystemTime::now()));
+        assert!(!good.is_fresh(good.this_update() + Duration::from_secs(1801)));
+
+        let delegated = issued(&ca, "OCSP signer", &[ExtendedKeyUsagePurpose::OcspSigning]);
+        let by_delegate = respond(&ca_pem, &delegated, &leaf, "V", &req);
+        let ok = check(&by_delegate, &leaf, &ca_pem).unwrap();
+        assert_eq!(ok.status(), OcspStatus::Good);
+        assert!(ok.responder_not_after.is_some());
+
+        let revoked = check(
+            &respond(&ca_pem, &ca_pem, &leaf, "keyCompromise", &req),
+            &leaf,
+            &ca_pem,
+        )
+        .unwrap();
+        match revoked.status() {
+            OcspStatus::Revoked { reason, revoked_at } => {
+                assert_eq!(reason, Some(REASON_KEY_COMPROMISE));
+                assert_eq!(revoked_at, UNIX_EPOCH + Duration::from_secs(1_704_067_200));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_what_does_not_prove_the_status() {
+        let (ca_pem, ca) = new_ca("Test CA");
+        let leaf = issued(&ca, "a.test", &[ExtendedKeyUsagePurpose::ServerAuth]);
+        let other_leaf = issued(&ca, "b.test", &[ExtendedKeyUsagePurpose::ServerAuth]);
+        let req = request(&leaf, &ca_pem);
+
+        // A signer without the OCSP-signing purpose (any certificate of the CA).
+        let not_for_ocsp = respond(&ca_pem, &other_leaf, &leaf, "V", &req);
+        let e = check(&not_for_ocsp, &leaf, &ca_pem).unwrap_err();
+        assert!(e.message().contains("OCSP-signing"), "{e}");
+
+        // A responder of another CA.
+        let (evil_pem, evil) = new_ca("Test CA");
+        let evil_signer = issued(
+            &evil,
+            "OCSP signer",
+            &[ExtendedKeyUsagePurpose::OcspSigning],
+        );
+        let forged = respond(&evil_pem, &evil_signer, &leaf, "V", &req);
+        assert!(check(&forged, &leaf, &ca_pem).is_err());
+        let self_signed_forgery = respond(&evil_pem, &evil_pem, &leaf, "V", &req);
+        assert!(check(&self_signed_forgery, &leaf, &ca_pem).is_err());
+
+        // About another certificate.
+        let e = check(
+            &respond(&ca_pem, &ca_pem, &leaf, "V", &req),
+            &other_leaf,
+            &ca_pem,
+        )
+        .unwrap_err();
+        assert!(e.message().contains("not about this certificate"), "{e}");
+
+        // A flipped bit in the signed data.
+        let mut tampered = respond(&ca_pem, &ca_pem, &leaf, "V", &req);
+        let at = tampered.len() / 3;
+        tampered[at] ^= 0x01;
+        assert!(check(&tampered, &leaf, &ca_pem).is_err());
+
+        // Not OCSP at all, or cut short.
+        let good = respond(&ca_pem, &ca_pem, &leaf, "V", &req);
+        assert!(check(&good[..good.len() - 10], &leaf, &ca_pem).is_err());
+        assert!(
+            check(b"\x30\x03\x0a\x01\x03", &leaf, &ca_pem).is_err(),
+            "tryLater"
+        );
+        assert!(check(b"", &leaf, &ca_pem).is_err());
+    }
+
+    #[test]
+    fn refresh_at_the_midpoint_capped_by_the_responder() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut r = OcspResponse {
+            der: Vec::new(),
+            status: OcspStatus::Good,
+            this_update: t0,
+            next_update: Some(t0 + Duration::from_secs(7 * 86_400)),
+            responder_not_after: None,
+        };
+        assert_eq!(r.refresh_at(), Some(t0 + Duration::from_secs(302_400)));
+        assert!(r.is_fresh(t0 + Duration::from_secs(302_399)));
+        assert!(!r.is_fresh(t0 + Duration::from_secs(302_400)));
+        r.responder_not_after = Some(t0 + Duration::from_secs(86_400));
+        assert_eq!(r.refresh_at(), Some(t0 + Duration::from_secs(43_200)));
+        r.next_update = None;
+        assert_eq!(r.refresh_at(), None, "no nextUpdate: always ask");
+        assert!(!r.is_fresh(t0));
+        r.next_update = Some(t0 + Duration::from_secs(86_400));
+        r.status = OcspStatus::Unknown;
+        assert!(!r.is_fresh(t0), "unknown is asked again at the next check");
+    }
 }

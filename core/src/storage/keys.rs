@@ -218,7 +218,10 @@ mod tests {
         assert_eq!(fnv32a(b""), 0x811c_9dc5);
         assert_eq!(fnv32a(b"a"), 0xe40c_292c);
         assert_eq!(fnv32a(b"foobar"), 0xbf9c_f968);
-        assert_eq!(ocsp_staple("*.Example.com", 0xe40c_292c), "ocsp/wildcard_.example.com-e40c292c");
+        assert_eq!(
+            ocsp_staple("*.Example.com", 0xe40c_292c),
+            "ocsp/wildcard_.example.com-e40c292c"
+        );
         assert_eq!(ocsp_staple("a.test", 0x0abc), "ocsp/a.test-abc");
     }
 

@@ -57,6 +57,9 @@ class Config:
         preferred_chain_smallest: bool = False,
         profile: Optional[str] = None,
         must_staple: bool = False,
+        disable_ocsp_stapling: bool = False,
+        ocsp_responder_overrides: Optional[Mapping[str, str]] = None,
+        ocsp_check_interval: Optional[float] = None,
         reuse_private_keys: bool = False,
         order_timeout: Optional[float] = None,
         rate_limit: Optional[Tuple[int, float]] = None,
@@ -113,6 +116,8 @@ class Certificate:
     def not_after(self) -> datetime.datetime: ...
     @property
     def ocsp_staple(self) -> Optional[bytes]: ...
+    @property
+    def ocsp_status(self) -> Optional[str]: ...
     @property
     def is_managed(self) -> bool: ...
     @property
