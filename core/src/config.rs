@@ -467,7 +467,7 @@ mod tests {
         ] {
             assert_eq!(
                 field(base().ocsp_responder_override(bad.0, bad.1)),
-                Some(ConfigField::OcspResponderOverrides),
+                Some(ConfigField::OcspResponderOverride),
                 "{bad:?}"
             );
         }
@@ -477,7 +477,7 @@ mod tests {
                     .ocsp_responder_override("http://x.test", "")
                     .ocsp_responder_override("http://x.test", "http://y.test")
             ),
-            Some(ConfigField::OcspResponderOverrides)
+            Some(ConfigField::OcspResponderOverride)
         );
         assert_eq!(
             field(base().ocsp_check_interval(Span::millis(1.0))),

@@ -62,7 +62,7 @@ config_fields! {
     Profile => "profile",
     MustStaple => "must_staple",
     DisableOcspStapling => "disable_ocsp_stapling",
-    OcspResponderOverrides => "ocsp_responder_overrides",
+    OcspResponderOverride => "ocsp_responder_override",
     OcspCheckInterval => "ocsp_check_interval",
     ReusePrivateKeys => "reuse_private_keys",
     OrderTimeout => "order_timeout",

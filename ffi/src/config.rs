@@ -843,7 +843,7 @@ pub(crate) fn setter_name(field: ConfigField) -> &'static str {
         ConfigField::Profile => "certmagic_config_builder_set_profile",
         ConfigField::MustStaple => "certmagic_config_builder_set_must_staple",
         ConfigField::DisableOcspStapling => "certmagic_config_builder_set_disable_ocsp_stapling",
-        ConfigField::OcspResponderOverrides => {
+        ConfigField::OcspResponderOverride => {
             "certmagic_config_builder_add_ocsp_responder_override"
         }
         ConfigField::OcspCheckInterval => "certmagic_config_builder_set_ocsp_check_interval_ms",

@@ -136,7 +136,7 @@ pub(crate) fn option_name(field: ConfigField) -> &'static str {
         ConfigField::Profile => "profile",
         ConfigField::MustStaple => "mustStaple",
         ConfigField::DisableOcspStapling => "disableOcspStapling",
-        ConfigField::OcspResponderOverrides => "ocspResponderOverrides",
+        ConfigField::OcspResponderOverride => "ocspResponderOverrides",
         ConfigField::OcspCheckInterval => "ocspCheckInterval",
         ConfigField::ReusePrivateKeys => "reusePrivateKeys",
         ConfigField::OrderTimeout => "orderTimeout",

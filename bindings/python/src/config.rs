@@ -73,7 +73,7 @@ pub(crate) fn keyword(field: ConfigField) -> &'static str {
         ConfigField::Profile => "profile",
         ConfigField::MustStaple => "must_staple",
         ConfigField::DisableOcspStapling => "disable_ocsp_stapling",
-        ConfigField::OcspResponderOverrides => "ocsp_responder_overrides",
+        ConfigField::OcspResponderOverride => "ocsp_responder_overrides",
         ConfigField::OcspCheckInterval => "ocsp_check_interval",
         ConfigField::ReusePrivateKeys => "reuse_private_keys",
         ConfigField::OrderTimeout => "order_timeout",

@@ -661,7 +661,7 @@ impl ConfigBuilder {
             MIN_RENEW_CHECK_INTERVAL,
             MAX_INTERVAL,
         )?;
-        let field = ConfigField::OcspResponderOverrides;
+        let field = ConfigField::OcspResponderOverride;
         let is_url = |u: &str| {
             (u.starts_with("http://") || u.starts_with("https://"))
                 && u.parse::<http::Uri>().is_ok()
