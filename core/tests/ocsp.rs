@@ -113,9 +113,17 @@ async fn s_client_status(pebble: &Pebble, manager: &Manager, name: &str) -> Stri
             tokio::io::AsyncWriteExt::shutdown(&mut tls).await.ok();
         }
     });
+    let text = s_client_status_at(port, name, &pebble.root_pem(0)).await;
+    server.await.unwrap();
+    text
+}
+
+/// `openssl s_client -status` against 127.0.0.1:`port` for `name`, verifying against
+/// `root_pem`; returns what it printed (it must succeed).
+async fn s_client_status_at(port: u16, name: &str, root_pem: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root.pem");
-    std::fs::write(&root, pebble.root_pem(0)).unwrap();
+    std::fs::write(&root, root_pem).unwrap();
     let name = name.to_string();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("openssl")
@@ -130,7 +138,6 @@ async fn s_client_status(pebble: &Pebble, manager: &Manager, name: &str) -> Stri
     })
     .await
     .unwrap();
-    server.await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -390,4 +397,106 @@ async fn with_the_responder_down_the_staple_is_served_until_it_expires() {
     );
     assert_eq!(pebble.certificates_issued(), 1);
     manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn caddy_staples_the_response_this_library_stored() {
+    let (pebble, mut responder) = pebble_with_responder(Some(60));
+    let storage_dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(storage_dir.path()));
+    let name = "ocsp-caddy.example.test";
+    let config = common::pebble_config(&pebble, storage.clone())
+        .ocsp_check_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let manager = Manager::new(config).unwrap();
+    manager.manage(&[name]).await.unwrap();
+    let serial = manager.get_certificate(name).unwrap().serial_hex();
+    responder.set(&serial, Status::Good);
+    let stapled = wait_for("a good staple", Duration::from_secs(30), || {
+        manager
+            .get_certificate(name)
+            .filter(|c| c.ocsp_staple().is_some())
+    })
+    .await;
+    let ours = stapled.ocsp_staple().unwrap().to_vec();
+    manager.shutdown().await.unwrap();
+    let crt = storage
+        .load(&keys::site_cert(&issuer_key(&pebble), name))
+        .await
+        .unwrap();
+    let staple_file = storage_dir
+        .path()
+        .join(format!("ocsp/{name}-{:x}", fnv32a(&crt)));
+    assert_eq!(std::fs::read(&staple_file).unwrap(), ours);
+
+    // Caddy on the same folder, with the CA and the responder gone: the staple it serves can
+    // only come from the file this library wrote.
+    let (directory_url, root_pem, api_ca_pem) = (
+        pebble.directory_url.clone(),
+        pebble.root_pem(0),
+        pebble.api_ca_pem.clone(),
+    );
+    drop(responder);
+    drop(pebble);
+    let scratch = tempfile::tempdir().unwrap();
+    let api_ca = scratch.path().join("pebble-api-ca.pem");
+    std::fs::write(&api_ca, api_ca_pem).unwrap();
+    let [http_port, https_port] = common::free_ports();
+    let caddy_config = serde_json::json!({
+        "admin": {"disabled": true},
+        "storage": {"module": "file_system", "root": storage_dir.path()},
+        "apps": {
+            "http": {
+                "http_port": http_port,
+                "https_port": https_port,
+                "servers": {"s": {
+                    "listen": [format!("127.0.0.1:{https_port}")],
+                    "routes": [{"handle": [{"handler": "static_response", "body": "caddy"}]}]
+                }}
+            },
+            "tls": {"certificates": {"automate": [name]}, "automation": {"policies": [{
+                "subjects": [name],
+                "issuers": [{
+                    "module": "acme",
+                    "ca": directory_url,
+                    "email": "tests@certmagic-rs.test",
+                    "trusted_roots_pem_files": [api_ca],
+                }]
+            }]}}
+        }
+    });
+    let caddy = certmagic_testsupport::caddy::Caddy::start(&caddy_config, scratch.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", https_port))
+            .await
+            .is_ok()
+        {
+            let seen = s_client_status_at(https_port, name, &root_pem).await;
+            if seen.contains("Cert Status: good") {
+                break seen;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Caddy never stapled the stored response:\n{}",
+            caddy.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(seen.contains("OCSP Response Status: successful"), "{seen}");
+    // OpenSSL prints whole bytes: a serial of an odd number of digits gets a leading zero.
+    let whole_bytes = if serial.len() % 2 == 1 {
+        format!("0{serial}")
+    } else {
+        serial.clone()
+    };
+    assert!(
+        seen.contains(&format!("Serial Number: {}", whole_bytes.to_uppercase())),
+        "{seen}"
+    );
+    // Caddy used the file as it was.
+    assert_eq!(std::fs::read(&staple_file).unwrap(), ours);
+    drop(caddy);
 }
