@@ -37,6 +37,8 @@ pub struct Certificate {
     source_pem_fnv: Option<u32>,
     /// The last checked OCSP response, whatever its status (stapled only when good).
     ocsp: Option<Arc<OcspResponse>>,
+    /// The leaf names an OCSP responder (most certificates since 2025 do not: no stapling work).
+    names_ocsp_responder: bool,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -125,6 +127,7 @@ impl Certificate {
             key_pem: OnceLock::new(),
             source_pem_fnv: None,
             ocsp: None,
+            names_ocsp_responder: facts.names_ocsp_responder,
         })
     }
 
@@ -159,7 +162,13 @@ impl Certificate {
             key_pem: self.key_pem.clone(),
             source_pem_fnv: self.source_pem_fnv,
             ocsp: response,
+            names_ocsp_responder: self.names_ocsp_responder,
         }
+    }
+
+    /// Whether the leaf names an OCSP responder (read once, when the certificate was parsed).
+    pub(crate) fn names_ocsp_responder(&self) -> bool {
+        self.names_ocsp_responder
     }
 
     /// The storage key of this certificate's OCSP response (Go CertMagic's, from the first
@@ -326,6 +335,7 @@ pub(crate) struct LeafFacts {
     pub names: Vec<String>,
     pub not_before: i64,
     pub not_after: i64,
+    pub names_ocsp_responder: bool,
 }
 
 impl LeafFacts {
@@ -370,6 +380,7 @@ impl LeafFacts {
             names,
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
+            names_ocsp_responder: crate::ocsp::Responder::of(&cert).ocsp.is_some(),
         })
     }
 }

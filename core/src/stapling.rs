@@ -208,7 +208,7 @@ impl ManagerInner {
     /// it failed (logged).
     async fn ocsp_response_for(&self, cert: &Certificate) -> Option<Arc<OcspResponse>> {
         let settings = &self.config.ocsp;
-        if !settings.enabled {
+        if !settings.enabled || !cert.names_ocsp_responder() {
             return None;
         }
         let chain = cert.chain_der();

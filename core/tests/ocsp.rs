@@ -21,7 +21,7 @@ use common::{Pebble, PebbleOptions, Recorder};
 fn pebble_with_responder(next_update_minutes: Option<u32>) -> (Pebble, OcspResponder) {
     let port = OcspResponder::pick_port();
     let pebble = pebble_naming(&format!("http://127.0.0.1:{port}/"));
-    let responder = responder_for(&pebble, port, next_update_minutes);
+    let responder = OcspResponder::for_pebble(&pebble, port, next_update_minutes);
     (pebble, responder)
 }
 
@@ -31,18 +31,6 @@ fn pebble_naming(url: &str) -> Pebble {
         ocsp_responder_url: Some(url.to_string()),
         ..PebbleOptions::default()
     })
-}
-
-/// A responder on `port` for Pebble's certificates.
-fn responder_for(pebble: &Pebble, port: u16, next_update_minutes: Option<u32>) -> OcspResponder {
-    let intermediate = pebble.intermediate_pem(0);
-    OcspResponder::start(
-        port,
-        &intermediate,
-        &intermediate,
-        &pebble.intermediate_key_pem(0),
-        next_update_minutes,
-    )
 }
 
 /// Polls `f` until it gives a value (every 50 ms, at most `limit`).
@@ -55,6 +43,23 @@ async fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Once the responder says good for `name`'s certificate (which it did not know when it was
+/// issued), the certificate the manager serves with that response stapled.
+async fn staple_good(
+    manager: &Manager,
+    responder: &mut OcspResponder,
+    name: &str,
+) -> Arc<Certificate> {
+    let serial = manager.get_certificate(name).unwrap().serial_hex();
+    responder.set(&serial, Status::Good);
+    wait_for("a good staple", Duration::from_secs(30), || {
+        manager
+            .get_certificate(name)
+            .filter(|c| c.ocsp_staple().is_some())
+    })
+    .await
 }
 
 fn fnv32a(bytes: &[u8]) -> u32 {
@@ -232,14 +237,7 @@ async fn a_certificate_revoked_for_key_compromise_is_replaced_with_a_new_key() {
         .unwrap();
     let manager = Manager::new(config).unwrap();
     manager.manage(&[name]).await.unwrap();
-    let first = manager.get_certificate(name).unwrap();
-    responder.set(&first.serial_hex(), Status::Good);
-    wait_for("a good staple", Duration::from_secs(30), || {
-        manager
-            .get_certificate(name)
-            .filter(|c| c.ocsp_staple().is_some())
-    })
-    .await;
+    let first = staple_good(&manager, &mut responder, name).await;
     let key_path = keys::site_private_key(&issuer_key(&pebble), name);
     let old_key = storage.load(&key_path).await.unwrap();
 
@@ -294,7 +292,7 @@ async fn responder_overrides_and_stapling_off() {
     // Certificates name a responder nobody runs; the real one listens elsewhere.
     let named = format!("http://127.0.0.1:{}/", OcspResponder::pick_port());
     let pebble = pebble_naming(&named);
-    let responder = responder_for(&pebble, OcspResponder::pick_port(), Some(60));
+    let responder = OcspResponder::for_pebble(&pebble, OcspResponder::pick_port(), Some(60));
     let manager_with = |settings: &dyn Fn(ConfigBuilder) -> ConfigBuilder| {
         let storage: Arc<dyn Storage> = Arc::new(certmagic::MemoryStorage::new());
         let config = settings(common::pebble_config(&pebble, storage))
@@ -360,14 +358,7 @@ async fn with_the_responder_down_the_staple_is_served_until_it_expires() {
         .unwrap();
     let manager = Manager::new(config).unwrap();
     manager.manage(&[name]).await.unwrap();
-    let serial = manager.get_certificate(name).unwrap().serial_hex();
-    responder.set(&serial, Status::Good);
-    let stapled = wait_for("a good staple", Duration::from_secs(30), || {
-        manager
-            .get_certificate(name)
-            .filter(|c| c.ocsp_staple().is_some())
-    })
-    .await;
+    let stapled = staple_good(&manager, &mut responder, name).await;
     let response = stapled.ocsp_response().unwrap().clone();
     responder.stop();
 
@@ -411,14 +402,8 @@ async fn caddy_staples_the_response_this_library_stored() {
         .unwrap();
     let manager = Manager::new(config).unwrap();
     manager.manage(&[name]).await.unwrap();
-    let serial = manager.get_certificate(name).unwrap().serial_hex();
-    responder.set(&serial, Status::Good);
-    let stapled = wait_for("a good staple", Duration::from_secs(30), || {
-        manager
-            .get_certificate(name)
-            .filter(|c| c.ocsp_staple().is_some())
-    })
-    .await;
+    let stapled = staple_good(&manager, &mut responder, name).await;
+    let serial = stapled.serial_hex();
     let ours = stapled.ocsp_staple().unwrap().to_vec();
     manager.shutdown().await.unwrap();
     let crt = storage

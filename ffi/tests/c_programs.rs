@@ -471,14 +471,7 @@ fn openssl_server_example_obtains_through_tls_alpn_and_staples_ocsp() {
         ocsp_responder_url: Some(format!("http://127.0.0.1:{ocsp_port}/")),
         ..PebbleOptions::default()
     });
-    let intermediate = pebble.intermediate_pem(0);
-    let mut responder = OcspResponder::start(
-        ocsp_port,
-        &intermediate,
-        &intermediate,
-        &pebble.intermediate_key_pem(0),
-        Some(60),
-    );
+    let mut responder = OcspResponder::for_pebble(&pebble, ocsp_port, Some(60));
     let exe = dir.path().join("openssl_server");
     compile(
         &["examples/c/openssl_server.c"],

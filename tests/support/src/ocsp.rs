@@ -68,6 +68,18 @@ impl OcspResponder {
         responder
     }
 
+    /// A responder on `port` for the certificates of `pebble` (its intermediate signs).
+    pub fn for_pebble(pebble: &crate::Pebble, port: u16, next_update_minutes: Option<u32>) -> Self {
+        let intermediate = pebble.intermediate_pem(0);
+        Self::start(
+            port,
+            &intermediate,
+            &intermediate,
+            &pebble.intermediate_key_pem(0),
+            next_update_minutes,
+        )
+    }
+
     /// The URL certificates name (Pebble's `ocspResponderURL`).
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)

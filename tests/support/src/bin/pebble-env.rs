@@ -37,16 +37,7 @@ fn main() {
     options.dns_server = bind.as_ref().map(|b| b.port);
     options.ocsp_responder_url = ocsp_port.map(|p| format!("http://127.0.0.1:{p}/"));
     let pebble = Pebble::start(options);
-    let mut responder = ocsp_port.map(|port| {
-        let intermediate = pebble.intermediate_pem(0);
-        OcspResponder::start(
-            port,
-            &intermediate,
-            &intermediate,
-            &pebble.intermediate_key_pem(0),
-            None,
-        )
-    });
+    let mut responder = ocsp_port.map(|port| OcspResponder::for_pebble(&pebble, port, None));
     let mut facts = pebble.describe();
     if let Some(r) = &responder {
         facts["ocsp"] = serde_json::json!({ "url": r.url() });
