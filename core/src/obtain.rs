@@ -111,6 +111,21 @@ impl ManagerInner {
     /// Staples and caches a managed certificate; announces it unless the very same chain was
     /// cached already, and replaces it if OCSP says it is revoked.
     pub(crate) async fn cache_managed(self: &Arc<Self>, cert: Certificate) -> Arc<Certificate> {
+        self.cache_managed_with(cert, true).await
+    }
+
+    /// Like [`Self::cache_managed`] for a certificate just issued: one the responder already
+    /// calls revoked is not replaced at once (a responder that revokes everything would have
+    /// the CA asked in a loop), only logged; maintenance acts on later changes.
+    async fn cache_issued(self: &Arc<Self>, cert: Certificate) -> Arc<Certificate> {
+        self.cache_managed_with(cert, false).await
+    }
+
+    async fn cache_managed_with(
+        self: &Arc<Self>,
+        cert: Certificate,
+        replace_if_revoked: bool,
+    ) -> Arc<Certificate> {
         let fresh = Arc::new(self.staple(cert).await);
         let cached = self.cache.insert_arc(fresh.clone());
         {
@@ -129,7 +144,14 @@ impl ManagerInner {
                 Event::CachedManagedCert { sans },
             )
             .await;
-            self.on_ocsp_status(cached.clone()).await;
+            if replace_if_revoked {
+                self.on_ocsp_status(cached.clone()).await;
+            } else if cached
+                .ocsp_response()
+                .is_some_and(|r| matches!(r.status(), crate::OcspStatus::Revoked { .. }))
+            {
+                tracing::error!(serial = %cached.serial_hex(), "the OCSP responder calls this newly issued certificate revoked");
+            }
         }
         cached
     }
@@ -218,7 +240,7 @@ impl ManagerInner {
         let result = self.obtain_and_store(subject, current.as_deref()).await;
         match result {
             Ok((cert, csr_pem)) => {
-                let cert = self.cache_managed(cert).await;
+                let cert = self.cache_issued(cert).await;
                 tracing::info!(serial = %cert.serial_hex(), "certificate obtained");
                 let event = Event::CertObtained {
                     identifier: name.clone(),

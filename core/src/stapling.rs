@@ -55,7 +55,9 @@ impl ManagerInner {
             .cache
             .all()
             .into_iter()
-            .filter(|c| !c.ocsp_response().is_some_and(|r| r.is_fresh(now)))
+            .filter(|c| {
+                c.names_ocsp_responder() && !c.ocsp_response().is_some_and(|r| r.is_fresh(now))
+            })
             .collect();
         let mut due = due.into_iter();
         let mut running = tokio::task::JoinSet::new();

@@ -98,19 +98,24 @@ pub(crate) fn request_der(
 }
 
 /// Sends `request` to the responder at `url` and returns its answer's bytes (unchecked): POST
-/// first; if that fails or is refused, GET with the request in the path.
+/// first; if the responder refuses it (an HTTP error status), GET with the request in the path.
+/// A responder that cannot be reached is not asked twice.
 pub(crate) async fn query(url: &str, request: &[u8]) -> Result<Vec<u8>> {
+    let bad_url = |e: http::Error| ocsp_error(format!("OCSP responder URL `{url}`: {e}"));
     let post = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/ocsp-request")
         .header(http::header::ACCEPT, "application/ocsp-response")
-        .body(Full::new(Bytes::copy_from_slice(request)));
-    let posted = match post {
-        Ok(req) => exchange(req).await,
-        Err(e) => Err(ocsp_error(format!("OCSP responder URL `{url}`: {e}"))),
-    };
-    let post_error = match posted {
+        .body(Full::new(Bytes::copy_from_slice(request)))
+        .map_err(bad_url)?;
+    let refused = match exchange(post).await {
         Ok(body) => return Ok(body),
-        Err(e) => e,
+        Err(Failure::Refused(e)) => e,
+        Err(Failure::Unreachable(e)) => {
+            return Err(ocsp_error(format!(
+                "OCSP responder `{url}`: {}",
+                e.message()
+            )));
+        }
     };
     let encoded = base64::engine::general_purpose::STANDARD.encode(request);
     let get_url = format!(
@@ -121,12 +126,12 @@ pub(crate) async fn query(url: &str, request: &[u8]) -> Result<Vec<u8>> {
     let get = http::Request::get(&get_url)
         .header(http::header::ACCEPT, "application/ocsp-response")
         .body(Full::new(Bytes::new()))
-        .map_err(|e| ocsp_error(format!("OCSP responder URL `{url}`: {e}")))?;
-    exchange(get).await.map_err(|get_error| {
+        .map_err(bad_url)?;
+    exchange(get).await.map_err(|get| {
         ocsp_error(format!(
             "OCSP responder `{url}`: POST: {}; GET: {}",
-            post_error.message(),
-            get_error.message()
+            refused.message(),
+            get.error().message()
         ))
     })
 }
@@ -136,9 +141,11 @@ pub(crate) async fn fetch_issuer(url: &str) -> Result<Vec<u8>> {
     let req = http::Request::get(url)
         .body(Full::new(Bytes::new()))
         .map_err(|e| ocsp_error(format!("issuer certificate URL `{url}`: {e}")))?;
-    let body = exchange(req)
-        .await
-        .map_err(|e| e.context(format!("issuer certificate from `{url}`")))?;
+    let body = exchange(req).await.map_err(|f| {
+        f.error()
+            .clone()
+            .context(format!("issuer certificate from `{url}`"))
+    })?;
     if body.starts_with(b"-----BEGIN") {
         let first = crate::crypto::parse_pem_chain(&body)?
             .into_iter()
@@ -149,25 +156,45 @@ pub(crate) async fn fetch_issuer(url: &str) -> Result<Vec<u8>> {
     Ok(body)
 }
 
-/// One HTTP exchange within [`EXCHANGE_TIMEOUT`]; a status other than 200 is an error.
-async fn exchange(req: http::Request<Full<Bytes>>) -> Result<Vec<u8>> {
-    let client = client()?;
+/// Why an exchange failed: no answer at all, or an answer other than 200.
+enum Failure {
+    Unreachable(crate::Error),
+    Refused(crate::Error),
+}
+
+impl Failure {
+    fn error(&self) -> &crate::Error {
+        match self {
+            Self::Unreachable(e) | Self::Refused(e) => e,
+        }
+    }
+}
+
+/// One HTTP exchange within [`EXCHANGE_TIMEOUT`].
+async fn exchange(req: http::Request<Full<Bytes>>) -> std::result::Result<Vec<u8>, Failure> {
+    let client = client().map_err(Failure::Unreachable)?;
     let answer = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
         let resp = client
             .request(req)
             .await
-            .map_err(|e| ocsp_error(format!("could not reach it: {e}")))?;
+            .map_err(|e| Failure::Unreachable(ocsp_error(format!("could not reach it: {e}"))))?;
         let status = resp.status();
         let body = net::read_body(resp.into_body(), MAX_BODY)
             .await
-            .map_err(|e| ocsp_error(format!("reading the answer: {e}")))?;
+            .map_err(|e| Failure::Unreachable(ocsp_error(format!("reading the answer: {e}"))))?;
         if status != http::StatusCode::OK {
-            return Err(ocsp_error(format!("it answered {status}")));
+            return Err(Failure::Refused(ocsp_error(format!(
+                "it answered {status}"
+            ))));
         }
         Ok(body.to_vec())
     })
     .await;
-    answer.unwrap_or_else(|_| Err(ocsp_error(format!("no answer within {EXCHANGE_TIMEOUT:?}"))))
+    answer.unwrap_or_else(|_| {
+        Err(Failure::Unreachable(ocsp_error(format!(
+            "no answer within {EXCHANGE_TIMEOUT:?}"
+        ))))
+    })
 }
 
 fn client() -> Result<&'static WebClient<Full<Bytes>>> {
