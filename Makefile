@@ -97,7 +97,7 @@ bench-micro: deps
 		rm -rf $$d
 
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := names pem_and_keys metadata account_and_lock client_hello dns_wire http01_path
+FUZZ_TARGETS := names pem_and_keys metadata account_and_lock client_hello dns_wire http01_path ocsp_response
 ## Fuzz every parser of untrusted input for FUZZ_SECONDS each (cargo-fuzz + libFuzzer; the
 ## corpus in fuzz/corpus grows as it finds new paths). Without a sanitizer: this toolchain is
 ## stable, and the fuzzed code is safe Rust built with debug assertions and overflow checks.

@@ -34,6 +34,41 @@ pub fn dns_message(bytes: &[u8]) {
     let _ = crate::dns::wire::parse(bytes);
 }
 
+/// An OCSP response as a responder (or anyone on the path) sends it, checked against a fixed
+/// certificate and its issuer (made once with rcgen).
+pub fn ocsp_response(bytes: &[u8]) {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (leaf_der, issuer_der) = ocsp_certificates();
+    let (_, leaf) = X509Certificate::from_der(leaf_der).expect("leaf");
+    let (_, issuer) = X509Certificate::from_der(issuer_der).expect("issuer");
+    if let Ok(r) =
+        crate::ocsp::OcspResponse::verify(bytes, &leaf, &issuer, std::time::SystemTime::now())
+    {
+        // Whatever verified: its refresh time lies within its own validity.
+        if let (Some(at), Some(next)) = (r.refresh_at(), r.next_update()) {
+            assert!(at >= r.this_update() && at <= next);
+        }
+    }
+}
+
+fn ocsp_certificates() -> &'static (Vec<u8>, Vec<u8>) {
+    static PAIR: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).expect("CA");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().expect("key");
+        let leaf = CertificateParams::new(vec!["fuzz.test".to_string()])
+            .expect("params")
+            .signed_by(&leaf_key, &issuer)
+            .expect("leaf");
+        (leaf.der().to_vec(), ca.der().to_vec())
+    })
+}
+
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {

@@ -143,6 +143,11 @@ impl OcspResponse {
                 "the OCSP response's thisUpdate is in the future",
             ));
         }
+        if next_update.is_some_and(|n| n < this_update) {
+            return Err(ocsp_error(
+                "the OCSP response's nextUpdate is before its thisUpdate",
+            ));
+        }
         if next_update.is_some_and(|n| n < now) {
             return Err(ocsp_error(
                 "the OCSP response has expired (its nextUpdate is past)",
