@@ -970,6 +970,20 @@ certmagic_result certmagic_config_builder_set_storage_path(struct certmagic_conf
                                                            const char *path);
 
 /**
+ * Keeps certificates where `location` says: a folder, or the URL of a database shared by a
+ * fleet, `redis://` or `rediss://` (Caddy's Redis storage layout) or `postgres://` or
+ * `postgresql://` (Caddy's PostgreSQL storage tables), with the storage's options in the URL's
+ * query (`key_prefix`, `data_table`, …: see the README). Checked by
+ * `certmagic_config_builder_build`, which connects to nothing (the first storage call does);
+ * a password in the URL is never printed. Replaces an earlier storage setting.
+ *
+ * # Safety
+ * `builder` live; `location` NUL-terminated.
+ */
+certmagic_result certmagic_config_builder_set_storage_location(struct certmagic_config_builder *builder,
+                                                               const char *location);
+
+/**
  * Keeps certificates in a storage implemented by C callbacks (the table is copied; every member
  * but `userdata_free` must be set). Replaces an earlier storage setting; the earlier callbacks'
  * `userdata_free` runs when nothing uses them any more. The table's `userdata` is the

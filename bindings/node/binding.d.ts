@@ -152,6 +152,12 @@ export interface EngineOptions {
   /** A folder for file storage (when no storage callback is given). */
   storagePath?: string
   /**
+   * Where certificates are kept when no storage callback is given: a folder, or the URL of
+   * a database shared by a fleet (`redis://`, `rediss://`, `postgres://`, `postgresql://`,
+   * options in the query). Replaces `storagePath`.
+   */
+  storageLocation?: string
+  /**
    * A built-in DNS provider: its name (settings from the environment) or its settings as
    * JSON (`{"provider": "cloudflare", …}`). A provider object goes through the `dns`
    * dispatch function instead.

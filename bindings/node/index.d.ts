@@ -130,7 +130,11 @@ export interface CertMagicOptions {
   retryIntervals?: number[]
   /** How long (ms) failed background work is retried in all (default 30 days; 0: never). */
   retryMaxTotal?: number
-  /** A folder (Caddy's layout) or a storage object (default: ~/.local/share/certmagic). */
+  /**
+   * A folder (Caddy's layout), the URL of a database shared by a fleet (`redis://`, `rediss://`,
+   * `postgres://`, `postgresql://`, in the layouts of Caddy's Redis and PostgreSQL storages, with
+   * options in the query), or a storage object (default: ~/.local/share/certmagic).
+   */
   storage?: string | Storage
   /** Solve DNS-01 through a DNS provider (required for wildcard names). */
   dns?: DnsOptions

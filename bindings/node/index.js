@@ -224,9 +224,9 @@ function nativeOptions(options) {
   })
   want('retryMaxTotal', 'number')
   if (options.storage !== undefined && typeof options.storage !== 'string' && (options.storage === null || typeof options.storage !== 'object')) {
-    throw new TypeError('options.storage must be a folder path or a storage object')
+    throw new TypeError('options.storage must be a folder path, a database URL or a storage object')
   }
-  if (typeof options.storage === 'string') out.storagePath = options.storage
+  if (typeof options.storage === 'string') out.storageLocation = options.storage
   if (options.dns !== undefined) Object.assign(out, nativeDnsOptions(options.dns))
   if (options.onDemand !== undefined) Object.assign(out, nativeOnDemandOptions(options.onDemand))
   want('cacheCapacity', 'number')

@@ -275,10 +275,10 @@ impl AcmeIssuer {
         for p in presented {
             p.clean_up().await;
         }
-        if result.is_ok() {
-            if let Some(kind) = used {
-                solvers::record_outcome(kind, true);
-            }
+        if result.is_ok()
+            && let Some(kind) = used
+        {
+            solvers::record_outcome(kind, true);
         }
         result
     }

@@ -101,10 +101,10 @@ impl Cache {
 
     pub(crate) fn insert_arc(&self, cert: Arc<Certificate>) -> Arc<Certificate> {
         let mut index = self.write();
-        if let Some(existing) = index.by_hash.get(cert.hash()) {
-            if existing.is_managed() == cert.is_managed() {
-                return existing.clone();
-            }
+        if let Some(existing) = index.by_hash.get(cert.hash())
+            && existing.is_managed() == cert.is_managed()
+        {
+            return existing.clone();
         }
         let capacity = self.capacity.load(Ordering::Relaxed);
         if capacity > 0 && index.by_hash.len() >= capacity && !cert.names().all(|n| index.has(n)) {
@@ -153,10 +153,10 @@ impl Cache {
                 Some(base) => (&mut index.wildcard, base),
                 None => (&mut index.exact, name),
             };
-            if let Some(slot) = map.get_mut(key) {
-                if Arc::ptr_eq(slot, &old) {
-                    *slot = cert.clone();
-                }
+            if let Some(slot) = map.get_mut(key)
+                && Arc::ptr_eq(slot, &old)
+            {
+                *slot = cert.clone();
             }
         }
         index.by_hash.insert(*cert.hash(), cert);

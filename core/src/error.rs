@@ -267,7 +267,11 @@ impl Error {
     }
 
     pub(crate) fn storage(op: &str, key: &str, err: std::io::Error) -> Self {
-        let kind = if err.kind() == std::io::ErrorKind::NotFound {
+        // Under a value (`a/b` when `a` is a file) is missing too.
+        let kind = if matches!(
+            err.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+        ) {
             ErrorKind::NotFound
         } else {
             ErrorKind::Storage

@@ -71,6 +71,7 @@ config_fields! {
     RetryIntervals => "retry_intervals",
     RetryMaxTotal => "retry_max_total",
     Storage => "storage",
+    StorageLocation => "storage_location",
     EventHandler => "event_handler",
     OnDemandDecision => "on_demand_decision",
     OnDemandAsk => "on_demand_ask",

@@ -67,10 +67,10 @@ impl Manager {
             .await?;
         }
         // The common case stays on the caller's task: a cached certificate that is not due.
-        if let Some(cert) = inner.cache.get(&name) {
-            if !inner.renews_at_handshake(&cert) {
-                return Ok(cert);
-            }
+        if let Some(cert) = inner.cache.get(&name)
+            && !inner.renews_at_handshake(&cert)
+        {
+            return Ok(cert);
         }
         inner.usable()?;
         let inner = inner.clone();

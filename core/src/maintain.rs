@@ -49,18 +49,18 @@ pub(crate) async fn run(manager: Weak<ManagerInner>, pass: Pass, cancel: Cancell
         }
         let Some(m) = manager.upgrade() else { return };
         let once = tokio::spawn(pass.run_once(m));
-        if let Err(e) = once.await {
-            if e.is_panic() {
-                panics += 1;
-                let text = crate::runtime::panic_text(&*e.into_panic());
-                tracing::error!(panic = %text, panics, ?pass, "maintenance pass panicked");
-                if panics >= MAX_MAINTENANCE_PANICS {
-                    tracing::error!(
-                        ?pass,
-                        "maintenance stopped after repeated panics; this work will not run again"
-                    );
-                    return;
-                }
+        if let Err(e) = once.await
+            && e.is_panic()
+        {
+            panics += 1;
+            let text = crate::runtime::panic_text(&*e.into_panic());
+            tracing::error!(panic = %text, panics, ?pass, "maintenance pass panicked");
+            if panics >= MAX_MAINTENANCE_PANICS {
+                tracing::error!(
+                    ?pass,
+                    "maintenance stopped after repeated panics; this work will not run again"
+                );
+                return;
             }
         }
     }
@@ -94,10 +94,8 @@ impl ManagerInner {
                     )
                 }),
             };
-            if due {
-                if let Ok(subject) = Subject::parse(&name) {
-                    self.schedule_renewal(subject);
-                }
+            if due && let Ok(subject) = Subject::parse(&name) {
+                self.schedule_renewal(subject);
             }
         }
     }

@@ -476,10 +476,11 @@ impl ManagerInner {
     /// false for anything else ([`Self::manage_one`] then deals with it, errors included).
     async fn load_if_current(self: &Arc<Self>, subject: &Subject) -> bool {
         let name = subject.as_string();
-        if let Some(c) = self.cache.get_exact(&name) {
-            if c.is_managed() && !self.needs_renewal(&c) {
-                return true;
-            }
+        if let Some(c) = self.cache.get_exact(&name)
+            && c.is_managed()
+            && !self.needs_renewal(&c)
+        {
+            return true;
         }
         match self.load_from_storage(&name).await {
             Ok(stored) if !self.needs_renewal(&stored) => {
@@ -495,10 +496,11 @@ impl ManagerInner {
     pub(crate) async fn manage_one(self: &Arc<Self>, subject: &Subject) -> Result<()> {
         let name = subject.as_string();
         self.mark_managed(subject);
-        if let Some(c) = self.cache.get_exact(&name) {
-            if c.is_managed() && !self.needs_renewal(&c) {
-                return Ok(());
-            }
+        if let Some(c) = self.cache.get_exact(&name)
+            && c.is_managed()
+            && !self.needs_renewal(&c)
+        {
+            return Ok(());
         }
         let cert = match self.load_from_storage(&name).await {
             Ok(stored) => self.cache_managed(stored).await,
@@ -509,14 +511,14 @@ impl ManagerInner {
             }
             Err(e) => return Err(e),
         };
-        if self.needs_renewal(&cert) {
-            if let Err(e) = self.issue_cert(subject, Issue::renewal(cert.clone())).await {
-                if cert.expired(SystemTime::now()) {
-                    return Err(e);
-                }
-                tracing::warn!(identifier = %subject, error = %e, "renewal failed; serving the current certificate and retrying in the background");
-                self.schedule_renewal(subject.clone());
+        if self.needs_renewal(&cert)
+            && let Err(e) = self.issue_cert(subject, Issue::renewal(cert.clone())).await
+        {
+            if cert.expired(SystemTime::now()) {
+                return Err(e);
             }
+            tracing::warn!(identifier = %subject, error = %e, "renewal failed; serving the current certificate and retrying in the background");
+            self.schedule_renewal(subject.clone());
         }
         Ok(())
     }

@@ -18,10 +18,10 @@ static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
 pub fn handle() -> Result<Handle> {
     let pid = std::process::id();
     let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((owner, rt)) = guard.as_ref() {
-        if *owner == pid {
-            return Ok(rt.handle().clone());
-        }
+    if let Some((owner, rt)) = guard.as_ref()
+        && *owner == pid
+    {
+        return Ok(rt.handle().clone());
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(

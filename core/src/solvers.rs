@@ -171,10 +171,10 @@ impl Drop for Presented {
                 }
             }
         }
-        if let Some((storage, key)) = self.stored.take() {
-            if let Ok(h) = tokio::runtime::Handle::try_current() {
-                h.spawn(delete_stored(storage, key));
-            }
+        if let Some((storage, key)) = self.stored.take()
+            && let Ok(h) = tokio::runtime::Handle::try_current()
+        {
+            h.spawn(delete_stored(storage, key));
         }
     }
 }

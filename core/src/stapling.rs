@@ -295,10 +295,10 @@ impl ManagerInner {
             }
             (Err(e), None) => return Err(e),
         };
-        if response.status() == OcspStatus::Good {
-            if let Err(e) = storage.store(&key, response.der()).await {
-                tracing::warn!(key = %key, error = %e, "could not store the OCSP response");
-            }
+        if response.status() == OcspStatus::Good
+            && let Err(e) = storage.store(&key, response.der()).await
+        {
+            tracing::warn!(key = %key, error = %e, "could not store the OCSP response");
         }
         tracing::debug!(
             status = response.status().as_str(),

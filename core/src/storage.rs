@@ -1,5 +1,7 @@
-//! The storage contract. Implementations live in [`file`](mod@file) and [`memory`](mod@memory); bindings add their own
-//! (C callbacks, Python and Node objects) by implementing [`Storage`].
+//! The storage contract. Implementations live in [`file`](mod@file), [`memory`](mod@memory),
+//! and, for fleets, `redis` and `postgres` (cargo features `storage-redis`,
+//! `storage-postgres`; [`location::open`] picks one from a folder or URL); bindings add their
+//! own (C callbacks, Python and Node objects) by implementing [`Storage`].
 //!
 //! # Contract
 //! - Keys are `/`-separated, without leading or trailing slash; [`keys`] builds every key the
@@ -9,8 +11,9 @@
 //! - `load`, `stat` and `list` of a missing key fail with [`ErrorKind::NotFound`];
 //!   `delete` of a missing key succeeds; `delete` of a "directory" removes its subtree.
 //! - `lock(name)` blocks until the named lock is held by the caller, across every process and
-//!   machine that shares the storage; `unlock(name)` releases it. Locks of a process that
-//!   vanished must expire (FileStorage: 10 s after the last refresh).
+//!   machine that shares the storage; `unlock(name)` releases it, and only if the caller still
+//!   holds it. Locks of a process that vanished must expire (FileStorage: 10 s after the last
+//!   refresh; Redis and PostgreSQL: 10 s after the last extension, see `lease.rs`).
 //! - Every method is safe to call concurrently from many tasks. Dropping a returned future
 //!   cancels the operation.
 //!
@@ -21,7 +24,14 @@ pub(crate) mod file_lock;
 mod file_mode;
 pub mod foreign;
 pub mod keys;
+#[cfg(any(feature = "storage-redis", feature = "storage-postgres"))]
+mod lease;
+pub mod location;
 pub mod memory;
+#[cfg(feature = "storage-postgres")]
+pub mod postgres;
+#[cfg(feature = "storage-redis")]
+pub mod redis;
 
 use std::fmt::Debug;
 use std::sync::Arc;

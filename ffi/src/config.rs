@@ -703,6 +703,28 @@ pub unsafe extern "C" fn certmagic_config_builder_set_storage_path(
     }
 }
 
+/// Keeps certificates where `location` says: a folder, or the URL of a database shared by a
+/// fleet, `redis://` or `rediss://` (Caddy's Redis storage layout) or `postgres://` or
+/// `postgresql://` (Caddy's PostgreSQL storage tables), with the storage's options in the URL's
+/// query (`key_prefix`, `data_table`, …: see the README). Checked by
+/// `certmagic_config_builder_build`, which connects to nothing (the first storage call does);
+/// a password in the URL is never printed. Replaces an earlier storage setting.
+///
+/// # Safety
+/// `builder` live; `location` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_config_builder_set_storage_location(
+    builder: *mut certmagic_config_builder,
+    location: *const c_char,
+) -> certmagic_result {
+    unsafe {
+        update(builder, |b| {
+            let location = text(location, "location")?.to_string();
+            set(b, |i| i.storage_location(location))
+        })
+    }
+}
+
 /// Keeps certificates in a storage implemented by C callbacks (the table is copied; every member
 /// but `userdata_free` must be set). Replaces an earlier storage setting; the earlier callbacks'
 /// `userdata_free` runs when nothing uses them any more. The table's `userdata` is the
@@ -856,6 +878,7 @@ pub(crate) fn setter_name(field: ConfigField) -> &'static str {
             "certmagic_config_builder_set_retry_intervals_ms"
         }
         ConfigField::Storage => "certmagic_config_builder_set_storage_path",
+        ConfigField::StorageLocation => "certmagic_config_builder_set_storage_location",
         ConfigField::EventHandler => "certmagic_config_builder_set_event_callback",
         ConfigField::OnDemandDecision => "certmagic_config_builder_set_on_demand_decision",
         ConfigField::OnDemandAsk => "certmagic_config_builder_set_on_demand_ask",

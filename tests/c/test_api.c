@@ -125,6 +125,9 @@ static void test_refusals_name_the_setter(void) {
                   CHECK_OK(certmagic_config_builder_set_on_demand_obtain_timeout_ms(x, UINT64_MAX)),
                   "certmagic_config_builder_set_on_demand_obtain_timeout_ms");
     CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_cache_capacity(x, 0)), "certmagic_config_builder_set_cache_capacity");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_storage_location(x, "redis://:pw@127.0.0.1:6379/0?compression=lz4")),
+                  "certmagic_config_builder_set_storage_location");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_storage_location(x, "mongodb://127.0.0.1")), "certmagic_config_builder_set_storage_location");
     CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_dns_provider(x, "{\"provider\": \"rfc2136\", \"server\": \"127.0.0.1\"}", "{\"resolvers\": [\"ns1.example\"]}")),
                   "certmagic_config_builder_set_dns_provider options_json.resolvers");
     CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_dns_provider(x, "{\"provider\": \"rfc2136\", \"server\": \"127.0.0.1\"}", "{\"poll_interval_ms\": 0}")),

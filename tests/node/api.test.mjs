@@ -283,3 +283,13 @@ test('the process exits on its own after close()', () => {
   assert.match(out.stdout, /closed/)
   assert.ok(Date.now() - started < 15000, 'no handle kept the process alive')
 })
+
+test('a storage URL is refused naming storage, never showing its password; opening connects to nothing', async () => {
+  for (const bad of ['redis://:pw-secret@127.0.0.1:1/0?compression=lz4', 'mongodb://u:pw-secret@h/db']) {
+    assert.throws(
+      () => new CertMagic({ storage: bad }),
+      (/** @type {any} */ e) => e instanceof ConfigError && e.field === 'storage' && !e.message.includes('pw-secret'),
+    )
+  }
+  await new CertMagic({ storage: 'postgres://u:pw@127.0.0.1:1/db?data_table=fleet_data' }).close()
+})

@@ -324,3 +324,13 @@ def test_a_storage_call_past_its_deadline_is_a_timeout() -> None:
     with pytest.raises(certmagic.ConfigError) as info:
         certmagic.Config(callback_timeout_lock=-1)
     assert info.value.field == "callback_timeout_lock"
+
+
+def test_storage_url_refused_naming_storage_without_its_password() -> None:
+    for bad in ["redis://:pw-secret@127.0.0.1:1/0?compression=lz4", "mongodb://u:pw-secret@h/db"]:
+        with pytest.raises(certmagic.ConfigError) as info:
+            certmagic.Config(storage=bad)
+        assert info.value.field == "storage"
+        assert "pw-secret" not in str(info.value), info.value
+    # A URL opens without connecting: nothing listens on port 1.
+    certmagic.Config(storage="postgres://u:pw@127.0.0.1:1/db?data_table=fleet_data")

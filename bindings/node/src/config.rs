@@ -79,6 +79,10 @@ pub struct EngineOptions {
     pub retry_max_total: Option<f64>,
     /// A folder for file storage (when no storage callback is given).
     pub storage_path: Option<String>,
+    /// Where certificates are kept when no storage callback is given: a folder, or the URL of
+    /// a database shared by a fleet (`redis://`, `rediss://`, `postgres://`, `postgresql://`,
+    /// options in the query). Replaces `storagePath`.
+    pub storage_location: Option<String>,
     /// A built-in DNS provider: its name (settings from the environment) or its settings as
     /// JSON (`{"provider": "cloudflare", …}`). A provider object goes through the `dns`
     /// dispatch function instead.
@@ -145,6 +149,7 @@ pub(crate) fn option_name(field: ConfigField) -> &'static str {
         ConfigField::RetryIntervals => "retryIntervals",
         ConfigField::RetryMaxTotal => "retryMaxTotal",
         ConfigField::Storage => "storage",
+        ConfigField::StorageLocation => "storage",
         ConfigField::EventHandler => "on('event')",
         ConfigField::OnDemandDecision => "onDemand.decision",
         ConfigField::OnDemandAsk => "onDemand.ask",
@@ -264,6 +269,8 @@ pub(crate) fn config(
     }
     if let Some(s) = storage {
         b = b.storage(s);
+    } else if let Some(location) = options.storage_location {
+        b = b.storage_location(location);
     } else if let Some(path) = options.storage_path {
         b = b.storage(Arc::new(FileStorage::new(path)));
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use certmagic::{ChallengeType, ConfigField, FileStorage, KeyType, Span};
+use certmagic::{ChallengeType, ConfigField, KeyType, Span};
 use pyo3::prelude::*;
 
 use crate::bridge::check;
@@ -80,7 +80,7 @@ pub(crate) fn keyword(field: ConfigField) -> &'static str {
         ConfigField::RateLimitEvents | ConfigField::RateLimitWindow => "rate_limit",
         ConfigField::RetryIntervals => "retry_intervals",
         ConfigField::RetryMaxTotal => "retry_max_total",
-        ConfigField::Storage => "storage",
+        ConfigField::Storage | ConfigField::StorageLocation => "storage",
         ConfigField::EventHandler => "on_event",
         ConfigField::OnDemandDecision => "on_demand_decision",
         ConfigField::OnDemandAsk => "on_demand_ask",
@@ -308,9 +308,10 @@ impl PyConfig {
             if let Some(s) = storage {
                 let is_path = s.extract::<String>().is_ok() || s.hasattr("__fspath__")?;
                 b = if is_path {
-                    let path: std::path::PathBuf =
+                    // A folder or a database URL.
+                    let location: String =
                         py.import("os")?.call_method1("fspath", (&s,))?.extract()?;
-                    b.storage(Arc::new(FileStorage::new(path)))
+                    b.storage_location(location)
                 } else {
                     b.storage(Arc::new(Blocking::new(PyStorage::new(&s)?)))
                 };

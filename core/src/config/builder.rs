@@ -66,7 +66,7 @@ pub struct ConfigBuilder {
     rate_limit: RateLimitSetting,
     retry_intervals: Option<Vec<Span>>,
     retry_max_total: Option<Span>,
-    storage: Option<Arc<dyn Storage>>,
+    storage: Option<StorageSetting>,
     event_handler: Option<Arc<dyn EventHandler>>,
     on_demand_decision: Option<Arc<dyn DecisionHandler>>,
     on_demand_ask: Option<String>,
@@ -76,6 +76,12 @@ pub struct ConfigBuilder {
     cache_capacity: Option<Number>,
     dns: DnsSetting,
     callback_deadlines: CallbackDeadlineSetting,
+}
+
+/// The storage as given: an object, or text naming one.
+enum StorageSetting {
+    Given(Arc<dyn Storage>),
+    Location(String),
 }
 
 /// The callback deadlines as given: each kind apart, over the defaults (or a whole
@@ -472,8 +478,19 @@ impl ConfigBuilder {
     }
     /// Where certificates, keys, accounts and locks are kept (default: [`FileStorage`] in
     /// [`FileStorage::default_path`]).
+    /// Replaces an earlier storage or storage location.
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
-        self.storage = Some(storage);
+        self.storage = Some(StorageSetting::Given(storage));
+        self
+    }
+    /// Where certificates are kept, as text: a folder, or the URL of a database shared by a
+    /// fleet, `redis://`/`rediss://` ([`RedisStorage`](crate::storage::redis::RedisStorage),
+    /// Caddy's Redis storage layout) or `postgres://`/`postgresql://`
+    /// ([`PostgresStorage`](crate::storage::postgres::PostgresStorage), Caddy's PostgreSQL
+    /// storage tables), with the storage's options in the URL's query. Opened by `build`
+    /// without connecting; a password in it is never printed. Replaces an earlier storage.
+    pub fn storage_location(mut self, location: impl Into<String>) -> Self {
+        self.storage = Some(StorageSetting::Location(location.into()));
         self
     }
     /// Receives every [`Event`](crate::Event).
@@ -872,13 +889,13 @@ impl ConfigBuilder {
         let preferred_chain = (chain != ChainPreference::default()).then_some(chain);
 
         let profile = self.profile.map(|p| p.trim().to_string());
-        if let Some(p) = &profile {
-            if p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(Error::config(
-                    ConfigField::Profile,
-                    format!("`{p}` is not a profile name"),
-                ));
-            }
+        if let Some(p) = &profile
+            && (p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(Error::config(
+                ConfigField::Profile,
+                format!("`{p}` is not a profile name"),
+            ));
         }
 
         if self.must_staple && !ocsp.enabled {
@@ -934,7 +951,8 @@ impl ConfigBuilder {
         };
 
         let storage = match self.storage {
-            Some(s) => s,
+            Some(StorageSetting::Given(s)) => s,
+            Some(StorageSetting::Location(l)) => crate::storage::location::open(&l)?,
             None => Arc::new(FileStorage::new(FileStorage::default_path())),
         };
         let storage = DeadlinedStorage::wrap(storage, callback_deadlines);

@@ -166,13 +166,13 @@ impl DnsChallenge {
                 })
             })
             .collect::<Result<_>>()?;
-        if let Some(d) = &self.override_domain {
-            if d.trim().trim_end_matches('.').is_empty() || d.contains(char::is_whitespace) {
-                return Err(Error::config(
-                    ConfigField::DnsOverrideDomain,
-                    format!("`{d}` is not a domain name"),
-                ));
-            }
+        if let Some(d) = &self.override_domain
+            && (d.trim().trim_end_matches('.').is_empty() || d.contains(char::is_whitespace))
+        {
+            return Err(Error::config(
+                ConfigField::DnsOverrideDomain,
+                format!("`{d}` is not a domain name"),
+            ));
         }
         Ok(self)
     }
@@ -483,10 +483,10 @@ async fn authoritative_servers(resolvers: &[SocketAddr], zone: &str) -> Result<V
                 _ => None,
             })
             .collect();
-        if addrs.is_empty() {
-            if let Ok(found) = crate::net::lookup_host(ns.trim_end_matches('.'), 53).await {
-                addrs.extend(found);
-            }
+        if addrs.is_empty()
+            && let Ok(found) = crate::net::lookup_host(ns.trim_end_matches('.'), 53).await
+        {
+            addrs.extend(found);
         }
         out.extend(addrs.into_iter().filter(|a| a.is_ipv4()).take(1));
     }

@@ -180,8 +180,10 @@ impl Storage for FileStorage {
     async fn exists(&self, key: &str) -> Result<bool> {
         let path = self.path_of(key)?;
         Self::blocking(move || {
-            // As in Go CertMagic, only "does not exist" counts as absent.
-            Ok(!matches!(fs::metadata(&path), Err(e) if e.kind() == io::ErrorKind::NotFound))
+            // As in Go CertMagic, only "does not exist" counts as absent (and a key under a
+            // value, which cannot exist either).
+            Ok(!matches!(fs::metadata(&path), Err(e)
+                if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)))
         })
         .await
     }

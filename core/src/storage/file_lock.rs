@@ -220,10 +220,10 @@ impl Refresher {
         static CURRENT: Mutex<Option<(u32, Arc<Refresher>)>> = Mutex::new(None);
         let pid = std::process::id();
         let mut current = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((owner, r)) = current.as_ref() {
-            if *owner == pid {
-                return r.clone();
-            }
+        if let Some((owner, r)) = current.as_ref()
+            && *owner == pid
+        {
+            return r.clone();
         }
         let refresher = Arc::new(Self::default());
         let r = refresher.clone();

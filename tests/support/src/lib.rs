@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub mod caddy;
 pub mod dns;
 pub mod ocsp;
+pub mod postgres;
+pub mod redis;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::ServerName;

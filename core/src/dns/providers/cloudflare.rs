@@ -218,10 +218,10 @@ impl Cloudflare {
             let (_, json) = self.call(Method::GET, &path, None).await?;
             for r in json["result"].as_array().into_iter().flatten() {
                 let content = r["content"].as_str().map(super::unquote_txt);
-                if content.as_deref() == Some(value) {
-                    if let Some(id) = r["id"].as_str() {
-                        ids.push(id.to_string());
-                    }
+                if content.as_deref() == Some(value)
+                    && let Some(id) = r["id"].as_str()
+                {
+                    ids.push(id.to_string());
                 }
             }
             let total = json["result_info"]["total_pages"].as_u64().unwrap_or(1);

@@ -99,10 +99,10 @@ impl DigitalOcean {
                 .json(Method::GET, &url, &self.headers(), None)
                 .await?;
             for r in json["domain_records"].as_array().into_iter().flatten() {
-                if r["data"].as_str() == Some(value) {
-                    if let Some(id) = r["id"].as_u64() {
-                        ids.push(id.to_string());
-                    }
+                if r["data"].as_str() == Some(value)
+                    && let Some(id) = r["id"].as_u64()
+                {
+                    ids.push(id.to_string());
                 }
             }
             match json["links"]["pages"]["next"].as_str() {

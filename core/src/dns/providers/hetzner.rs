@@ -128,10 +128,9 @@ impl Hetzner {
                 if r["type"] == "TXT"
                     && r["name"].as_str() == Some(name)
                     && r["value"].as_str().map(super::unquote_txt).as_deref() == Some(value)
+                    && let Some(id) = r["id"].as_str()
                 {
-                    if let Some(id) = r["id"].as_str() {
-                        ids.push(id.to_string());
-                    }
+                    ids.push(id.to_string());
                 }
             }
             let last = json["meta"]["pagination"]["last_page"]
