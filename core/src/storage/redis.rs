@@ -2,7 +2,7 @@
 //! its commit 230a328), so Caddy and this library share one database:
 //!
 //! - a value is a Redis string at `<key_prefix>/<key>` (prefix `caddy` by default) holding the
-//!   plugin's JSON record ([`record`]: base64 value, modification time, size, optional
+//!   plugin's JSON record (`record.rs`: base64 value, modification time, size, optional
 //!   compression and AES-GCM encryption);
 //! - every folder is a sorted set at `<key_prefix>/<folder>` whose members are its children,
 //!   folders with a trailing `/`, scored by the Unix second they were added; the prefix itself
