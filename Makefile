@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Real servers the tests and the demo start on 127.0.0.1, from Debian.
-APT_PACKAGES := pebble caddy curl valgrind libssl-dev pkg-config binutils bind9 bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3
+APT_PACKAGES := pebble caddy curl valgrind libssl-dev pkg-config binutils bind9 bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 redis-server postgresql haproxy
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -45,6 +45,8 @@ test-python:
 	$(PY) -m mypy --strict --cache-dir target/mypy-cache tests/python examples/python
 	cd bindings/python/python && $(CURDIR)/$(PY) -m mypy --strict --cache-dir $(CURDIR)/target/mypy-cache certmagic
 	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
+	$(CARGO) build -q -p certmagic --example serve
+	$(CARGO) build -q -p certmagic-ffi
 	$(PY) -m pytest -q -p no:cacheprovider tests/python
 
 lint:

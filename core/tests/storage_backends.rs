@@ -9,10 +9,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use certmagic::storage::location;
 use certmagic::storage::postgres::PostgresStorage;
 use certmagic::storage::redis::RedisStorage;
-use certmagic::{ErrorKind, FileStorage, MemoryStorage, Storage};
+use certmagic::storage::{keys, location};
+use certmagic::{ErrorKind, FileStorage, Manager, MemoryStorage, Storage};
 use certmagic_testsupport::postgres::Postgres;
 use certmagic_testsupport::redis::{self, Redis};
 
@@ -612,4 +612,95 @@ async fn postgres_restart_loses_nothing() {
     pg.stop();
     let e = s.load("kept/value").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Storage);
+}
+
+/// Renewals running while the database restarts (three times, two seconds apart): every
+/// certificate is served from memory throughout, and every renewal completes once the database
+/// is back, with the renewed certificate in storage.
+async fn renewals_survive_restarts<D: Send + 'static>(
+    url: String,
+    db: D,
+    restart: fn(&mut D),
+) -> D {
+    let pebble = common::Pebble::start(common::PebbleOptions {
+        validity_secs: Some(60),
+        ..Default::default()
+    });
+    let storage = location::open(&url).unwrap();
+    let config = common::pebble_config(&pebble, storage.clone())
+        // Due 1.8 s after issuance, so renewals run all through the restarts; failures retried
+        // after 1 s.
+        .renewal_window_ratio(0.97)
+        .renew_check_interval(Duration::from_millis(500))
+        .retry_intervals([Duration::from_secs(1)])
+        .build()
+        .unwrap();
+    let manager = Manager::new(config).unwrap();
+    let names = ["r1.restart.test", "r2.restart.test", "r3.restart.test"];
+    manager.manage(&names).await.unwrap();
+    let first: Vec<String> = names
+        .iter()
+        .map(|n| manager.get_certificate(n).unwrap().serial_hex())
+        .collect();
+    let restarts = tokio::task::spawn_blocking(move || {
+        let mut db = db;
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_secs(2));
+            restart(&mut db);
+        }
+        db
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let served: Vec<String> = names
+            .iter()
+            .map(|n| {
+                manager
+                    .get_certificate(n)
+                    .expect("served throughout")
+                    .serial_hex()
+            })
+            .collect();
+        if restarts.is_finished() && served.iter().zip(&first).all(|(now, was)| now != was) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every certificate was renewed: {served:?} (first {first:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let db = restarts.await.unwrap();
+    for (name, was) in names.iter().zip(&first) {
+        let pem = storage
+            .load(&keys::site_cert(manager.issuer_key(), name))
+            .await
+            .unwrap();
+        let stored = certmagic::Certificate::from_pem(
+            &pem,
+            &storage
+                .load(&keys::site_private_key(manager.issuer_key(), name))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_ne!(&stored.serial_hex(), was, "{name}: the renewal is stored");
+        common::assert_cert_verifies(&pebble, &stored, name);
+    }
+    manager.shutdown().await.unwrap();
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarts_during_renewals_lose_nothing() {
+    let redis = Redis::start();
+    let url = redis.url();
+    renewals_survive_restarts(url, redis, Redis::restart).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarts_during_renewals_lose_nothing() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    renewals_survive_restarts(url, pg, Postgres::restart).await;
 }

@@ -6,9 +6,11 @@
  *  - the status callback staples the certificate's OCSP response when the library has a good
  *    one (certificates whose CA runs an OCSP responder).
  *
- * Usage: openssl_server <ca-directory-url> <ca-roots.pem> <port> <storage-dir> <name>
- * Prints READY once the certificate is obtained, then serves "hello from libcertmagic" over
- * HTTPS until stdin is closed.
+ * Usage: openssl_server <ca-directory-url> <ca-roots.pem> <port> <storage> <name>...
+ * <storage> is a folder or a database URL shared by a fleet (redis://…, postgres://…): several
+ * servers on one storage obtain each certificate once, and any of them answers the CA's
+ * validation. Prints READY once every name has its certificate, then serves "hello from
+ * libcertmagic" over HTTPS until stdin is closed.
  *
  * Build: cc -std=c99 openssl_server.c -I include -L target/debug -lcertmagic -lssl -lcrypto -lpthread */
 #define _DEFAULT_SOURCE
@@ -244,20 +246,22 @@ int main(int argc, char **argv) {
     struct server s;
     struct sockaddr_in addr;
     pthread_t thread;
-    const char *names[1];
+    const char **names;
+    size_t names_len;
     char *roots;
     size_t roots_len = 0;
     int one = 1, port, status = 1;
     char c;
 
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s <ca-directory-url> <ca-roots.pem> <port> <storage-dir> <name>\n", argv[0]);
+    if (argc < 6) {
+        fprintf(stderr, "usage: %s <ca-directory-url> <ca-roots.pem> <port> <storage> <name>...\n", argv[0]);
         return 2;
     }
     /* A peer that hangs up mid-write (a CA's validation does) must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
     port = atoi(argv[3]);
-    names[0] = argv[5];
+    names = (const char **)(argv + 5);
+    names_len = (size_t)(argc - 5);
     roots = read_file(argv[2], &roots_len);
     if (roots == NULL) {
         fprintf(stderr, "cannot read %s\n", argv[2]);
@@ -268,7 +272,7 @@ int main(int argc, char **argv) {
     b = certmagic_config_builder_new();
     if (certmagic_config_builder_set_ca(b, argv[1]) || certmagic_config_builder_set_trusted_roots_pem(b, (const uint8_t *)roots, roots_len) ||
         certmagic_config_builder_set_agreed(b, true) || certmagic_config_builder_set_disable_http_challenge(b, true) ||
-        certmagic_config_builder_set_alt_tls_alpn_port(b, (uint16_t)port) || certmagic_config_builder_set_storage_path(b, argv[4]) ||
+        certmagic_config_builder_set_alt_tls_alpn_port(b, (uint16_t)port) || certmagic_config_builder_set_storage_location(b, argv[4]) ||
         certmagic_config_builder_build(b, &config) || certmagic_manager_new(config, &manager)) {
         fprintf(stderr, "setup failed: %s\n", last_error());
         return 1;
@@ -292,8 +296,8 @@ int main(int argc, char **argv) {
     pthread_create(&thread, NULL, serve, &s);
 
     /* The server is up, so the CA's TLS-ALPN-01 validation reaches client_hello(). */
-    if (certmagic_manager_manage_sync(manager, names, 1) != CERTMAGIC_RESULT_OK) {
-        fprintf(stderr, "could not obtain a certificate for %s: %s\n", names[0], last_error());
+    if (certmagic_manager_manage_sync(manager, names, names_len) != CERTMAGIC_RESULT_OK) {
+        fprintf(stderr, "could not obtain the certificates: %s\n", last_error());
     } else {
         printf("READY\n");
         fflush(stdout);

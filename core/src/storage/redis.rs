@@ -11,6 +11,9 @@
 //!   bytes, base64url), set with `NX` and an expiry, extended and deleted only by a script that
 //!   compares the token first: redislock's protocol, which the plugin uses.
 //!
+//! A command whose connection dropped (the server restarted) is sent once more on a new one:
+//! every command here may run twice (taking a lock again with the same token is a success).
+//!
 //! Where this differs from the plugin, for the storage contract (`storage.rs`):
 //! - a store (value and every folder entry) and a delete (value, subtree, and the folder
 //!   entries that became empty) are each one Lua script, so they are atomic; the plugin sends
@@ -166,6 +169,31 @@ impl Db {
         Ok(c.clone())
     }
 
+    /// Sends `cmd`, once more if the connection dropped under it (a restarted server): every
+    /// command this storage sends may safely run twice.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<redis::RedisResult<T>> {
+        let mut con = self.connection().await?;
+        Ok(match cmd.query_async(&mut con).await {
+            Err(e) if dropped(&e) => cmd.query_async(&mut con).await,
+            r => r,
+        })
+    }
+
+    /// As [`Db::query`], for a script.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        call: &redis::ScriptInvocation<'_>,
+    ) -> Result<redis::RedisResult<T>> {
+        let mut con = self.connection().await?;
+        Ok(match call.invoke_async(&mut con).await {
+            Err(e) if dropped(&e) => call.invoke_async(&mut con).await,
+            r => r,
+        })
+    }
+
     fn error(&self, op: &str, key: &str, e: redis::RedisError) -> Error {
         Error::new(
             ErrorKind::Storage,
@@ -223,13 +251,9 @@ impl Db {
 
     async fn list_into(&self, prefix: &str, recursive: bool, out: &mut Vec<String>) -> Result<()> {
         let set = self.redis_key(prefix)?;
-        let mut con = self.connection().await?;
-        let members: Vec<String> = match redis::cmd("ZRANGE")
-            .arg(&set)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut con)
-            .await
+        let members: Vec<String> = match self
+            .query(redis::cmd("ZRANGE").arg(&set).arg(0).arg(-1))
+            .await?
         {
             Ok(m) => m,
             // A value, not a folder.
@@ -291,7 +315,13 @@ end
 return 1
 "#;
 
-// redislock's scripts: compare the token, then extend or delete.
+// redislock's scripts: take the lock unless someone else holds it (taking it again with the
+// same token is fine: a retried attempt), and compare the token, then extend or delete.
+const OBTAIN_SCRIPT: &str = r#"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0
+"#;
 const EXTEND_SCRIPT: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end
 "#;
@@ -301,8 +331,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 
 static STORE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(STORE_SCRIPT));
 static DELETE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(DELETE_SCRIPT));
+static OBTAIN: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(OBTAIN_SCRIPT));
 static EXTEND: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(EXTEND_SCRIPT));
 static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RELEASE_SCRIPT));
+
+fn dropped(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_io_error()
+}
 
 fn is_wrong_type(e: &redis::RedisError) -> bool {
     e.code() == Some("WRONGTYPE")
@@ -324,9 +359,8 @@ impl Storage for RedisStorage {
         for (dir, member) in &parents {
             call.key(dir).arg(member);
         }
-        let mut con = db.connection().await?;
-        call.invoke_async::<i64>(&mut con)
-            .await
+        db.invoke::<i64>(&call)
+            .await?
             .map(drop)
             .map_err(|e| db.error("store", key, e))
     }
@@ -334,11 +368,9 @@ impl Storage for RedisStorage {
     async fn load(&self, key: &str) -> Result<Vec<u8>> {
         let db = &self.db;
         let rkey = db.redis_key(key)?;
-        let mut con = db.connection().await?;
-        let raw: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(&rkey)
-            .query_async(&mut con)
-            .await
+        let raw: Option<Vec<u8>> = db
+            .query(redis::cmd("GET").arg(&rkey))
+            .await?
             .or_else(|e| if is_wrong_type(&e) { Ok(None) } else { Err(e) })
             .map_err(|e| db.error("load", key, e))?;
         let raw = raw.ok_or_else(|| not_found("load", key))?;
@@ -350,11 +382,8 @@ impl Storage for RedisStorage {
         let rkeys: Result<Vec<String>> = keys.iter().map(|k| db.redis_key(k)).collect();
         let fetched: Result<Vec<Option<Vec<u8>>>> = async {
             let rkeys = rkeys?;
-            let mut con = db.connection().await?;
-            redis::cmd("MGET")
-                .arg(&rkeys)
-                .query_async(&mut con)
-                .await
+            db.query(redis::cmd("MGET").arg(&rkeys))
+                .await?
                 .map_err(|e| db.error("load", keys.first().copied().unwrap_or(""), e))
         }
         .await;
@@ -389,9 +418,8 @@ impl Storage for RedisStorage {
                 call.arg(member);
             }
         }
-        let mut con = db.connection().await?;
-        call.invoke_async::<i64>(&mut con)
-            .await
+        db.invoke::<i64>(&call)
+            .await?
             .map(drop)
             .map_err(|e| db.error("delete", key, e))
     }
@@ -399,11 +427,9 @@ impl Storage for RedisStorage {
     async fn exists(&self, key: &str) -> Result<bool> {
         let db = &self.db;
         let rkey = db.redis_key(key)?;
-        let mut con = db.connection().await?;
-        let n: i64 = redis::cmd("EXISTS")
-            .arg(&rkey)
-            .query_async(&mut con)
-            .await
+        let n: i64 = db
+            .query(redis::cmd("EXISTS").arg(&rkey))
+            .await?
             .map_err(|e| db.error("exists", key, e))?;
         Ok(n > 0)
     }
@@ -421,11 +447,9 @@ impl Storage for RedisStorage {
     async fn stat(&self, key: &str) -> Result<KeyInfo> {
         let db = &self.db;
         let rkey = db.redis_key(key)?;
-        let mut con = db.connection().await?;
-        match redis::cmd("GET")
-            .arg(&rkey)
-            .query_async::<Option<Vec<u8>>>(&mut con)
-            .await
+        match db
+            .query::<Option<Vec<u8>>>(redis::cmd("GET").arg(&rkey))
+            .await?
         {
             Ok(Some(raw)) => {
                 let r = record::decode(key, &raw, db.encryption.as_ref())?;
@@ -439,13 +463,15 @@ impl Storage for RedisStorage {
             Ok(None) => Err(not_found("stat", key)),
             Err(e) if is_wrong_type(&e) => {
                 // A folder: modified when its newest child was added.
-                let scored: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                    .arg(&rkey)
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES")
-                    .query_async(&mut con)
-                    .await
+                let scored: Vec<(String, f64)> = db
+                    .query(
+                        redis::cmd("ZRANGE")
+                            .arg(&rkey)
+                            .arg(0)
+                            .arg(-1)
+                            .arg("WITHSCORES"),
+                    )
+                    .await?
                     .map_err(|e| db.error("stat", key, e))?;
                 let newest = scored.iter().map(|(_, s)| *s).fold(0.0, f64::max);
                 Ok(KeyInfo {
@@ -491,38 +517,35 @@ fn new_token() -> Result<String> {
 impl LeaseBackend for Db {
     async fn try_acquire(&self, name: &str) -> Result<Option<String>> {
         let token = new_token()?;
-        let mut con = self.connection().await?;
-        let set: Option<String> = redis::cmd("SET")
-            .arg(self.lock_key(name))
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(LEASE_TTL.as_millis() as u64)
-            .query_async(&mut con)
-            .await
+        let taken: i64 = self
+            .invoke(
+                OBTAIN
+                    .key(self.lock_key(name))
+                    .arg(&token)
+                    .arg(LEASE_TTL.as_millis() as u64),
+            )
+            .await?
             .map_err(|e| self.error("lock", name, e))?;
-        Ok(set.map(|_| token))
+        Ok((taken == 1).then_some(token))
     }
 
     async fn extend(&self, name: &str, token: &str) -> Result<Option<String>> {
-        let mut con = self.connection().await?;
-        let n: i64 = EXTEND
-            .key(self.lock_key(name))
-            .arg(token)
-            .arg(LEASE_TTL.as_millis() as u64)
-            .invoke_async(&mut con)
-            .await
+        let n: i64 = self
+            .invoke(
+                EXTEND
+                    .key(self.lock_key(name))
+                    .arg(token)
+                    .arg(LEASE_TTL.as_millis() as u64),
+            )
+            .await?
             .map_err(|e| self.error("extend lock", name, e))?;
         Ok((n == 1).then(|| token.to_string()))
     }
 
     async fn release(&self, name: &str, token: &str) -> Result<bool> {
-        let mut con = self.connection().await?;
-        let n: i64 = RELEASE
-            .key(self.lock_key(name))
-            .arg(token)
-            .invoke_async(&mut con)
-            .await
+        let n: i64 = self
+            .invoke(RELEASE.key(self.lock_key(name)).arg(token))
+            .await?
             .map_err(|e| self.error("unlock", name, e))?;
         Ok(n == 1)
     }

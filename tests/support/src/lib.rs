@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod caddy;
 pub mod dns;
+pub mod haproxy;
 pub mod ocsp;
 pub mod postgres;
 pub mod redis;

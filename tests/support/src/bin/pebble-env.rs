@@ -8,11 +8,21 @@
 //! described under `"ocsp"`:
 //! `{"url"}`; the stdin line `ocsp <serial-hex> good` (or `revoked <reason>`) sets a
 //! certificate's status, answered by the line `ok` once the responder serves it.
+//!
+//! For fleets: `--redis` and `--postgres` start a Redis and a PostgreSQL (described under
+//! `"redis"` and `"postgres"`: `{"url", "port"}`; the stdin line `restart redis` or `restart
+//! postgres` restarts one, answered by `ok`), and `--fleet-http name=port,…` with
+//! `--fleet-tls name=port,…` put HAProxy on Pebble's validation ports, round-robin to those
+//! instances on 127.0.0.1 (described under `"haproxy"`: `{"log"}`, one line per connection:
+//! `ROUTED http|tls <instance> <host or SNI>`).
 
 use std::io::{BufRead, Write};
 
 use certmagic_testsupport::dns::{Bind, TSIG_KEY_NAME};
+use certmagic_testsupport::haproxy::Haproxy;
 use certmagic_testsupport::ocsp::{OcspResponder, Status};
+use certmagic_testsupport::postgres::Postgres;
+use certmagic_testsupport::redis::Redis;
 use certmagic_testsupport::{Pebble, PebbleOptions};
 
 fn main() {
@@ -20,9 +30,22 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut bind = None;
     let mut ocsp_port = None;
+    let (mut redis, mut postgres) = (None, None);
+    let (mut fleet_http, mut fleet_tls) = (Vec::new(), Vec::new());
     while let Some(arg) = args.next() {
+        if let "--fleet-http" | "--fleet-tls" = arg.as_str() {
+            let list = fleet(&args.next().unwrap_or_default());
+            if arg == "--fleet-http" {
+                fleet_http = list;
+            } else {
+                fleet_tls = list;
+            }
+            continue;
+        }
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
         match arg.as_str() {
+            "--redis" => redis = Some(Redis::start()),
+            "--postgres" => postgres = Some(Postgres::start()),
             "--nonce-reject" => options.nonce_reject_percent = value().unwrap_or(5).min(100) as u8,
             "--validity" => options.validity_secs = value(),
             "--always-valid" => options.always_valid = true,
@@ -38,7 +61,27 @@ fn main() {
     options.ocsp_responder_url = ocsp_port.map(|p| format!("http://127.0.0.1:{p}/"));
     let pebble = Pebble::start(options);
     let mut responder = ocsp_port.map(|port| OcspResponder::for_pebble(&pebble, port, None));
+    let haproxy = (!fleet_http.is_empty() || !fleet_tls.is_empty()).then(|| {
+        fn borrow(l: &[(String, u16)]) -> Vec<(&str, u16)> {
+            l.iter().map(|(n, p)| (n.as_str(), *p)).collect()
+        }
+        Haproxy::start(
+            pebble.http_port,
+            &borrow(&fleet_http),
+            pebble.tls_port,
+            &borrow(&fleet_tls),
+        )
+    });
     let mut facts = pebble.describe();
+    if let Some(h) = &haproxy {
+        facts["haproxy"] = serde_json::json!({ "log": h.log_path() });
+    }
+    if let Some(r) = &redis {
+        facts["redis"] = serde_json::json!({ "url": r.url(), "port": r.port });
+    }
+    if let Some(p) = &postgres {
+        facts["postgres"] = serde_json::json!({ "url": p.url(), "port": p.port });
+    }
     if let Some(r) = &responder {
         facts["ocsp"] = serde_json::json!({ "url": r.url() });
     }
@@ -66,17 +109,44 @@ fn main() {
             })),
             _ => None,
         };
-        let answer = match (status, responder.as_mut()) {
-            (Some(status), Some(r)) => {
+        let answer = match (status, responder.as_mut(), words.as_slice()) {
+            (Some(status), Some(r), _) => {
                 r.set(words[1], status);
                 "ok"
             }
-            _ => "error: expected `ocsp <serial> good|revoked <reason>` (with --ocsp)",
+            (_, _, ["restart", "redis"]) if redis.is_some() => {
+                if let Some(r) = redis.as_mut() {
+                    r.restart();
+                }
+                "ok"
+            }
+            (_, _, ["restart", "postgres"]) if postgres.is_some() => {
+                if let Some(p) = postgres.as_mut() {
+                    p.restart();
+                }
+                "ok"
+            }
+            _ => {
+                "error: expected `ocsp <serial> good|revoked <reason>` (with --ocsp) or `restart redis|postgres` (with --redis, --postgres)"
+            }
         };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{answer}");
         let _ = out.flush();
     }
+    drop(haproxy);
     drop(pebble);
     drop(bind);
+    drop(redis);
+    drop(postgres);
+}
+
+/// `name=port,name=port`.
+fn fleet(list: &str) -> Vec<(String, u16)> {
+    list.split(',')
+        .filter_map(|pair| {
+            let (name, port) = pair.split_once('=')?;
+            Some((name.to_string(), port.parse().ok()?))
+        })
+        .collect()
 }
