@@ -10,7 +10,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: demo test test-rust test-python test-node lint fmt bench bench-micro deps header dts install install-files lib install-check fuzz dist test-dist check-targets
+.PHONY: demo test test-rust test-python test-node test-cluster lint fmt bench bench-micro deps header dts install install-files lib install-check fuzz dist test-dist check-targets
 
 ## Install what is missing (Debian packages).
 deps:
@@ -26,7 +26,7 @@ demo: deps
 	$(CARGO) run --quiet -p certmagic --example demo
 
 ## Every test of every language, plus format and lint checks.
-test: deps lint test-rust test-python test-node
+test: deps lint test-rust test-python test-node test-cluster
 
 ## Rust tests, C tests (built and run by ffi/tests), header check.
 test-rust:
@@ -45,9 +45,7 @@ test-python:
 	$(PY) -m mypy --strict --cache-dir target/mypy-cache tests/python examples/python
 	cd bindings/python/python && $(CURDIR)/$(PY) -m mypy --strict --cache-dir $(CURDIR)/target/mypy-cache certmagic
 	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
-	$(CARGO) build -q -p certmagic --example serve
-	$(CARGO) build -q -p certmagic-ffi
-	$(PY) -m pytest -q -p no:cacheprovider tests/python
+	$(PY) -m pytest -q -p no:cacheprovider tests/python --ignore=tests/python/test_cluster.py
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -71,6 +69,15 @@ test-node:
 	rm -rf target/node-data-home && mkdir -p target/node-data-home
 	cd tests/node && XDG_DATA_HOME=$(CURDIR)/target/node-data-home \
 		node --test --test-concurrency=1 api.test.mjs obtain.test.mjs dns.test.mjs on_demand.test.mjs ocsp.test.mjs
+
+## A fleet in four languages (Rust, C, Python, Node) on one Redis, then one PostgreSQL, behind
+## HAProxy, against Pebble (tests/python/test_cluster.py); after test-python and test-node, whose
+## virtual environment and installed Node package it runs.
+test-cluster:
+	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
+	$(CARGO) build -q -p certmagic --example serve
+	$(CARGO) build -q -p certmagic-ffi
+	$(PY) -m pytest -q -p no:cacheprovider tests/python/test_cluster.py
 
 ## Regenerate bindings/node/binding.d.ts from the Rust definitions.
 dts:

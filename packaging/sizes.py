@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints the size of every shipped binary (inside the packages of dist/) and of each package,
-and fails if one is over its budget: 12 MB for any binary, 10 MB for the C shared library.
+and fails if one is over its budget: 12 MB for any binary (the C shared library's was 10 MB
+until the Redis and PostgreSQL storages added 1.5 MB to every binary).
 
 Usage: sizes.py <dist-folder> <unpacked C release folder>"""
 
@@ -10,7 +11,7 @@ import tarfile
 import zipfile
 
 MB = 1000 * 1000
-BUDGET = {"libcertmagic.so": 10 * MB}
+BUDGET: dict[str, int] = {}
 DEFAULT_BUDGET = 12 * MB
 
 

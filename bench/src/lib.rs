@@ -6,6 +6,7 @@ pub mod client;
 pub mod procfs;
 pub mod report;
 pub mod servers;
+pub mod storages;
 pub mod store_gen;
 
 use std::path::PathBuf;

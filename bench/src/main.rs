@@ -191,7 +191,7 @@ async fn run() {
         notes: Vec::new(),
     };
 
-    // BENCH_ONLY=on-demand,issuance,cold picks workloads (cold: 3, 4 and 5).
+    // BENCH_ONLY=on-demand,issuance,cold,storage picks workloads (cold: 3, 4 and 5).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |w: &str| only.is_empty() || only.split(',').any(|o| o.trim() == w);
     if wanted("on-demand") {
@@ -203,6 +203,9 @@ async fn run() {
     }
     if wanted("cold") {
         cold_start(&mut bench).await;
+    }
+    if wanted("storage") {
+        storages(&mut bench).await;
     }
     if std::env::var_os("BENCH_KEEP").is_some() {
         let kept = bench.scratch.keep();
@@ -329,6 +332,32 @@ fn push(row: &mut Row, engine: Engine, value: f64) {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Workload 6 (`certmagic_bench::storages`): FileStorage, Redis and PostgreSQL side by side.
+async fn storages(bench: &mut Bench) {
+    let n = bench.plan.cold_sizes[1];
+    let names: Vec<String> = (0..n).map(|i| format!("site{i}.storage.test")).collect();
+    let generated = folder(bench, "storages");
+    let ca = store_gen::TestCa::new();
+    store_gen::generate(
+        &generated,
+        &bench.issuer_key,
+        &ca,
+        &bench.ca.directory_url,
+        &names,
+    );
+    eprintln!("==> 6 storage: FileStorage, Redis, PostgreSQL ({n} certificates)");
+    let ops = if bench.plan.quick { 200 } else { 2_000 };
+    let rows = certmagic_bench::storages::run(
+        &generated,
+        &bench.ca.directory_url,
+        &bench.ca.api_root_pem,
+        &names,
+        ops,
+    )
+    .await;
+    bench.rows.extend(rows);
 }
 
 fn folder(bench: &Bench, name: &str) -> PathBuf {

@@ -1,6 +1,8 @@
-"""A fleet in three languages on one shared storage (Redis, then PostgreSQL), against Pebble with
+"""A fleet in four languages on one shared storage (Redis, then PostgreSQL), against Pebble with
 validation on, behind HAProxy: a Rust instance (examples/rust/serve.rs), a C one
-(examples/c/openssl_server.c) and a Python one (cluster_member.py) all manage the same 30 names.
+(examples/c/openssl_server.c), a Python one (cluster_member.py) and a Node one
+(tests/node/cluster_member.mjs) all manage the same 30 names. Run by `make test-cluster`, after
+the Node package is installed in tests/node.
 HAProxy holds Pebble's validation ports and sends each validation round-robin to the instances,
 so validations reach instances that did not order. Each certificate is ordered once, and every
 instance serves every name with a chain that verifies against Pebble's root.
@@ -11,8 +13,9 @@ once the lock expires."""
 from __future__ import annotations
 
 import os
-import sys
+import random
 import signal
+import sys
 import socket
 import ssl
 import subprocess
@@ -29,11 +32,30 @@ NAMES = [f"n{i:02d}.fleet.test" for i in range(30)]
 READY_WITHIN = 300.0
 
 
+def reserve_ports(n: int) -> List[socket.socket]:
+    """`n` free loopback ports below the kernel's ephemeral range (so no outgoing connection takes
+    one meanwhile), each held by a bound socket until the instance that listens there starts:
+    pebble-env, choosing its own ports meanwhile, cannot pick them."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    held: List[socket.socket] = []
+    while len(held) < n:
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", random.randrange(10000, max(low, 12000))))
+            held.append(s)
+        except OSError:
+            s.close()
+    return held
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    s = reserve_ports(1)[0]
+    port: int = s.getsockname()[1]
+    s.close()
+    return port
 
 
 class Member:
@@ -131,23 +153,32 @@ def routed(log: str) -> List[List[str]]:
 
 @pytest.mark.parametrize("backend", ["redis", "postgres"])
 def test_three_languages_behind_haproxy_share_one_storage(tmp_path: Path, backend: str) -> None:
-    ports = {k: free_port() for k in ("rust_http", "rust_https", "python_http", "python_https", "c_https")}
+    kinds = ("rust_http", "rust_https", "python_http", "python_https", "node_http", "node_https", "c_https")
+    held = dict(zip(kinds, reserve_ports(len(kinds))))
+    ports: Dict[str, int] = {k: s.getsockname()[1] for k, s in held.items()}
     c_exe = build_c_member(tmp_path)
     args = [
         "--nonce-reject", "0", f"--{backend}",
-        "--fleet-http", f"rust={ports['rust_http']},python={ports['python_http']}",
+        "--fleet-http", f"rust={ports['rust_http']},python={ports['python_http']},node={ports['node_http']}",
         "--fleet-tls", f"rust={ports['rust_https']},c={ports['c_https']}",
     ]
     for pebble, info in _start_pebble(tmp_path, *args):
         storage = info[backend]["url"]
+        for s in held.values():
+            s.close()
+        # In practice whichever instance starts managing first takes every name's lock and orders
+        # all 30; the others wait for the locks, then load what it stored.
         members = [
-            Member("rust", [str(rust_member()), pebble.directory_url, pebble.api_ca_file,
-                            str(ports["rust_http"]), str(ports["rust_https"]), storage, *NAMES], tmp_path / "rust.log"),
-            Member("c", [str(c_exe), pebble.directory_url, pebble.api_ca_file, str(ports["c_https"]), storage, *NAMES],
-                   tmp_path / "c.log"),
             Member("python", [sys.executable, str(Path(__file__).parent / "cluster_member.py"),
                               pebble.directory_url, pebble.api_ca_file, str(ports["python_http"]),
                               str(ports["python_https"]), storage, *NAMES], tmp_path / "python.log"),
+            Member("node", ["node", str(WORKSPACE / "tests/node/cluster_member.mjs"), pebble.directory_url,
+                            pebble.api_ca_file, str(ports["node_http"]), str(ports["node_https"]), storage, *NAMES],
+                   tmp_path / "node.log"),
+            Member("c", [str(c_exe), pebble.directory_url, pebble.api_ca_file, str(ports["c_https"]), storage, *NAMES],
+                   tmp_path / "c.log"),
+            Member("rust", [str(rust_member()), pebble.directory_url, pebble.api_ca_file,
+                            str(ports["rust_http"]), str(ports["rust_https"]), storage, *NAMES], tmp_path / "rust.log"),
         ]
         try:
             for m in members:
@@ -157,7 +188,8 @@ def test_three_languages_behind_haproxy_share_one_storage(tmp_path: Path, backen
             by = {n: m.name for m in members for n in m.obtained()}
             assert sum(len(m.obtained()) for m in members) <= len(NAMES)
             # Every instance serves every name, verified against Pebble's root.
-            for port, who in ((ports["rust_https"], "rust"), (ports["c_https"], "c"), (ports["python_https"], "python")):
+            for who in ("rust", "c", "python", "node"):
+                port = ports[f"{who}_https"]
                 for name in NAMES:
                     body = handshake(port, name, pebble.root_file)
                     assert " 200 " in body.split("\r\n")[0], f"{who} {name}: {body[:200]}"
