@@ -149,12 +149,10 @@ export interface EngineOptions {
   rateLimit?: RateLimitOptions
   retryIntervals?: Array<number>
   retryMaxTotal?: number
-  /** A folder for file storage (when no storage callback is given). */
-  storagePath?: string
   /**
    * Where certificates are kept when no storage callback is given: a folder, or the URL of
    * a database shared by a fleet (`redis://`, `rediss://`, `postgres://`, `postgresql://`,
-   * options in the query). Replaces `storagePath`.
+   * options in the query).
    */
   storageLocation?: string
   /**

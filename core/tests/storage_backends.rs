@@ -54,6 +54,7 @@ async fn contract(s: Arc<dyn Storage>, other: Option<Arc<dyn Storage>>, prunes: 
     assert_eq!(many[0].as_ref().unwrap(), b"crt");
     assert_eq!(many[1].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(many[2].as_ref().unwrap(), b"t");
+    assert!(s.load_many(&[]).await.is_empty());
 
     assert_eq!(
         s.list("certificates/ca", false).await.unwrap(),

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use certmagic::{
-    ChallengeType, Config, ConfigField, DnsProvider, FileStorage, KeyType, Span, Storage,
-};
+use certmagic::{ChallengeType, Config, ConfigField, DnsProvider, KeyType, Span, Storage};
 use napi_derive::napi;
 
 use crate::events::{JsDecision, JsEvents};
@@ -77,11 +75,9 @@ pub struct EngineOptions {
     pub rate_limit: Option<RateLimitOptions>,
     pub retry_intervals: Option<Vec<f64>>,
     pub retry_max_total: Option<f64>,
-    /// A folder for file storage (when no storage callback is given).
-    pub storage_path: Option<String>,
     /// Where certificates are kept when no storage callback is given: a folder, or the URL of
     /// a database shared by a fleet (`redis://`, `rediss://`, `postgres://`, `postgresql://`,
-    /// options in the query). Replaces `storagePath`.
+    /// options in the query).
     pub storage_location: Option<String>,
     /// A built-in DNS provider: its name (settings from the environment) or its settings as
     /// JSON (`{"provider": "cloudflare", …}`). A provider object goes through the `dns`
@@ -271,8 +267,6 @@ pub(crate) fn config(
         b = b.storage(s);
     } else if let Some(location) = options.storage_location {
         b = b.storage_location(location);
-    } else if let Some(path) = options.storage_path {
-        b = b.storage(Arc::new(FileStorage::new(path)));
     }
     if let Some(e) = events {
         b = b.event_handler(Arc::new(e));

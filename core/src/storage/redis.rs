@@ -378,6 +378,10 @@ impl Storage for RedisStorage {
     }
 
     async fn load_many(&self, keys: &[&str]) -> Vec<Result<Vec<u8>>> {
+        if keys.is_empty() {
+            // MGET needs a key.
+            return Vec::new();
+        }
         let db = &self.db;
         let rkeys: Result<Vec<String>> = keys.iter().map(|k| db.redis_key(k)).collect();
         let fetched: Result<Vec<Option<Vec<u8>>>> = async {
