@@ -115,9 +115,12 @@ impl RedisStorage {
         };
         let refuse = |e: redis::RedisError| url.refuse(e.to_string());
         let client = if url.client_url.starts_with("rediss://") {
-            // The redis crate builds its own rustls config from these; validated here first.
+            // The redis crate builds its own rustls config from these (else the system's
+            // roots); a file that holds no certificate is refused here, not at connect.
             let roots = url.roots_file("tls_ca_file")?;
-            tls_client_config(&url, roots.as_deref())?;
+            if let Some(pem) = &roots {
+                tls_client_config(&url, Some(pem))?;
+            }
             redis::Client::build_with_tls(
                 url.client_url.as_str(),
                 redis::TlsCertificates {
