@@ -3,14 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Real servers the tests and the demo start on 127.0.0.1, from Debian.
-APT_PACKAGES := pebble caddy curl valgrind libssl-dev pkg-config binutils bind9 bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 redis-server postgresql haproxy
+APT_PACKAGES := pebble caddy curl valgrind libssl-dev pkg-config binutils bind9 bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 redis-server postgresql haproxy nginx nginx-dev
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: demo test test-rust test-python test-node test-cluster lint fmt bench bench-micro deps header dts install install-files lib install-check fuzz dist test-dist check-targets
+.PHONY: demo test test-rust test-python test-node test-cluster lint fmt bench bench-micro deps header dts install install-files lib install-check fuzz dist test-dist check-targets nginx-module test-nginx
 
 ## Install what is missing (Debian packages).
 deps:
@@ -46,6 +46,30 @@ test-python:
 	cd bindings/python/python && $(CURDIR)/$(PY) -m mypy --strict --cache-dir $(CURDIR)/target/mypy-cache certmagic
 	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
 	$(PY) -m pytest -q -p no:cacheprovider tests/python --ignore=tests/python/test_cluster.py
+
+NGINX_BUILD := target/nginx-build
+NGINX_LIB := target/nginx-lib
+## The nginx module (bindings/nginx), built as Debian builds its nginx modules (nginx-dev's
+## source tree and flags, `--with-compat`), linking the workspace's libcertmagic (debug build):
+## target/nginx-build/objs/ngx_http_certmagic_module.so. Against an installed libcertmagic, run
+## bindings/nginx's `config` through nginx's configure as its README shows.
+nginx-module:
+	$(CARGO) build -q -p certmagic-ffi
+	rm -rf $(NGINX_LIB) && mkdir -p $(NGINX_LIB)
+	ln -s $(CURDIR)/target/debug/libcertmagic.so $(NGINX_LIB)/libcertmagic.so
+	ln -s libcertmagic.so $(NGINX_LIB)/libcertmagic.so.$(SOMAJOR)
+	rm -rf $(NGINX_BUILD) && cp -r /usr/share/nginx/src $(NGINX_BUILD)
+	cd $(NGINX_BUILD) && . ./conf_flags && \
+		CERTMAGIC_CFLAGS="-I$(CURDIR)/include" \
+		CERTMAGIC_LIBS="-L$(CURDIR)/$(NGINX_LIB) -Wl,-rpath,$(CURDIR)/$(NGINX_LIB) -lcertmagic" \
+		./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR)/bindings/nginx > configure.log
+	$(MAKE) -s -C $(NGINX_BUILD) -f objs/Makefile modules
+
+## The nginx module against real nginx (Debian's), Pebble, BIND9 and Caddy (tests/nginx); after
+## test-python, whose virtual environment it runs in.
+test-nginx: nginx-module
+	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
+	$(PY) -m pytest -q -p no:cacheprovider tests/nginx
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,0 +1,173 @@
+"""Real nginx (Debian's) with the module built by `make nginx-module`, started per test on
+127.0.0.1 against the Pebble of tests/python's fixtures."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import ssl
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Iterator, List, Optional, Tuple
+
+import pytest
+
+WORKSPACE = Path(__file__).resolve().parents[2]
+MODULE = WORKSPACE / "target/nginx-build/objs/ngx_http_certmagic_module.so"
+
+
+def _python_fixtures() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("python_fixtures", WORKSPACE / "tests/python/conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+fixtures = _python_fixtures()
+Pebble = fixtures.Pebble
+Bind = fixtures.Bind
+pebble = fixtures.pebble
+pebble_bind = fixtures.pebble_bind
+_own_data_home = fixtures._own_data_home
+
+
+class Nginx:
+    """One nginx: its prefix folder, configuration and log; stopped (gracefully) at the end."""
+
+    def __init__(self, folder: Path, http: str, workers: int = 4, valgrind: Optional[List[str]] = None) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.conf = folder / "nginx.conf"
+        self.error_log = folder / "error.log"
+        self.valgrind = valgrind
+        single = valgrind is not None
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        temp = "".join(
+            f"{kind}_temp_path {folder}/{kind};\n"
+            for kind in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+        )
+        self.conf.write_text(
+            f"load_module {MODULE};\n{user}"
+            f"worker_processes {workers};\n"
+            f"master_process {'off' if single else 'on'};\ndaemon off;\n"
+            f"error_log {self.error_log} info;\npid {folder}/nginx.pid;\n"
+            "events { worker_connections 1024; }\n"
+            f"http {{\naccess_log off;\n{temp}{http}\n}}\n"
+        )
+        self.proc: Optional["subprocess.Popen[bytes]"] = None
+
+    def command(self, *args: str) -> List[str]:
+        return ["nginx", "-p", str(self.folder), "-c", str(self.conf), "-e", str(self.error_log), *args]
+
+    def test(self) -> Tuple[int, str]:
+        out = subprocess.run(self.command("-t"), capture_output=True, text=True)
+        return out.returncode, out.stdout + out.stderr
+
+    def start(self) -> "Nginx":
+        rc, out = self.test()
+        assert rc == 0, out
+        self.proc = subprocess.Popen([*(self.valgrind or []), *self.command()])
+        deadline = time.monotonic() + (120 if self.valgrind else 20)
+        while "start worker process" not in self.log() and not self.valgrind:
+            assert self.proc.poll() is None, self.log()
+            assert time.monotonic() < deadline, self.log()
+            time.sleep(0.05)
+        return self
+
+    def reload(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=120 if self.valgrind else 30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def log(self) -> str:
+        return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
+
+
+@pytest.fixture
+def nginxes() -> Iterator[List[Nginx]]:
+    """Every nginx a test starts is stopped when it ends, whatever happened."""
+    started: List[Nginx] = []
+    yield started
+    for n in started:
+        n.stop()
+
+
+def acme_settings(pebble: "fixtures.Pebble", storage: Path, challenges: str = "") -> str:
+    """The http-level certmagic directives for the test Pebble."""
+    return (
+        f"certmagic_ca {pebble.directory_url};\n"
+        f"certmagic_trusted_roots {pebble.api_ca_file};\n"
+        "certmagic_email nginx-tests@certmagic-rs.test;\n"
+        "certmagic_agree_terms on;\n"
+        f"certmagic_storage {storage};\n"
+        + (f"certmagic_challenges {challenges};\n" if challenges else "")
+    )
+
+
+def tls_get(port: int, name: str, cafile: str, timeout: float = 10) -> Tuple[int, bytes, bytes]:
+    """GET https://name/ on 127.0.0.1:port verified against cafile: (status, body, leaf DER)."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname=name) as tls:
+            leaf = tls.getpeercert(binary_form=True) or b""
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body, leaf
+
+
+def wait_served(port: int, names: List[str], cafile: str, timeout: float = 90) -> None:
+    """Until every name is served over HTTPS with a chain that verifies against cafile."""
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    last: BaseException = AssertionError("never tried")
+    while pending:
+        try:
+            status, body, _ = tls_get(port, pending[0], cafile)
+            assert status == 200, status
+            assert body == f"{pending[0]}\n".encode(), body
+            pending.pop(0)
+            continue
+        except (OSError, AssertionError) as e:
+            last = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pending[0]} not served in {timeout} s: {last!r}")
+        time.sleep(0.2)
+
+
+def tls_server(port: int, names: List[str], extra: str = "") -> str:
+    """A TLS server block answering its name in the body."""
+    return (
+        f"server {{\n listen 127.0.0.1:{port} ssl;\n server_name {' '.join(names)};\n certmagic on;\n{extra}"
+        " location / { return 200 \"$ssl_server_name\\n\"; }\n}\n"
+    )
+
+
+def http_server(port: int) -> str:
+    """The plain-HTTP server the CA's HTTP-01 validations arrive on."""
+    return f"server {{\n listen 127.0.0.1:{port};\n server_name _;\n location / {{ return 404; }}\n}}\n"
