@@ -1126,6 +1126,22 @@ certmagic_result certmagic_manager_manage_background(const struct certmagic_mana
                                                      size_t names_len);
 
 /**
+ * Caches now, without ordering or locking anything, the certificates storage already holds
+ * for `names` and that are not due for renewal, and writes how many to `*out_loaded` unless it
+ * is NULL; blocks for the storage reads. For servers that must answer stored names from their
+ * first connection (a new nginx worker after a reload): call it, then
+ * `certmagic_manager_manage_background` to obtain the rest and renew.
+ *
+ * # Safety
+ * `manager` live; `names` valid for `names_len` NUL-terminated strings; `out_loaded` NULL or
+ * valid for one `size_t`.
+ */
+certmagic_result certmagic_manager_load_stored_sync(const struct certmagic_manager *manager,
+                                                    const char *const *names,
+                                                    size_t names_len,
+                                                    size_t *out_loaded);
+
+/**
  * Obtains a certificate for `name` now (or loads a fresh one from storage) and manages it;
  * blocks. Writes a certificate reference to `*out` unless `out` is NULL.
  *

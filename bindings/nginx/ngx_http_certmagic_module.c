@@ -996,6 +996,39 @@ ngx_http_certmagic_same_settings(ngx_http_certmagic_srv_conf_t *a,
 }
 
 
+/* The directive behind a setting the library names (`certmagic_config_builder_set_ca`)
+ * when it refuses a whole configuration. */
+static const char *
+ngx_http_certmagic_directive_of(const char *message, const char *otherwise)
+{
+    static const struct {
+        const char  *setter;
+        const char  *directive;
+    } map[] = {
+        { "_set_ca`", "certmagic_ca" },
+        { "_set_email`", "certmagic_email" },
+        { "_set_agreed`", "certmagic_agree_terms" },
+        { "_set_storage_location`", "certmagic_storage" },
+        { "_set_key_type`", "certmagic_key_type" },
+        { "_set_trusted_roots_pem`", "certmagic_trusted_roots" },
+        { "_set_dns_provider`", "certmagic_dns_provider" },
+        { "_on_demand", "certmagic_on_demand" },
+        { "_challenge", "certmagic_challenges" },
+        { "_port`", "certmagic_challenges" },
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (ngx_strstr(message, map[i].setter) != NULL) {
+            return map[i].directive;
+        }
+    }
+
+    return otherwise;
+}
+
+
 /*
  * The library config of an instance. On failure logs which directive was refused (`cf` in
  * the master, for `nginx -t`; NULL in a worker) and returns NGX_ERROR.
@@ -1122,6 +1155,10 @@ ngx_http_certmagic_build(ngx_http_certmagic_instance_t *inst,
 failed:
 
     certmagic_config_builder_free(b);
+
+    if (rc == CERTMAGIC_RESULT_INVALID_CONFIG) {
+        directive = ngx_http_certmagic_directive_of(ngx_http_certmagic_error(), directive);
+    }
 
     ngx_log_error(NGX_LOG_EMERG, log, 0,
                   "certmagic: \"%s\" refused for the servers of \"certmagic on\" "
@@ -1299,17 +1336,7 @@ ngx_http_certmagic_postconfiguration(ngx_conf_t *cf)
                 }
 
                 if (!conf->enable) {
-                    if (sscf->certificates == mcf->placeholder_cert
-                        && mcf->placeholder_cert != NULL)
-                    {
-                        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                                      "no \"ssl_certificate\" is defined for the server "
-                                      "in %s:%ui (\"certmagic off\")",
-                                      cscfp[s]->file_name, cscfp[s]->line);
-                        return NGX_ERROR;
-                    }
-
-                    continue;
+                    continue;  /* (without certificates nginx says so itself) */
                 }
 
                 if (conf->instance == NULL) {
@@ -1534,6 +1561,10 @@ failed:
 static int
 ngx_http_certmagic_use(ngx_ssl_conn_t *ssl_conn, ngx_http_certmagic_cached_t *c)
 {
+    /* OpenSSL keeps a certificate per key type: the placeholder (P-256) would stay beside an
+     * Ed25519 or RSA certificate, and could be chosen */
+    SSL_certs_clear(ssl_conn);
+
     return SSL_use_certificate(ssl_conn, c->leaf) == 1
            && SSL_use_PrivateKey(ssl_conn, c->key) == 1
            && SSL_set1_chain(ssl_conn, c->chain) == 1;
@@ -1886,13 +1917,16 @@ ngx_http_certmagic_http01_handler(ngx_http_request_t *r)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "certmagic: answering an HTTP-01 validation for \"%s\"", host);
 
+    /* a phase handler: the response is finalized here (NGX_OK would run the next phase) */
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
-        return NGX_HTTP_NOT_ALLOWED;
+        ngx_http_finalize_request(r, NGX_HTTP_NOT_ALLOWED);
+        return NGX_DONE;
     }
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
-        return rc;
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
     }
 
     r->headers_out.status = NGX_HTTP_OK;
@@ -1901,23 +1935,27 @@ ngx_http_certmagic_http01_handler(ngx_http_request_t *r)
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
     rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
+
+    if (rc != NGX_ERROR && rc <= NGX_OK && !r->header_only) {
+        b = ngx_create_temp_buf(r->pool, n);
+        if (b == NULL) {
+            rc = NGX_ERROR;
+
+        } else {
+            b->last = ngx_cpymem(b->last, body, n);
+            b->last_buf = (r == r->main) ? 1 : 0;
+            b->last_in_chain = 1;
+
+            out.buf = b;
+            out.next = NULL;
+
+            rc = ngx_http_output_filter(r, &out);
+        }
     }
 
-    b = ngx_create_temp_buf(r->pool, n);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_http_finalize_request(r, rc);
 
-    b->last = ngx_cpymem(b->last, body, n);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return NGX_DONE;
 }
 
 
@@ -1961,6 +1999,48 @@ ngx_http_certmagic_on_demand_instance(ngx_connection_t *c)
             && conf->instance->manager)
         {
             return conf->instance;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* The instance managing `name` (exactly, or by the wildcard one label up). */
+static ngx_http_certmagic_instance_t *
+ngx_http_certmagic_managing_instance(const char *name)
+{
+    size_t                           len;
+    ngx_str_t                       *names;
+    ngx_uint_t                       i, j;
+    const char                      *base;
+    ngx_http_certmagic_instance_t  **inst;
+
+    len = ngx_strlen(name);
+    base = ngx_strchr(name, '.');
+
+    inst = ngx_http_certmagic_worker->instances.elts;
+    for (i = 0; i < ngx_http_certmagic_worker->instances.nelts; i++) {
+
+        if (inst[i]->manager == NULL) {
+            continue;
+        }
+
+        names = inst[i]->names.elts;
+        for (j = 0; j < inst[i]->names.nelts; j++) {
+
+            if (names[j].len == len
+                && ngx_strncasecmp(names[j].data, (u_char *) name, len) == 0)
+            {
+                return inst[i];
+            }
+
+            if (base != NULL && names[j].data[0] == '*'
+                && names[j].len - 1 == ngx_strlen(base)
+                && ngx_strncasecmp(names[j].data + 1, (u_char *) base, names[j].len - 1) == 0)
+            {
+                return inst[i];
+            }
         }
     }
 
@@ -2273,7 +2353,15 @@ ngx_http_certmagic_peek_handler(ngx_event_t *rev)
         }
     }
 
-    od = ngx_http_certmagic_on_demand_instance(c);
+    /*
+     * A managed name not in this worker's cache (another worker obtained it, or the cache
+     * evicted it) comes from storage; an unknown one may be had on demand.
+     */
+    od = ngx_http_certmagic_managing_instance(name);
+
+    if (od == NULL) {
+        od = ngx_http_certmagic_on_demand_instance(c);
+    }
 
     if (od == NULL) {
         ngx_http_certmagic_resume(c);
@@ -2298,7 +2386,7 @@ ngx_http_certmagic_peek_handler(ngx_event_t *rev)
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "certmagic: waiting for an on-demand certificate for \"%s\"", name);
+                   "certmagic: waiting for the certificate for \"%s\"", name);
 
     /* the client may say no more until it has our answer: only the timer runs now */
     if (rev->active && ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
@@ -2315,9 +2403,7 @@ ngx_http_certmagic_init_connection(ngx_connection_t *c)
     ngx_event_t                *rev;
     ngx_http_certmagic_wait_t  *w;
 
-    if (ngx_http_certmagic_worker == NULL
-        || ngx_http_certmagic_on_demand_instance(c) == NULL)
-    {
+    if (ngx_http_certmagic_worker == NULL || ngx_http_certmagic_wakeup == NULL) {
         ngx_http_init_connection(c);
         return;
     }
@@ -2349,6 +2435,35 @@ ngx_http_certmagic_init_connection(ngx_connection_t *c)
 }
 
 
+static ngx_uint_t
+ngx_http_certmagic_port_has_tls(ngx_http_port_t *port, int family)
+{
+    ngx_uint_t            i;
+    ngx_http_in_addr_t   *addr;
+#if (NGX_HAVE_INET6)
+    ngx_http_in6_addr_t  *addr6;
+#endif
+
+    for (i = 0; i < port->naddrs; i++) {
+#if (NGX_HAVE_INET6)
+        if (family == AF_INET6) {
+            addr6 = port->addrs;
+            if (addr6[i].conf.ssl) {
+                return 1;
+            }
+            continue;
+        }
+#endif
+        addr = port->addrs;
+        if (addr[i].conf.ssl) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_certmagic_init_module(ngx_cycle_t *cycle)
 {
@@ -2358,13 +2473,16 @@ ngx_http_certmagic_init_module(ngx_cycle_t *cycle)
 
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certmagic_module);
 
-    if (mcf == NULL || !mcf->on_demand) {
+    if (mcf == NULL || mcf->instances.nelts == 0) {
         return NGX_OK;
     }
 
+    /* the TLS listeners: a plain-HTTP one never needs a certificate */
     ls = cycle->listening.elts;
     for (i = 0; i < cycle->listening.nelts; i++) {
-        if (ls[i].handler == ngx_http_init_connection) {
+        if (ls[i].handler == ngx_http_init_connection
+            && ngx_http_certmagic_port_has_tls(ls[i].servers, ls[i].sockaddr->sa_family))
+        {
             ls[i].handler = ngx_http_certmagic_init_connection;
         }
     }
@@ -2437,6 +2555,7 @@ ngx_http_certmagic_init_wakeup(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_certmagic_init_process(ngx_cycle_t *cycle)
 {
+    size_t                           loaded;
     ngx_uint_t                       i, j, max;
     ngx_str_t                       *names;
     const char                     **list;
@@ -2463,7 +2582,7 @@ ngx_http_certmagic_init_process(ngx_cycle_t *cycle)
                       ngx_http_certmagic_error());
     }
 
-    if (mcf->on_demand && ngx_http_certmagic_init_wakeup(cycle) != NGX_OK) {
+    if (ngx_http_certmagic_init_wakeup(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -2500,7 +2619,18 @@ ngx_http_certmagic_init_process(ngx_cycle_t *cycle)
             list[j] = (const char *) names[j].data;
         }
 
-        /* returns at once; obtains, loads and renews in the background */
+        /*
+         * What storage holds is served from this worker's first connection (after a reload the
+         * old workers stop accepting at once); what it lacks is obtained in the background.
+         */
+        if (certmagic_manager_load_stored_sync(inst[i]->manager, list, inst[i]->names.nelts,
+                                               &loaded)
+            != CERTMAGIC_RESULT_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0, "certmagic: loading from storage: %s",
+                          ngx_http_certmagic_error());
+        }
+
         if (certmagic_manager_manage_background(inst[i]->manager, list,
                                                 inst[i]->names.nelts)
             != CERTMAGIC_RESULT_OK)
@@ -2531,18 +2661,16 @@ ngx_http_certmagic_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    if (mcf->on_demand) {
+    if (ngx_http_certmagic_wakeup) {
         while (!ngx_queue_empty(&ngx_http_certmagic_waiting)) {
             q = ngx_queue_head(&ngx_http_certmagic_waiting);
             w = ngx_queue_data(q, ngx_http_certmagic_wait_t, queue);
             ngx_http_certmagic_wait_done(w);
         }
 
-        if (ngx_http_certmagic_wakeup) {
-            ngx_close_connection(ngx_http_certmagic_wakeup);
-            ngx_http_certmagic_wakeup = NULL;
-            ngx_http_certmagic_ready_fd = -1;
-        }
+        ngx_close_connection(ngx_http_certmagic_wakeup);
+        ngx_http_certmagic_wakeup = NULL;
+        ngx_http_certmagic_ready_fd = -1;
     }
 
     inst = mcf->instances.elts;

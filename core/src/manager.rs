@@ -176,6 +176,37 @@ impl Manager {
         Ok(())
     }
 
+    /// Caches now, without ordering or locking anything, the certificates that storage already
+    /// holds for `names` and that are not due for renewal; returns how many. For servers that
+    /// must answer stored names from their first connection (a new nginx worker after a
+    /// reload): call it, then [`Manager::manage_background`] to obtain the rest and renew.
+    pub async fn load_stored<S: AsRef<str>>(&self, names: &[S]) -> Result<usize> {
+        let subjects = self
+            .inner
+            .usable()
+            .and_then(|_| parse_names(names, &self.inner.config))?;
+        let total = subjects.len();
+        let inner = self.inner.clone();
+        let work = until_shutdown(inner.cancel.clone(), async move {
+            inner.load_current(subjects).await
+        });
+        Ok(total - runtime::spawn("load_stored", work).await?.len())
+    }
+
+    /// Blocking [`Manager::load_stored`], for callers without an async runtime.
+    pub fn load_stored_sync<S: AsRef<str>>(&self, names: &[S]) -> Result<usize> {
+        let subjects = self
+            .inner
+            .usable()
+            .and_then(|_| parse_names(names, &self.inner.config))?;
+        let total = subjects.len();
+        let inner = self.inner.clone();
+        let work = until_shutdown(inner.cancel.clone(), async move {
+            inner.load_current(subjects).await
+        });
+        Ok(total - runtime::block_on("load_stored_sync", work)?.len())
+    }
+
     /// Obtains a new certificate for `name` now (or loads one that storage already holds and that
     /// is not due for renewal), and manages it.
     pub async fn obtain(&self, name: &str) -> Result<Arc<Certificate>> {
@@ -422,14 +453,14 @@ impl ManagerInner {
         }
     }
 
-    async fn manage_all(self: &Arc<Self>, subjects: Vec<Subject>) -> Result<()> {
-        // Every name is managed from now on: a handshake for one not loaded yet loads it.
-        for subject in &subjects {
-            self.mark_managed(subject);
-        }
-        // First the certificates storage already holds, a bounded number at a time: loading
-        // ten thousand at once would hold every file and parse buffer alive together, and the
-        // allocator keeps that peak.
+    /// Caches the certificates storage already holds for `subjects` and that are not due for
+    /// renewal, a bounded number at a time (loading ten thousand at once would hold every file
+    /// and parse buffer alive together, and the allocator keeps that peak). Returns the others,
+    /// with their positions.
+    async fn load_current(
+        self: &Arc<Self>,
+        subjects: Vec<Subject>,
+    ) -> Result<Vec<(usize, Subject)>> {
         let mut pending = subjects.into_iter().enumerate();
         let mut loads = tokio::task::JoinSet::new();
         let mut rest = Vec::new();
@@ -450,9 +481,18 @@ impl ManagerInner {
             match joined {
                 Ok((_, _, true)) => {}
                 Ok((i, subject, false)) => rest.push((i, subject)),
-                Err(e) => return Err(runtime::join_error("manage", e)),
+                Err(e) => return Err(runtime::join_error("load", e)),
             }
         }
+        Ok(rest)
+    }
+
+    async fn manage_all(self: &Arc<Self>, subjects: Vec<Subject>) -> Result<()> {
+        // Every name is managed from now on: a handshake for one not loaded yet loads it.
+        for subject in &subjects {
+            self.mark_managed(subject);
+        }
+        let rest = self.load_current(subjects).await?;
         // Then the rest (to obtain or renew, or unreadable) all at once: orders are paced by
         // the order rate policy, and one slow order must not hold up the others.
         let mut set = tokio::task::JoinSet::new();

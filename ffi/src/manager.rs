@@ -146,6 +146,34 @@ pub unsafe extern "C" fn certmagic_manager_manage_background(
     })
 }
 
+/// Caches now, without ordering or locking anything, the certificates storage already holds
+/// for `names` and that are not due for renewal, and writes how many to `*out_loaded` unless it
+/// is NULL; blocks for the storage reads. For servers that must answer stored names from their
+/// first connection (a new nginx worker after a reload): call it, then
+/// `certmagic_manager_manage_background` to obtain the rest and renew.
+///
+/// # Safety
+/// `manager` live; `names` valid for `names_len` NUL-terminated strings; `out_loaded` NULL or
+/// valid for one `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn certmagic_manager_load_stored_sync(
+    manager: *const certmagic_manager,
+    names: *const *const c_char,
+    names_len: usize,
+    out_loaded: *mut usize,
+) -> certmagic_result {
+    call(|| {
+        // SAFETY: per the contract above.
+        let (m, names) = unsafe { (self::manager(manager)?, texts(names, names_len, "names")?) };
+        let loaded = m.load_stored_sync(&names)?;
+        if !out_loaded.is_null() {
+            // SAFETY: non-NULL, and valid per the contract above.
+            unsafe { out_loaded.write(loaded) };
+        }
+        Ok(())
+    })
+}
+
 /// Obtains a certificate for `name` now (or loads a fresh one from storage) and manages it;
 /// blocks. Writes a certificate reference to `*out` unless `out` is NULL.
 ///

@@ -252,6 +252,8 @@ static void test_manager(void) {
     CHECK_MESSAGE("DNS-01");
     CHECK_RC(certmagic_manager_manage_sync(manager, NULL, 1), CERTMAGIC_RESULT_NULL_PARAMETER);
     CHECK_RC(certmagic_manager_manage_background(manager, bad_names, 1), CERTMAGIC_RESULT_INVALID_NAME);
+    CHECK_RC(certmagic_manager_load_stored_sync(manager, bad_names, 1, NULL), CERTMAGIC_RESULT_INVALID_NAME);
+    CHECK_RC(certmagic_manager_load_stored_sync(manager, NULL, 1, NULL), CERTMAGIC_RESULT_NULL_PARAMETER);
     CHECK_RC(certmagic_manager_revoke_sync(manager, "x.example.test", 2), CERTMAGIC_RESULT_INVALID_PARAMETER);
     CHECK_RC(certmagic_manager_revoke_sync(manager, "nothing.example.test", 4), CERTMAGIC_RESULT_NOT_FOUND);
     CHECK_RC(certmagic_manager_renew_sync(manager, "nothing.example.test", NULL), CERTMAGIC_RESULT_NOT_FOUND);

@@ -419,6 +419,29 @@ static void part_a_file_storage_and_http01(void) {
     CHECK(g_obtained_logs >= 1);
     pthread_mutex_unlock(&g_lock);
     save_chain(m, "c-http.example.test");
+
+    /* Another manager on the same storage serves the stored name at once, ordering nothing. */
+    {
+        certmagic_config_builder *b2 = base_builder();
+        const certmagic_config *config2 = NULL;
+        const certmagic_manager *m2 = NULL;
+        const char *both[] = {"c-http.example.test", "c-never-stored.example.test"};
+        size_t loaded = 99;
+        CHECK_OK(certmagic_config_builder_set_storage_path(b2, need_env("CM_STORAGE")));
+        CHECK_OK(certmagic_config_builder_build(b2, &config2));
+        CHECK_OK(certmagic_manager_new(config2, &m2));
+        certmagic_config_free(config2);
+        CHECK_RC(certmagic_manager_get_certificate(m2, "c-http.example.test", &cert), CERTMAGIC_RESULT_NOT_FOUND);
+        CHECK_OK(certmagic_manager_load_stored_sync(m2, both, 2, &loaded));
+        CHECK(loaded == 1);
+        CHECK_OK(certmagic_manager_get_certificate(m2, "c-http.example.test", &cert));
+        certmagic_certificate_free(cert);
+        CHECK_RC(certmagic_manager_get_certificate(m2, "c-never-stored.example.test", &cert),
+                 CERTMAGIC_RESULT_NOT_FOUND);
+        CHECK_OK(certmagic_manager_load_stored_sync(m2, both, 1, NULL));
+        CHECK_OK(certmagic_manager_shutdown_sync(m2));
+        certmagic_manager_free(m2);
+    }
     snprintf(path, sizeof path, "%s/certificates/%s/c-http.example.test/c-http.example.test.crt", need_env("CM_STORAGE"),
              need_env("CM_ISSUER_DIR"));
     CHECK(stat(path, &st) == 0 && st.st_size > 0 && (st.st_mode & 0777) == 0600);

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Protocol, Tuple
 
 import pytest
 
@@ -31,11 +31,31 @@ def _python_fixtures() -> ModuleType:
 
 
 fixtures = _python_fixtures()
-Pebble = fixtures.Pebble
-Bind = fixtures.Bind
 pebble = fixtures.pebble
 pebble_bind = fixtures.pebble_bind
 _own_data_home = fixtures._own_data_home
+
+
+class Pebble(Protocol):
+    """What these tests use of tests/python's Pebble fixture."""
+
+    directory_url: str
+    http_port: int
+    tls_port: int
+    root_file: str
+    api_ca_file: str
+
+    def orders(self) -> int: ...
+
+
+class Bind(Protocol):
+    """What these tests use of tests/python's BIND9 fixture."""
+
+    port: int
+    tsig_key: str
+    tsig_secret: str
+
+    def txt(self, name: str) -> List[str]: ...
 
 
 class Nginx:
@@ -112,7 +132,7 @@ def nginxes() -> Iterator[List[Nginx]]:
         n.stop()
 
 
-def acme_settings(pebble: "fixtures.Pebble", storage: Path, challenges: str = "") -> str:
+def acme_settings(pebble: Pebble, storage: Path, challenges: str = "") -> str:
     """The http-level certmagic directives for the test Pebble."""
     return (
         f"certmagic_ca {pebble.directory_url};\n"

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
-from conftest import Nginx, acme_settings, fixtures, http_server, tls_server, wait_served
+from conftest import Bind, Nginx, Pebble, acme_settings, fixtures, http_server, tls_server, wait_served
 
 
-def test_http01_four_workers_three_names(pebble: "fixtures.Pebble", tmp_path: Path, nginxes: List[Nginx]) -> None:
+def test_http01_four_workers_three_names(pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]) -> None:
     names = ["a.nginx.test", "b.nginx.test", "c.nginx.test"]
     http = acme_settings(pebble, tmp_path / "storage", "http-01") + http_server(pebble.http_port)
     # one server per name, and one more TLS port than Pebble's: HTTP-01 only
@@ -30,7 +30,7 @@ def test_http01_four_workers_three_names(pebble: "fixtures.Pebble", tmp_path: Pa
         assert len(found) == 1, found
 
 
-def test_tls_alpn01_only(pebble: "fixtures.Pebble", tmp_path: Path, nginxes: List[Nginx]) -> None:
+def test_tls_alpn01_only(pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]) -> None:
     names = ["alpn1.nginx.test", "alpn2.nginx.test"]
     http = acme_settings(pebble, tmp_path / "storage", "tls-alpn-01") + tls_server(pebble.tls_port, names)
     nginx = Nginx(tmp_path / "nginx", http, workers=2).start()
@@ -41,7 +41,7 @@ def test_tls_alpn01_only(pebble: "fixtures.Pebble", tmp_path: Path, nginxes: Lis
 
 
 def test_dns01_wildcard_through_bind(
-    pebble_bind: "tuple[fixtures.Pebble, fixtures.Bind]", tmp_path: Path, nginxes: List[Nginx]
+    pebble_bind: Tuple[Pebble, Bind], tmp_path: Path, nginxes: List[Nginx]
 ) -> None:
     pebble, bind = pebble_bind
     provider = json.dumps(

@@ -1,0 +1,176 @@
+"""What nginx serves without ordering: names the library or Caddy already stored; reloads
+under load; and what `nginx -t` says about bad settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+import certmagic
+from conftest import Bind, Nginx, Pebble, acme_settings, fixtures, http_server, tls_get, tls_server, wait_served
+
+
+def stored_leaf(storage: Path, name: str) -> bytes:
+    import ssl
+
+    found = list((storage / "certificates").glob(f"*/{name}/{name}.crt"))
+    assert len(found) == 1, found
+    pem = found[0].read_text()
+    first = pem[: pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+    return ssl.PEM_cert_to_DER_cert(first)
+
+
+def test_names_stored_by_the_library_and_by_caddy_are_served_without_an_order(
+    pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]
+) -> None:
+    storage = tmp_path / "storage"
+    ours, theirs = "lib.nginx.test", "caddy.nginx.test"
+
+    # 1. This library (through Python) obtains one name into the folder.
+    config = fixtures.pebble_config(pebble, storage=str(storage))
+    with certmagic.Manager(config) as manager:
+        manager.obtain_sync(ours)
+
+    # 2. Caddy (Go CertMagic) obtains the other, Ed25519, into the same folder.
+    scratch = tmp_path / "caddy"
+    scratch.mkdir()
+    caddy_config = {
+        "admin": {"disabled": True},
+        "storage": {"module": "file_system", "root": str(storage)},
+        "apps": {
+            "http": {"http_port": pebble.http_port, "https_port": pebble.tls_port, "servers": {}},
+            "tls": {"certificates": {"automate": [theirs]}, "automation": {"policies": [{
+                "subjects": [theirs],
+                "key_type": "ed25519",
+                "issuers": [{
+                    "module": "acme",
+                    "ca": pebble.directory_url,
+                    "email": "nginx-tests@certmagic-rs.test",
+                    "trusted_roots_pem_files": [pebble.api_ca_file],
+                    "challenges": {
+                        "bind_host": "127.0.0.1",
+                        "http": {"alternate_port": pebble.http_port},
+                        "tls-alpn": {"alternate_port": pebble.tls_port},
+                    },
+                }],
+            }]}},
+        },
+    }
+    (scratch / "caddy.json").write_text(json.dumps(caddy_config))
+    env = dict(os.environ, XDG_DATA_HOME=str(scratch / "data"), XDG_CONFIG_HOME=str(scratch / "config"),
+               HOME=str(scratch))
+    with open(scratch / "caddy.log", "wb") as log:
+        caddy = subprocess.Popen(["caddy", "run", "--config", str(scratch / "caddy.json")], env=env,
+                                 stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(storage.glob(f"certificates/*/{theirs}/{theirs}.key")):
+            assert caddy.poll() is None and time.monotonic() < deadline, (scratch / "caddy.log").read_text()
+            time.sleep(0.2)
+        time.sleep(0.5)  # Caddy writes the .json after the .key
+    finally:
+        caddy.terminate()
+        caddy.wait(timeout=30)
+    assert pebble.orders() == 2
+
+    # 3. nginx serves both from storage: the very certificates stored, no order.
+    http = acme_settings(pebble, storage) + http_server(pebble.http_port)
+    http += tls_server(pebble.tls_port, [ours]) + tls_server(pebble.tls_port, [theirs])
+    nginx = Nginx(tmp_path / "nginx", http, workers=2).start()
+    nginxes.append(nginx)
+    for name in [ours, theirs]:
+        status, body, leaf = tls_get(pebble.tls_port, name, pebble.root_file)
+        assert (status, body) == (200, f"{name}\n".encode())
+        assert leaf == stored_leaf(storage, name)
+    assert pebble.orders() == 2, nginx.log()
+
+
+def test_reload_under_load_fails_no_request(pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]) -> None:
+    names = ["reload1.nginx.test", "reload2.nginx.test"]
+    http = acme_settings(pebble, tmp_path / "storage") + http_server(pebble.http_port)
+    http += tls_server(pebble.tls_port, names)
+    nginx = Nginx(tmp_path / "nginx", http, workers=2).start()
+    nginxes.append(nginx)
+    wait_served(pebble.tls_port, names, pebble.root_file)
+
+    results: Dict[str, int] = {"ok": 0}
+    failures: List[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        i = 0
+        while not stop.is_set() and i < 2000:
+            name = names[i % 2]
+            try:
+                status, body, _ = tls_get(pebble.tls_port, name, pebble.root_file)
+                assert (status, body) == (200, f"{name}\n".encode()), (status, body)
+                results["ok"] += 1
+            except Exception as e:  # every failure is counted and shown
+                failures.append(repr(e))
+            i += 1
+
+    client = threading.Thread(target=load)
+    client.start()
+    generations = 0
+    for _ in range(3):
+        time.sleep(0.7)
+        before = nginx.log().count("start worker process")
+        nginx.reload()
+        deadline = time.monotonic() + 20
+        while nginx.log().count("start worker process") < before + 2:
+            assert time.monotonic() < deadline, nginx.log()
+            time.sleep(0.05)
+        generations += 1
+    time.sleep(0.7)
+    stop.set()
+    client.join()
+    assert generations == 3
+    assert failures == [], failures[:5]
+    assert results["ok"] > 50, results
+    assert pebble.orders() == 2, nginx.log()
+
+
+@pytest.mark.parametrize(
+    "directives, message",
+    [
+        ("certmagic_key_type p521;", 'invalid value "p521"'),
+        ("certmagic_challenges http-01 smoke-signals;", 'unknown challenge "smoke-signals"'),
+        ("certmagic_ca not-a-url;", '"certmagic_ca" refused'),
+        ("certmagic_trusted_roots /nonexistent/roots.pem;", '"certmagic_trusted_roots": cannot open'),
+        ("certmagic_dns_provider nosuchprovider;", '"certmagic_dns_provider"'),
+        ("certmagic_on_demand;", "invalid number of arguments"),
+        ("certmagic_on_demand rate=5/1m;", "needs ask=<url> or allow=<names>"),
+        ("certmagic_on_demand ask=ftp://x;", 'invalid parameter "ask=ftp://x"'),
+        ("certmagic_storage redis://;", '"certmagic_storage" refused'),
+    ],
+)
+def test_bad_settings_fail_nginx_t_naming_the_directive(
+    pebble: Pebble, tmp_path: Path, directives: str, message: str
+) -> None:
+    # server-level settings override the http level's
+    http = acme_settings(pebble, tmp_path / "storage")
+    http += tls_server(pebble.tls_port, ["bad.nginx.test"], extra=f" {directives}\n")
+    rc, out = Nginx(tmp_path / "nginx", http).test()
+    assert rc != 0, out
+    assert message in out, out
+    assert "nginx.conf:" in out, out  # where
+
+
+def test_wildcard_without_dns01_and_a_plain_server_without_certificates_are_refused(
+    pebble: Pebble, tmp_path: Path
+) -> None:
+    http = acme_settings(pebble, tmp_path / "storage") + tls_server(pebble.tls_port, ["*.w.nginx.test"])
+    rc, out = Nginx(tmp_path / "a", http).test()
+    assert rc != 0 and 'the wildcard server name "*.w.nginx.test"' in out and "needs DNS-01" in out, out
+
+    off = tls_server(pebble.tls_port, ["off.nginx.test"]).replace("certmagic on;", "certmagic off;")
+    http = "certmagic on;\n" + acme_settings(pebble, tmp_path / "storage") + off
+    rc, out = Nginx(tmp_path / "b", http).test()
+    assert rc != 0 and 'no "ssl_certificate" is defined' in out, out
