@@ -14,7 +14,7 @@ from typing import Dict, List
 import pytest
 
 import certmagic
-from conftest import Bind, Nginx, Pebble, acme_settings, fixtures, http_server, tls_get, tls_server, wait_served
+from conftest import Nginx, Pebble, acme_settings, fixtures, http_server, tls_get, tls_server, wait_served
 
 
 def stored_leaf(storage: Path, name: str) -> bytes:
