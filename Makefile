@@ -26,7 +26,7 @@ demo: deps
 	$(CARGO) run --quiet -p certmagic --example demo
 
 ## Every test of every language, plus format and lint checks.
-test: deps lint test-rust test-python test-node test-cluster
+test: deps lint test-rust test-python test-node test-cluster test-nginx
 
 ## Rust tests, C tests (built and run by ffi/tests), header check.
 test-rust:
@@ -69,6 +69,7 @@ nginx-module:
 ## test-python, whose virtual environment it runs in.
 test-nginx: nginx-module
 	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
+	$(PY) -m mypy --strict --cache-dir target/mypy-cache tests/nginx
 	$(PY) -m pytest -q -p no:cacheprovider tests/nginx
 
 lint:

@@ -2253,7 +2253,7 @@ ngx_http_certmagic_wakeup_handler(ngx_event_t *rev)
 
         } else {
             /* the handshake then fails in the certificate callback, with an alert */
-            ngx_log_error(NGX_LOG_INFO, c->log, 0, "certmagic: on-demand: %s (%s)",
+            ngx_log_error(NGX_LOG_INFO, c->log, 0, "certmagic: %s (%s)",
                           ngx_http_certmagic_error(), certmagic_result_str(rc));
         }
 
@@ -2379,8 +2379,7 @@ ngx_http_certmagic_peek_handler(ngx_event_t *rev)
     if (crc != CERTMAGIC_RESULT_OK) {
         ngx_queue_remove(&w->queue);
         w->pending = NULL;
-        ngx_log_error(NGX_LOG_ERR, c->log, 0, "certmagic: on-demand: %s",
-                      ngx_http_certmagic_error());
+        ngx_log_error(NGX_LOG_ERR, c->log, 0, "certmagic: %s", ngx_http_certmagic_error());
         ngx_http_certmagic_resume(c);
         return;
     }

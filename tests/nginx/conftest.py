@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import ssl
 import socket
@@ -33,6 +34,7 @@ def _python_fixtures() -> ModuleType:
 fixtures = _python_fixtures()
 pebble = fixtures.pebble
 pebble_bind = fixtures.pebble_bind
+pebble_ocsp = fixtures.pebble_ocsp
 _own_data_home = fixtures._own_data_home
 
 
@@ -48,6 +50,12 @@ class Pebble(Protocol):
     def orders(self) -> int: ...
 
 
+class OcspResponder(Protocol):
+    """What these tests use of tests/python's OCSP responder fixture."""
+
+    def set(self, serial: str, status: str) -> None: ...
+
+
 class Bind(Protocol):
     """What these tests use of tests/python's BIND9 fixture."""
 
@@ -61,7 +69,9 @@ class Bind(Protocol):
 class Nginx:
     """One nginx: its prefix folder, configuration and log; stopped (gracefully) at the end."""
 
-    def __init__(self, folder: Path, http: str, workers: int = 4, valgrind: Optional[List[str]] = None) -> None:
+    def __init__(
+        self, folder: Path, http: str, workers: int = 4, valgrind: Optional[List[str]] = None, daemon: bool = False
+    ) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.conf = folder / "nginx.conf"
@@ -76,15 +86,19 @@ class Nginx:
         self.conf.write_text(
             f"load_module {MODULE};\n{user}"
             f"worker_processes {workers};\n"
-            f"master_process {'off' if single else 'on'};\ndaemon off;\n"
+            f"master_process {'off' if single else 'on'};\ndaemon {'on' if daemon else 'off'};\n"
             f"error_log {self.error_log} info;\npid {folder}/nginx.pid;\n"
             "events { worker_connections 1024; }\n"
             f"http {{\naccess_log off;\n{temp}{http}\n}}\n"
         )
+        self.daemon = daemon
+        self.pid_file = folder / "nginx.pid"
         self.proc: Optional["subprocess.Popen[bytes]"] = None
+        self.master = 0
 
     def command(self, *args: str) -> List[str]:
-        return ["nginx", "-p", str(self.folder), "-c", str(self.conf), "-e", str(self.error_log), *args]
+        # an absolute path: a binary upgrade runs argv[0] again
+        return [shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(self.folder), "-c", str(self.conf), "-e", str(self.error_log), *args]
 
     def test(self) -> Tuple[int, str]:
         out = subprocess.run(self.command("-t"), capture_output=True, text=True)
@@ -94,33 +108,62 @@ class Nginx:
         rc, out = self.test()
         assert rc == 0, out
         self.proc = subprocess.Popen([*(self.valgrind or []), *self.command()])
+        self.master = self.proc.pid
         deadline = time.monotonic() + (120 if self.valgrind else 20)
         while "start worker process" not in self.log() and not self.valgrind:
-            assert self.proc.poll() is None, self.log()
+            assert self.daemon or self.proc.poll() is None, self.log()
             assert time.monotonic() < deadline, self.log()
             time.sleep(0.05)
+        if self.daemon:
+            assert self.proc.wait(timeout=20) == 0, self.log()
+            self.master = int(self.pid_file.read_text())
         return self
 
     def reload(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGHUP)
+        os.kill(self.master, signal.SIGHUP)
 
     def stop(self) -> int:
-        if self.proc is None:
+        """Graceful stop (QUIT); the master's exit status (0 for a daemon that left)."""
+        if not self.master:
             return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=120 if self.valgrind else 30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        self.proc = None
+        if self.proc is not None and not self.daemon:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGQUIT)
+                try:
+                    self.proc.wait(timeout=120 if self.valgrind else 30)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            rc = self.proc.returncode
+        else:
+            rc = 0 if stop_process(self.master) else 1
+        self.proc, self.master = None, 0
         return rc
 
     def log(self) -> str:
         return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
+
+
+def running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a daemon's exit is reaped by init, if ever)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_process(pid: int, timeout: float = 30) -> bool:
+    """QUIT to a process that is not our child, then KILL after `timeout`; true if it left by itself."""
+    if not running(pid):
+        return True
+    os.kill(pid, signal.SIGQUIT)
+    deadline = time.monotonic() + timeout
+    while running(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @pytest.fixture
@@ -189,5 +232,6 @@ def tls_server(port: int, names: List[str], extra: str = "") -> str:
 
 
 def http_server(port: int) -> str:
-    """The plain-HTTP server the CA's HTTP-01 validations arrive on."""
-    return f"server {{\n listen 127.0.0.1:{port};\n server_name _;\n location / {{ return 404; }}\n}}\n"
+    """The plain-HTTP server the CA's HTTP-01 validations arrive on, redirecting everything else
+    to HTTPS at server level (validations are answered before any rewrite)."""
+    return f"server {{\n listen 127.0.0.1:{port};\n server_name _;\n return 301 https://$host$request_uri;\n}}\n"

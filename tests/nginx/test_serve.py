@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pytest
 
 import certmagic
-from conftest import Nginx, Pebble, acme_settings, fixtures, http_server, tls_get, tls_server, wait_served
+from conftest import Nginx, OcspResponder, Pebble, acme_settings, fixtures, stop_process, http_server, tls_get, tls_server, wait_served
 
 
 def stored_leaf(storage: Path, name: str) -> bytes:
@@ -174,3 +175,85 @@ def test_wildcard_without_dns01_and_a_plain_server_without_certificates_are_refu
     http = "certmagic on;\n" + acme_settings(pebble, tmp_path / "storage") + off
     rc, out = Nginx(tmp_path / "b", http).test()
     assert rc != 0 and 'no "ssl_certificate" is defined' in out, out
+
+
+def test_ocsp_staple_passed_on(pebble_ocsp: Tuple[Pebble, OcspResponder], tmp_path: Path, nginxes: List[Nginx]) -> None:
+    pebble, responder = pebble_ocsp
+    storage = tmp_path / "storage"
+    name = "ocsp.nginx.test"
+    # the library obtains the certificate and a good OCSP response, both kept in storage
+    config = fixtures.pebble_config(pebble, storage=str(storage), ocsp_check_interval=0.2)
+    with certmagic.Manager(config) as manager:
+        manager.manage_sync([name])
+        cert = manager.get_certificate(name)
+        assert cert is not None
+        responder.set(cert.serial, "good")
+        deadline = time.monotonic() + 30
+        while (c := manager.get_certificate(name)) is None or c.ocsp_status != "good":
+            assert time.monotonic() < deadline, "no good staple"
+            time.sleep(0.05)
+
+    http = acme_settings(pebble, storage) + tls_server(pebble.tls_port, [name])
+    nginx = Nginx(tmp_path / "nginx", http, workers=1).start()
+    nginxes.append(nginx)
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{pebble.tls_port}", "-servername", name, "-status",
+         "-CAfile", pebble.root_file, "-verify_return_error"],
+        input="", capture_output=True, text=True, timeout=30,
+    ).stdout
+    assert "OCSP Response Status: successful" in out, out
+    assert "Cert Status: good" in out, out
+    assert "Verify return code: 0 (ok)" in out, out
+    # a client that does not ask gets none
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{pebble.tls_port}", "-servername", name],
+        input="", capture_output=True, text=True, timeout=30,
+    ).stdout
+    assert "OCSP response" not in out, out
+
+
+def test_binary_upgrade_keeps_serving(pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]) -> None:
+    """nginx's binary upgrade (USR2: a new master on the same sockets, then QUIT to the old one):
+    every request during it succeeds, served by the new workers afterwards, no new order."""
+    name = "upgrade.nginx.test"
+    http = acme_settings(pebble, tmp_path / "storage") + http_server(pebble.http_port)
+    http += tls_server(pebble.tls_port, [name])
+    # a daemon: nginx upgrades only a master that is not a child of another process
+    nginx = Nginx(tmp_path / "nginx", http, workers=2, daemon=True).start()
+    nginxes.append(nginx)
+    wait_served(pebble.tls_port, [name], pebble.root_file)
+    old_master = nginx.master
+
+    failures: List[str] = []
+    done = threading.Event()
+
+    def load() -> None:
+        while not done.is_set():
+            try:
+                assert tls_get(pebble.tls_port, name, pebble.root_file)[:2] == (200, f"{name}\n".encode())
+            except Exception as e:
+                failures.append(repr(e))
+
+    client = threading.Thread(target=load)
+    client.start()
+    try:
+        time.sleep(0.5)
+        os.kill(old_master, signal.SIGUSR2)
+        deadline = time.monotonic() + 20
+        while not (nginx.folder / "nginx.pid.oldbin").exists() or not nginx.pid_file.exists():
+            assert time.monotonic() < deadline, nginx.log()
+            time.sleep(0.05)
+        nginx.master = int(nginx.pid_file.read_text())  # stopped at the end
+        assert nginx.master != old_master
+        while nginx.log().count("start worker process") < 4:
+            assert time.monotonic() < deadline, nginx.log()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert stop_process(old_master), nginx.log()  # the old master and its workers leave
+        time.sleep(0.5)
+    finally:
+        done.set()
+        client.join()
+    assert failures == [], failures[:5]
+    assert tls_get(pebble.tls_port, name, pebble.root_file)[:2] == (200, f"{name}\n".encode())
+    assert pebble.orders() == 1, nginx.log()
