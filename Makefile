@@ -50,13 +50,15 @@ test-python:
 NGINX_BUILD := target/nginx-build
 NGINX_LIB := target/nginx-lib
 ## The nginx module (bindings/nginx), built as Debian builds its nginx modules (nginx-dev's
-## source tree and flags, `--with-compat`), linking the workspace's libcertmagic (debug build):
+## source tree and flags, `--with-compat`), linking the workspace's libcertmagic (NGINX_PROFILE,
+## debug by default):
 ## target/nginx-build/objs/ngx_http_certmagic_module.so. Against an installed libcertmagic, run
 ## bindings/nginx's `config` through nginx's configure as its README shows.
+NGINX_PROFILE ?= debug
 nginx-module:
-	$(CARGO) build -q -p certmagic-ffi
+	$(CARGO) build -q -p certmagic-ffi $(if $(filter release,$(NGINX_PROFILE)),--release)
 	rm -rf $(NGINX_LIB) && mkdir -p $(NGINX_LIB)
-	ln -s $(CURDIR)/target/debug/libcertmagic.so $(NGINX_LIB)/libcertmagic.so
+	ln -s $(CURDIR)/target/$(NGINX_PROFILE)/libcertmagic.so $(NGINX_LIB)/libcertmagic.so
 	ln -s libcertmagic.so $(NGINX_LIB)/libcertmagic.so.$(SOMAJOR)
 	rm -rf $(NGINX_BUILD) && cp -r /usr/share/nginx/src $(NGINX_BUILD)
 	cd $(NGINX_BUILD) && . ./conf_flags && \
@@ -123,6 +125,8 @@ bench-micro: deps
 	mkdir -p target/release/c-bench && ln -sf ../libcertmagic.so target/release/c-bench/libcertmagic.so.$(SOMAJOR)
 	$(PY) tests/python/bench_ssl_context.py || echo "(run make test-python first for the Python benchmark)"
 	cd tests/node && node bench_tls_options.mjs || echo "(run make test-node first for the Node benchmark)"
+	$(MAKE) --no-print-directory nginx-module NGINX_PROFILE=release && \
+		$(PY) tests/nginx/bench_handshake.py || echo "(run make test-python first for the nginx benchmark)"
 	cc -std=c99 -O2 -Iinclude -Itests/c tests/c/bench_get_certificate.c -Ltarget/release -lcertmagic \
 		-Wl,-rpath,$(CURDIR)/target/release/c-bench -lpthread -o target/release/c-bench/bench_get_certificate
 	d=$$(mktemp -d) && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj / \

@@ -79,6 +79,9 @@ typedef struct {
     ngx_msec_t                       on_demand_rate_window;
     ngx_flag_t                       on_demand;
 
+    /* `ssl_certificate` files of the server's own: served while the library has none */
+    unsigned                         own_certificates:1;
+
     /* where `certmagic on` was written, for errors found when the settings are combined */
     u_char                          *file;
     ngx_uint_t                       line;
@@ -532,6 +535,7 @@ ngx_http_certmagic_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     sscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_ssl_module);
 
     if (sscf->certificates != NGX_CONF_UNSET_PTR && sscf->certificates != NULL) {
+        conf->own_certificates = 1;
         return NGX_CONF_OK;
     }
 
@@ -1381,11 +1385,10 @@ ngx_http_certmagic_postconfiguration(ngx_conf_t *cf)
                 }
 
                 if (sscf->ssl.ctx != NULL) {
-                    SSL_CTX_set_cert_cb(sscf->ssl.ctx, ngx_http_certmagic_cert_cb,
-                                        conf->instance);
+                    SSL_CTX_set_cert_cb(sscf->ssl.ctx, ngx_http_certmagic_cert_cb, conf);
                     SSL_CTX_set_tlsext_status_cb(sscf->ssl.ctx,
                                                  ngx_http_certmagic_status_cb);
-                    SSL_CTX_set_tlsext_status_arg(sscf->ssl.ctx, conf->instance);
+                    SSL_CTX_set_tlsext_status_arg(sscf->ssl.ctx, conf);
                 }
             }
         }
@@ -1593,7 +1596,8 @@ ngx_http_certmagic_handshake_name(ngx_ssl_conn_t *ssl_conn,
 static int
 ngx_http_certmagic_cert_cb(ngx_ssl_conn_t *ssl_conn, void *arg)
 {
-    ngx_http_certmagic_instance_t *inst = arg;
+    ngx_http_certmagic_srv_conf_t  *conf = arg;
+    ngx_http_certmagic_instance_t  *inst = conf->instance;
 
     const char                   *name;
     ngx_connection_t             *c;
@@ -1608,17 +1612,17 @@ ngx_http_certmagic_cert_cb(ngx_ssl_conn_t *ssl_conn, void *arg)
     c = ngx_ssl_get_connection(ssl_conn);
     name = ngx_http_certmagic_handshake_name(ssl_conn, inst);
 
-    if (inst->manager == NULL || name == NULL) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "certmagic: no certificate for a handshake without SNI");
-        return 0;
-    }
-
-    rc = certmagic_manager_get_certificate(inst->manager, name, &handle);
+    rc = (inst->manager == NULL || name == NULL)
+         ? CERTMAGIC_RESULT_NOT_FOUND
+         : certmagic_manager_get_certificate(inst->manager, name, &handle);
 
     if (rc != CERTMAGIC_RESULT_OK) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "certmagic: no certificate for \"%s\" (yet)", name);
+        if (conf->own_certificates) {
+            return 1;  /* the server's ssl_certificate, already in place */
+        }
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0, "certmagic: no certificate for \"%s\" (yet)",
+                      name ? name : "(a handshake without SNI)");
         return 0;
     }
 
@@ -1636,7 +1640,8 @@ ngx_http_certmagic_cert_cb(ngx_ssl_conn_t *ssl_conn, void *arg)
 static int
 ngx_http_certmagic_status_cb(ngx_ssl_conn_t *ssl_conn, void *arg)
 {
-    ngx_http_certmagic_instance_t *inst = arg;
+    ngx_http_certmagic_srv_conf_t  *conf = arg;
+    ngx_http_certmagic_instance_t  *inst = conf->instance;
 
     u_char                       *copy;
     const char                   *name;

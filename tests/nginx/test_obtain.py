@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import List, Tuple
 
-from conftest import Bind, Nginx, Pebble, acme_settings, fixtures, http_server, tls_server, wait_served
+from conftest import Bind, Nginx, Pebble, acme_settings, http_server, tls_get, tls_server, wait_served
 
 
 def test_http01_four_workers_three_names(pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]) -> None:
@@ -58,3 +58,21 @@ def test_dns01_wildcard_through_bind(
     wait_served(pebble.tls_port, ["one.ngx.bind.test", "two.ngx.bind.test"], pebble.root_file)
     assert pebble.orders() == 1, nginx.log()
     assert bind.txt("_acme-challenge.ngx.bind.test") == []
+
+
+def test_ip_address_server_name(pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]) -> None:
+    """An IP literal as server_name: clients send no SNI for it, the server's name is used."""
+    http = acme_settings(pebble, tmp_path / "storage", "http-01") + http_server(pebble.http_port)
+    http += tls_server(pebble.tls_port, ["127.0.0.1"]).replace('"$ssl_server_name\\n"', '"ip\\n"')
+    nginx = Nginx(tmp_path / "nginx", http, workers=1).start()
+    nginxes.append(nginx)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            status, body, _ = tls_get(pebble.tls_port, "127.0.0.1", pebble.root_file)
+            break
+        except OSError as e:  # (ssl.SSLError is one) not obtained yet
+            assert time.monotonic() < deadline, f"{e!r}\n{nginx.log()}"
+            time.sleep(0.2)
+    assert (status, body) == (200, b"ip\n")
+    assert pebble.orders() == 1

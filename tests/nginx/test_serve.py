@@ -257,3 +257,26 @@ def test_binary_upgrade_keeps_serving(pebble: Pebble, tmp_path: Path, nginxes: L
     assert failures == [], failures[:5]
     assert tls_get(pebble.tls_port, name, pebble.root_file)[:2] == (200, f"{name}\n".encode())
     assert pebble.orders() == 1, nginx.log()
+
+
+def test_own_ssl_certificate_served_while_the_library_has_none(
+    pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]
+) -> None:
+    """A server keeping its `ssl_certificate` files: they are served until the library has a
+    certificate (here never: the CA is down), then the library's."""
+    name = "own.nginx.test"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(tmp_path / "own.key"), "-out", str(tmp_path / "own.crt"), "-days", "2",
+         "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True,
+    )
+    http = acme_settings(pebble, tmp_path / "storage").replace(pebble.directory_url, "https://127.0.0.1:9/dir")
+    http += tls_server(
+        pebble.tls_port, [name],
+        extra=f" ssl_certificate {tmp_path / 'own.crt'};\n ssl_certificate_key {tmp_path / 'own.key'};\n",
+    )
+    nginx = Nginx(tmp_path / "nginx", http, workers=1).start()
+    nginxes.append(nginx)
+    status, body, _ = tls_get(pebble.tls_port, name, str(tmp_path / "own.crt"))
+    assert (status, body) == (200, f"{name}\n".encode())
