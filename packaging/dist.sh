@@ -81,6 +81,10 @@ echo "==> C: certmagic-$version-$C_PLATFORM.tar.gz"
 c_name=certmagic-$version-$C_PLATFORM
 make --no-print-directory install-files BUILD_DIR="$out" DESTDIR="$root/$stage/$c_name" PREFIX= RELOCATABLE=1 >/dev/null
 cp LICENSE-APACHE LICENSE-MIT README.md "$stage/THIRD-PARTY-LICENSES.txt" "$stage/$c_name/"
+# The nginx module's sources, built against this library through pkg-config (its README).
+install -d "$stage/$c_name/share/certmagic/nginx"
+install -m 0644 bindings/nginx/config bindings/nginx/ngx_http_certmagic_module.c bindings/nginx/README.md \
+  "$stage/$c_name/share/certmagic/nginx/"
 tar -C "$stage" --owner=0 --group=0 --numeric-owner -czf "dist/$c_name.tar.gz" "$c_name"
 
 echo "==> Rust: certmagic-$version.crate (built from its own tarball)"

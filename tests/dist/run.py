@@ -8,7 +8,9 @@ handshake verifies the served chain against Pebble's root.
   2. Node: a fresh npm project installs the two tarballs with npm's default script policy,
      tests/dist/serve.mjs; a project without the platform package gets the loader's message.
   3. C: the release tarball unpacked to a prefix, examples/c/openssl_server.c built with
-     `pkg-config --cflags --libs certmagic openssl` only; a program linked to libcertmagic.a.
+     `pkg-config --cflags --libs certmagic openssl` only; a program linked to libcertmagic.a;
+     the nginx module from the tarball's share/certmagic/nginx built with Debian's nginx-dev
+     (pkg-config finding the library), loaded into Debian's nginx, serving a name from Pebble.
   4. The sdist, with cargo on PATH: `pip install <sdist>` builds it from its own sources, and
      serve.py runs on the result.
 
@@ -21,6 +23,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -216,6 +219,57 @@ def c_release(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
     assert "libcertmagic" not in run(["readelf", "-d", str(static_exe)], work, env)
     version = run([str(static_exe)], work, env).strip()
     log(f"C release (static): a program linked to libcertmagic.a runs (version {version})")
+    nginx_module(work, prefix, pc_env, pebble)
+
+
+def nginx_module(work: Path, prefix: Path, pc_env: Dict[str, str], pebble: Pebble) -> None:
+    """The module's sources as shipped, built as Debian builds nginx modules, in Debian's nginx."""
+    source = work / "nginx-src"
+    shutil.copytree("/usr/share/nginx/src", source)
+    flags = run(["bash", "-c", '. ./conf_flags && printf "%s\\n" "${NGX_CONF_FLAGS[@]}"'], source, pc_env).split("\n")
+    run(["./configure", *[f for f in flags if f], f"--add-dynamic-module={prefix / 'share/certmagic/nginx'}"],
+        source, pc_env)
+    run(["make", "-f", "objs/Makefile", "modules"], source, pc_env)
+    module = source / "objs/ngx_http_certmagic_module.so"
+    name = "nginx-dist.example.test"
+    folder = work / "nginx"
+    folder.mkdir()
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    temp = "".join(f"{k}_temp_path {folder}/{k};\n" for k in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"])
+    conf = folder / "nginx.conf"
+    conf.write_text(
+        f"load_module {module};\n{user}worker_processes 1;\ndaemon off;\nerror_log {folder}/error.log info;\n"
+        f"pid {folder}/nginx.pid;\nevents {{}}\nhttp {{\naccess_log off;\n{temp}"
+        f"certmagic_ca {pebble.directory_url};\ncertmagic_trusted_roots {pebble.api_ca};\n"
+        f"certmagic_agree_terms on;\ncertmagic_storage {folder}/storage;\n"
+        f"server {{ listen 127.0.0.1:{pebble.http_port}; return 404; }}\n"
+        f"server {{ listen 127.0.0.1:{pebble.tls_port} ssl; server_name {name}; certmagic on;\n"
+        f"  location / {{ return 200 'hello from nginx\\n'; }} }}\n}}\n"
+    )
+    # The library is found as an installed one would be (here: the unpacked prefix).
+    env = dict(pc_env, LD_LIBRARY_PATH=str(prefix / "lib"))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    command = [nginx, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
+    run([*command, "-t"], folder, env)
+    orders = pebble.orders()
+    proc = subprocess.Popen(command, cwd=folder, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                reply = https_get(pebble.tls_port, name, pebble.root)
+                break
+            except (OSError, ssl.SSLError) as e:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    sys.exit(f"test-dist: nginx module: {name} not served: {e!r}\n{(folder / 'error.log').read_text()}")
+                time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        proc.wait(timeout=60)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200") or body != b"hello from nginx\n" or pebble.orders() != orders + 1:
+        sys.exit(f"test-dist: nginx module: unexpected reply {reply[:300]!r} or orders")
+    log(f"C release: the nginx module built from share/certmagic/nginx serves {name}, verified against Pebble's root")
 
 
 def python_sdist(work: Path, env: Dict[str, str], pebble: Pebble) -> None:
