@@ -573,14 +573,21 @@ ngx_http_certmagic_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* Reports a value the library refused, with its message, at the directive. */
+/* Frees the builder a value was tried on; reports a refusal, with the library's message, at
+ * the directive. */
 static char *
-ngx_http_certmagic_refused(ngx_conf_t *cf, ngx_command_t *cmd)
+ngx_http_certmagic_checked(ngx_conf_t *cf, ngx_command_t *cmd,
+    certmagic_config_builder *b, certmagic_result rc)
 {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": %s", &cmd->name,
-                       ngx_http_certmagic_error());
+    certmagic_config_builder_free(b);
 
-    return NGX_CONF_ERROR;
+    if (rc != CERTMAGIC_RESULT_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": %s", &cmd->name,
+                           ngx_http_certmagic_error());
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -592,7 +599,6 @@ ngx_http_certmagic_checked_str(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                      *rv;
     ngx_str_t                 *value;
-    certmagic_result           rc;
     certmagic_config_builder  *b;
 
     value = cf->args->elts;
@@ -602,11 +608,9 @@ ngx_http_certmagic_checked_str(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     b = certmagic_config_builder_new();
-    rc = setter->set(b, (const char *) value[1].data);
-    certmagic_config_builder_free(b);
-
-    if (rc != CERTMAGIC_RESULT_OK) {
-        return ngx_http_certmagic_refused(cf, cmd);
+    rv = ngx_http_certmagic_checked(cf, cmd, b, setter->set(b, (const char *) value[1].data));
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     cmd->post = NULL;
@@ -626,7 +630,6 @@ ngx_http_certmagic_storage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t                 *value;
     ngx_path_t                *path;
-    certmagic_result           rc;
     certmagic_config_builder  *b;
 
     if (cmcf->storage.data) {
@@ -662,14 +665,9 @@ ngx_http_certmagic_storage(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     b = certmagic_config_builder_new();
-    rc = certmagic_config_builder_set_storage_location(b, (const char *) cmcf->storage.data);
-    certmagic_config_builder_free(b);
-
-    if (rc != CERTMAGIC_RESULT_OK) {
-        return ngx_http_certmagic_refused(cf, cmd);
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_certmagic_checked(cf, cmd, b,
+               certmagic_config_builder_set_storage_location(b,
+                   (const char *) cmcf->storage.data));
 }
 
 
@@ -719,7 +717,6 @@ ngx_http_certmagic_dns_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_certmagic_srv_conf_t  *cmcf = conf;
 
     ngx_str_t                 *value;
-    certmagic_result           rc;
     certmagic_config_builder  *b;
 
     if (cmcf->dns_provider.data) {
@@ -734,16 +731,10 @@ ngx_http_certmagic_dns_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     b = certmagic_config_builder_new();
-    rc = certmagic_config_builder_set_dns_provider(b,
-             (const char *) cmcf->dns_provider.data,
-             cmcf->dns_options.len ? (const char *) cmcf->dns_options.data : NULL);
-    certmagic_config_builder_free(b);
-
-    if (rc != CERTMAGIC_RESULT_OK) {
-        return ngx_http_certmagic_refused(cf, cmd);
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_certmagic_checked(cf, cmd, b,
+               certmagic_config_builder_set_dns_provider(b,
+                   (const char *) cmcf->dns_provider.data,
+                   cmcf->dns_options.len ? (const char *) cmcf->dns_options.data : NULL));
 }
 
 
@@ -757,7 +748,6 @@ ngx_http_certmagic_trusted_roots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                 *value, name;
     ngx_file_t                 file;
     ngx_file_info_t            fi;
-    certmagic_result           rc;
     certmagic_config_builder  *b;
 
     if (cmcf->trusted_roots_pem.data) {
@@ -809,15 +799,9 @@ ngx_http_certmagic_trusted_roots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cmcf->trusted_roots_pem.data[n] = '\0';
 
     b = certmagic_config_builder_new();
-    rc = certmagic_config_builder_set_trusted_roots_pem(b, cmcf->trusted_roots_pem.data,
-                                                        cmcf->trusted_roots_pem.len);
-    certmagic_config_builder_free(b);
-
-    if (rc != CERTMAGIC_RESULT_OK) {
-        return ngx_http_certmagic_refused(cf, cmd);
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_certmagic_checked(cf, cmd, b,
+               certmagic_config_builder_set_trusted_roots_pem(b,
+                   cmcf->trusted_roots_pem.data, cmcf->trusted_roots_pem.len));
 }
 
 

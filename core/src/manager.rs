@@ -181,30 +181,28 @@ impl Manager {
     /// must answer stored names from their first connection (a new nginx worker after a
     /// reload): call it, then [`Manager::manage_background`] to obtain the rest and renew.
     pub async fn load_stored<S: AsRef<str>>(&self, names: &[S]) -> Result<usize> {
-        let subjects = self
-            .inner
-            .usable()
-            .and_then(|_| parse_names(names, &self.inner.config))?;
-        let total = subjects.len();
-        let inner = self.inner.clone();
-        let work = until_shutdown(inner.cancel.clone(), async move {
-            inner.load_current(subjects).await
-        });
-        Ok(total - runtime::spawn("load_stored", work).await?.len())
+        runtime::spawn("load_stored", self.load_stored_work(names)?).await
     }
 
     /// Blocking [`Manager::load_stored`], for callers without an async runtime.
     pub fn load_stored_sync<S: AsRef<str>>(&self, names: &[S]) -> Result<usize> {
+        runtime::block_on("load_stored_sync", self.load_stored_work(names)?)
+    }
+
+    /// The names checked, then the loading, which counts what it loaded.
+    fn load_stored_work<S: AsRef<str>>(
+        &self,
+        names: &[S],
+    ) -> Result<impl std::future::Future<Output = Result<usize>> + Send + 'static> {
         let subjects = self
             .inner
             .usable()
             .and_then(|_| parse_names(names, &self.inner.config))?;
         let total = subjects.len();
         let inner = self.inner.clone();
-        let work = until_shutdown(inner.cancel.clone(), async move {
-            inner.load_current(subjects).await
-        });
-        Ok(total - runtime::block_on("load_stored_sync", work)?.len())
+        Ok(until_shutdown(inner.cancel.clone(), async move {
+            Ok(total - inner.load_current(subjects).await?.len())
+        }))
     }
 
     /// Obtains a new certificate for `name` now (or loads one that storage already holds and that
