@@ -1267,7 +1267,7 @@ static ngx_int_t ngx_http_certmagic_make_challenge_ctx(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_certmagic_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_uint_t                       p, a, s, i, found;
+    ngx_uint_t                       p, a, s, i;
     ngx_http_handler_pt             *h;
     ngx_http_conf_port_t            *port;
     ngx_http_conf_addr_t            *addr;
@@ -1383,7 +1383,6 @@ ngx_http_certmagic_postconfiguration(ngx_conf_t *cf)
     }
 
     /* every instance's settings checked now, so that `nginx -t` reports them */
-    found = 0;
     inst = mcf->instances.elts;
     for (i = 0; i < mcf->instances.nelts; i++) {
         if (ngx_http_certmagic_build(inst[i], mcf, cf->log, &config) != NGX_OK) {
@@ -1398,24 +1397,16 @@ ngx_http_certmagic_postconfiguration(ngx_conf_t *cf)
                           "server_name to get a certificate for",
                           inst[i]->conf->file, inst[i]->conf->line);
         }
-
-        found = 1;
     }
 
-    if (found) {
-        h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        *h = ngx_http_certmagic_http01_handler;
-
-        if (ngx_http_certmagic_make_challenge_ctx(cf, mcf) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
     }
 
-    return NGX_OK;
+    *h = ngx_http_certmagic_http01_handler;
+
+    return ngx_http_certmagic_make_challenge_ctx(cf, mcf);
 }
 
 
@@ -1952,6 +1943,10 @@ ngx_http_certmagic_http01_handler(ngx_http_request_t *r)
 
 
 static void ngx_http_certmagic_peek_handler(ngx_event_t *rev);
+static ngx_int_t ngx_http_certmagic_init_wakeup(ngx_cycle_t *cycle);
+static void ngx_http_certmagic_start(ngx_cycle_t *cycle,
+    ngx_http_certmagic_main_conf_t *mcf);
+static void ngx_http_certmagic_stop(void);
 
 
 /* The on-demand instance of a connection's address (its default server's). */
@@ -2461,6 +2456,27 @@ ngx_http_certmagic_init_module(ngx_cycle_t *cycle)
 
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certmagic_module);
 
+    /*
+     * A reload with `master_process off` makes no new worker: the one process stops the
+     * managers of the configuration it leaves (whose memory goes with the old cycle) and
+     * starts those of the new one here.
+     */
+    if (ngx_process == NGX_PROCESS_SINGLE && ngx_http_certmagic_worker != NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "certmagic: reloading without a master process: managers restarted");
+        ngx_http_certmagic_stop();
+
+        if (mcf != NULL && mcf->instances.nelts) {
+            if (ngx_http_certmagic_wakeup == NULL
+                && ngx_http_certmagic_init_wakeup(cycle) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            ngx_http_certmagic_start(cycle, mcf);
+        }
+    }
+
     if (mcf == NULL || mcf->instances.nelts == 0) {
         return NGX_OK;
     }
@@ -2540,39 +2556,17 @@ ngx_http_certmagic_init_wakeup(ngx_cycle_t *cycle)
 }
 
 
-static ngx_int_t
-ngx_http_certmagic_init_process(ngx_cycle_t *cycle)
+/* The managers of a cycle's instances, made in the process that uses them. */
+static void
+ngx_http_certmagic_start(ngx_cycle_t *cycle, ngx_http_certmagic_main_conf_t *mcf)
 {
     size_t                           loaded;
-    ngx_uint_t                       i, j, max;
+    ngx_uint_t                       i, j;
     ngx_str_t                       *names;
     const char                     **list;
     certmagic_result                 rc;
     const certmagic_config          *config;
     ngx_http_certmagic_instance_t  **inst;
-    ngx_http_certmagic_main_conf_t  *mcf;
-
-    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certmagic_module);
-
-    if (mcf == NULL || mcf->instances.nelts == 0) {
-        return NGX_OK;
-    }
-
-    max = cycle->log->log_level >= NGX_LOG_DEBUG ? CERTMAGIC_LOG_LEVEL_DEBUG
-          : cycle->log->log_level >= NGX_LOG_NOTICE ? CERTMAGIC_LOG_LEVEL_INFO
-          : CERTMAGIC_LOG_LEVEL_WARN;
-
-    if (certmagic_set_log_callback(ngx_http_certmagic_log, NULL, NULL, (uint32_t) max)
-        != CERTMAGIC_RESULT_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "certmagic: library logs not forwarded: %s",
-                      ngx_http_certmagic_error());
-    }
-
-    if (ngx_http_certmagic_init_wakeup(cycle) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
     ngx_http_certmagic_worker = mcf;
 
@@ -2629,16 +2623,16 @@ ngx_http_certmagic_init_process(ngx_cycle_t *cycle)
 
         ngx_free(list);
     }
-
-    return NGX_OK;
 }
 
 
+/* Closes the connections still waiting for a certificate and stops the managers. */
 static void
-ngx_http_certmagic_exit_process(ngx_cycle_t *cycle)
+ngx_http_certmagic_stop(void)
 {
     ngx_uint_t                       i;
     ngx_queue_t                     *q;
+    ngx_connection_t                *c;
     ngx_http_certmagic_wait_t       *w;
     ngx_http_certmagic_instance_t  **inst;
     ngx_http_certmagic_main_conf_t  *mcf;
@@ -2653,12 +2647,10 @@ ngx_http_certmagic_exit_process(ngx_cycle_t *cycle)
         while (!ngx_queue_empty(&ngx_http_certmagic_waiting)) {
             q = ngx_queue_head(&ngx_http_certmagic_waiting);
             w = ngx_queue_data(q, ngx_http_certmagic_wait_t, queue);
+            c = w->connection;
             ngx_http_certmagic_wait_done(w);
+            ngx_http_close_connection(c);
         }
-
-        ngx_close_connection(ngx_http_certmagic_wakeup);
-        ngx_http_certmagic_wakeup = NULL;
-        ngx_http_certmagic_ready_fd = -1;
     }
 
     inst = mcf->instances.elts;
@@ -2671,6 +2663,54 @@ ngx_http_certmagic_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_certmagic_cache_clear();
-    (void) certmagic_set_log_callback(NULL, NULL, NULL, 0);
     ngx_http_certmagic_worker = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_certmagic_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                       max;
+    ngx_http_certmagic_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certmagic_module);
+
+    if (mcf == NULL || mcf->instances.nelts == 0) {
+        return NGX_OK;
+    }
+
+    max = cycle->log->log_level >= NGX_LOG_DEBUG ? CERTMAGIC_LOG_LEVEL_DEBUG
+          : cycle->log->log_level >= NGX_LOG_NOTICE ? CERTMAGIC_LOG_LEVEL_INFO
+          : CERTMAGIC_LOG_LEVEL_WARN;
+
+    if (certmagic_set_log_callback(ngx_http_certmagic_log, NULL, NULL, (uint32_t) max)
+        != CERTMAGIC_RESULT_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "certmagic: library logs not forwarded: %s",
+                      ngx_http_certmagic_error());
+    }
+
+    if (ngx_http_certmagic_init_wakeup(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_certmagic_start(cycle, mcf);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_certmagic_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_certmagic_stop();
+
+    if (ngx_http_certmagic_wakeup) {
+        ngx_close_connection(ngx_http_certmagic_wakeup);
+        ngx_http_certmagic_wakeup = NULL;
+        ngx_http_certmagic_ready_fd = -1;
+    }
+
+    (void) certmagic_set_log_callback(NULL, NULL, NULL, 0);
 }

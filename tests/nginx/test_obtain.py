@@ -4,6 +4,7 @@ DNS-01 (a wildcard through BIND9), each name ordered once by four workers."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import List, Tuple
@@ -25,9 +26,15 @@ def test_http01_four_workers_three_names(pebble: Pebble, tmp_path: Path, nginxes
     assert log.count("answering an HTTP-01 validation") >= 3, log
     assert "TLS-ALPN-01 validation" not in log
     for n in names:
-        assert (tmp_path / "storage/certificates").exists()
         found = list((tmp_path / "storage/certificates").glob(f"*/{n}/{n}.crt"))
         assert len(found) == 1, found
+        # curl verifies each served chain against Pebble's root too
+        out = subprocess.run(
+            ["curl", "-sS", "--fail", "--cacert", pebble.root_file, "--resolve", f"{n}:{pebble.tls_port}:127.0.0.1",
+             f"https://{n}:{pebble.tls_port}/"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert (out.returncode, out.stdout) == (0, f"{n}\n"), out.stderr
 
 
 def test_tls_alpn01_only(pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]) -> None:
