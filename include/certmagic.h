@@ -1127,7 +1127,7 @@ certmagic_result certmagic_manager_manage_background(const struct certmagic_mana
 
 /**
  * Caches now, without ordering or locking anything, the certificates storage already holds
- * for `names` and that are not due for renewal, and writes how many to `*out_loaded` unless it
+ * for `names` and that have not expired (due for renewal or not), and writes how many to `*out_loaded` unless it
  * is NULL; blocks for the storage reads. For servers that must answer stored names from their
  * first connection (a new nginx worker after a reload): call it, then
  * `certmagic_manager_manage_background` to obtain the rest and renew.

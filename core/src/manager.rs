@@ -177,7 +177,7 @@ impl Manager {
     }
 
     /// Caches now, without ordering or locking anything, the certificates that storage already
-    /// holds for `names` and that are not due for renewal; returns how many. For servers that
+    /// holds for `names` and that have not expired (due for renewal or not); returns how many. For servers that
     /// must answer stored names from their first connection (a new nginx worker after a
     /// reload): call it, then [`Manager::manage_background`] to obtain the rest and renew.
     pub async fn load_stored<S: AsRef<str>>(&self, names: &[S]) -> Result<usize> {
@@ -201,7 +201,7 @@ impl Manager {
         let total = subjects.len();
         let inner = self.inner.clone();
         Ok(until_shutdown(inner.cancel.clone(), async move {
-            Ok(total - inner.load_current(subjects).await?.len())
+            Ok(total - inner.load_current(subjects, true).await?.len())
         }))
     }
 
@@ -452,12 +452,13 @@ impl ManagerInner {
     }
 
     /// Caches the certificates storage already holds for `subjects` and that are not due for
-    /// renewal, a bounded number at a time (loading ten thousand at once would hold every file
-    /// and parse buffer alive together, and the allocator keeps that peak). Returns the others,
-    /// with their positions.
+    /// renewal (or, with `due_ok`, only not expired), a bounded number at a time (loading ten
+    /// thousand at once would hold every file and parse buffer alive together, and the
+    /// allocator keeps that peak). Returns the others, with their positions.
     async fn load_current(
         self: &Arc<Self>,
         subjects: Vec<Subject>,
+        due_ok: bool,
     ) -> Result<Vec<(usize, Subject)>> {
         let mut pending = subjects.into_iter().enumerate();
         let mut loads = tokio::task::JoinSet::new();
@@ -469,7 +470,7 @@ impl ManagerInner {
                 };
                 let inner = self.clone();
                 loads.spawn(async move {
-                    let done = inner.load_if_current(&subject).await;
+                    let done = inner.load_if_current(&subject, due_ok).await;
                     (i, subject, done)
                 });
             }
@@ -490,7 +491,7 @@ impl ManagerInner {
         for subject in &subjects {
             self.mark_managed(subject);
         }
-        let rest = self.load_current(subjects).await?;
+        let rest = self.load_current(subjects, false).await?;
         // Then the rest (to obtain or renew, or unreadable) all at once: orders are paced by
         // the order rate policy, and one slow order must not hold up the others.
         let mut set = tokio::task::JoinSet::new();
@@ -510,18 +511,26 @@ impl ManagerInner {
         errors.into_iter().next().map_or(Ok(()), |(_, e)| Err(e))
     }
 
-    /// Caches `subject`'s certificate from storage if it is there and not due for renewal;
-    /// false for anything else ([`Self::manage_one`] then deals with it, errors included).
-    async fn load_if_current(self: &Arc<Self>, subject: &Subject) -> bool {
+    /// Caches `subject`'s certificate from storage if it is there and not due for renewal (with
+    /// `due_ok`: not expired, as serving it beats serving nothing until it is renewed); false
+    /// for anything else ([`Self::manage_one`] then deals with it, errors included).
+    async fn load_if_current(self: &Arc<Self>, subject: &Subject, due_ok: bool) -> bool {
+        let usable = |c: &Certificate| {
+            if due_ok {
+                !c.expired(SystemTime::now())
+            } else {
+                !self.needs_renewal(c)
+            }
+        };
         let name = subject.as_string();
         if let Some(c) = self.cache.get_exact(&name)
             && c.is_managed()
-            && !self.needs_renewal(&c)
+            && usable(&c)
         {
             return true;
         }
         match self.load_from_storage(&name).await {
-            Ok(stored) if !self.needs_renewal(&stored) => {
+            Ok(stored) if usable(&stored) => {
                 self.cache_managed(stored).await;
                 true
             }

@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use certmagic::{
     ChainPreference, ChallengeType, ErrorKind, FileStorage, KeyType, Manager, MemoryStorage,
@@ -676,4 +676,37 @@ async fn unmanaged_certificates_are_served_and_never_renewed() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Certificate);
     assert!(err.message().contains("does not match"), "{err}");
+}
+
+/// `load_stored` caches what storage holds without ordering anything: a certificate already due
+/// for renewal too (still valid: serving it beats serving nothing until it is renewed), and
+/// nothing for a name storage lacks.
+#[tokio::test(flavor = "multi_thread")]
+async fn load_stored_caches_stored_certificates_even_due_ones_and_orders_nothing() {
+    let pebble = Pebble::start(PebbleOptions {
+        validity_secs: Some(120),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let build = || {
+        let config = pebble_config(&pebble, Arc::new(FileStorage::new(dir.path())))
+            .build()
+            .unwrap();
+        Manager::new(config).unwrap()
+    };
+    let (stored, never) = ("stored.example.test", "never-stored.example.test");
+    let a = build();
+    a.obtain(stored).await.unwrap();
+    a.shutdown().await.unwrap();
+    drop(a);
+
+    let b = build();
+    assert!(b.get_certificate(stored).is_none());
+    assert_eq!(b.load_stored(&[stored, never]).await.unwrap(), 1);
+    let cert = b.get_certificate(stored).unwrap();
+    // Two minutes of validity against the default 1/3 window and 10-minute checks: due.
+    assert!(cert.needs_renewal(1.0 / 3.0, Duration::from_secs(600), SystemTime::now()));
+    assert!(b.get_certificate(never).is_none());
+    b.shutdown().await.unwrap();
+    assert_eq!(pebble.orders_created(), 1);
 }
