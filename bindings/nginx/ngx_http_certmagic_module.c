@@ -54,6 +54,9 @@
 #define NGX_HTTP_CERTMAGIC_CACHE_MAX      8192
 #define NGX_HTTP_CERTMAGIC_CACHE_BUCKETS  1024
 
+/* How long a connection may wait before its handshake for a certificate (ms). */
+#define NGX_HTTP_CERTMAGIC_WAIT_MAX       200000
+
 /* A ClientHello is one TLS record: a 5-byte header and at most 16 KiB. */
 #define NGX_HTTP_CERTMAGIC_HELLO_MAX      (5 + 16384)
 
@@ -2273,8 +2276,8 @@ ngx_http_certmagic_peek_handler(ngx_event_t *rev)
 
     if (rev->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "certmagic: client timed out before or while waiting for an "
-                      "on-demand certificate");
+                      w->pending ? "certmagic: timed out waiting for a certificate"
+                                 : "client timed out before sending a ClientHello");
         if (w->pending) {
             ngx_http_certmagic_wait_done(w);
         }
@@ -2371,6 +2374,9 @@ ngx_http_certmagic_peek_handler(ngx_event_t *rev)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "certmagic: waiting for the certificate for \"%s\"", name);
 
+    /* the library's own deadline for an on-demand certificate (180 s) comes first */
+    ngx_add_timer(rev, NGX_HTTP_CERTMAGIC_WAIT_MAX);
+
     /* the client may say no more until it has our answer: only the timer runs now */
     if (rev->active && ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
         ngx_http_certmagic_wait_done(w);
@@ -2379,7 +2385,29 @@ ngx_http_certmagic_peek_handler(ngx_event_t *rev)
 }
 
 
-/* In front of ngx_http_init_connection on listeners of on-demand servers. */
+/* The client_header_timeout of the listener's (first) default server. */
+static ngx_msec_t
+ngx_http_certmagic_header_timeout(ngx_connection_t *c)
+{
+    ngx_http_port_t           *port;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    port = c->listening->servers;
+
+#if (NGX_HAVE_INET6)
+    if (c->listening->sockaddr->sa_family == AF_INET6) {
+        cscf = ((ngx_http_in6_addr_t *) port->addrs)[0].conf.default_server;
+    } else
+#endif
+    {
+        cscf = ((ngx_http_in_addr_t *) port->addrs)[0].conf.default_server;
+    }
+
+    return cscf->client_header_timeout;
+}
+
+
+/* In front of ngx_http_init_connection on the TLS listeners of a certmagic http block. */
 static void
 ngx_http_certmagic_init_connection(ngx_connection_t *c)
 {
@@ -2404,8 +2432,8 @@ ngx_http_certmagic_init_connection(ngx_connection_t *c)
     rev->handler = ngx_http_certmagic_peek_handler;
     c->write->handler = ngx_http_empty_handler;
 
-    /* the client's time for a ClientHello plus the library's for a certificate */
-    ngx_add_timer(rev, 200000);
+    /* the client's time for a ClientHello, as nginx gives it for a handshake */
+    ngx_add_timer(rev, ngx_http_certmagic_header_timeout(c));
 
     if (rev->ready) {
         ngx_http_certmagic_peek_handler(rev);

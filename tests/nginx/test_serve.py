@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -280,3 +281,17 @@ def test_own_ssl_certificate_served_while_the_library_has_none(
     nginxes.append(nginx)
     status, body, _ = tls_get(pebble.tls_port, name, str(tmp_path / "own.crt"))
     assert (status, body) == (200, f"{name}\n".encode())
+
+
+def test_a_silent_client_is_closed_after_client_header_timeout(
+    pebble: Pebble, tmp_path: Path, nginxes: List[Nginx]
+) -> None:
+    """The ClientHello peek keeps nginx's own limit for a client that says nothing."""
+    http = acme_settings(pebble, tmp_path / "storage") + "client_header_timeout 1s;\n"
+    http += tls_server(pebble.tls_port, ["silent.nginx.test"])
+    nginx = Nginx(tmp_path / "nginx", http, workers=1).start()
+    nginxes.append(nginx)
+    with socket.create_connection(("127.0.0.1", pebble.tls_port), timeout=15) as s:
+        started = time.monotonic()
+        assert s.recv(1) == b""  # closed by nginx, not by our 15 s timeout
+        assert time.monotonic() - started < 10
