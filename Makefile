@@ -37,7 +37,7 @@ PY_VENV := target/py-venv
 PY := $(PY_VENV)/bin/python
 ## Python: a fresh virtual environment, the package built from source, stubs checked, pytest.
 test-python:
-	rm -rf $(PY_VENV) && python3 -m venv $(PY_VENV)
+	packaging/venv.sh $(PY_VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q maturin pytest mypy typing_extensions hypercorn starlette
 	MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install -q ./bindings/python
@@ -95,7 +95,7 @@ test-node:
 	$(CARGO) build -q -p certmagic-testsupport --bin pebble-env
 	rm -rf target/node-data-home && mkdir -p target/node-data-home
 	cd tests/node && XDG_DATA_HOME=$(CURDIR)/target/node-data-home \
-		node --test --test-concurrency=1 api.test.mjs obtain.test.mjs dns.test.mjs on_demand.test.mjs ocsp.test.mjs
+		node --test --test-concurrency=1 api.test.mjs obtain.test.mjs dns.test.mjs on_demand.test.mjs ocsp.test.mjs issuers.test.mjs
 
 ## A fleet in four languages (Rust, C, Python, Node) on one Redis, then one PostgreSQL, behind
 ## HAProxy, against Pebble (tests/python/test_cluster.py); after test-python and test-node, whose
@@ -111,28 +111,33 @@ dts:
 	cd bindings/node && npm ci --no-audit --no-fund --ignore-scripts && node scripts/typedefs.mjs
 
 ## Side by side with Go CertMagic (Debian's Caddy) on one Pebble: on-demand issuance, managed
-## issuance, cold start, memory per certificate, handshake CPU. BENCH_QUICK=1: small sizes (CI).
+## issuance, cold start, memory per certificate, handshake CPU, restart of an on-demand server;
+## and against the floor (a minimal tokio-rustls server). BENCH_QUICK=1: small sizes (CI).
 ## Results in bench/results/; see bench/README.md.
 bench: deps
 	$(CARGO) build --release -q -p certmagic-bench
 	target/release/certmagic-bench
 
-## Criterion benchmarks of the cache (BENCH_CERTS=20000 for a quicker run), then the C, Python
-## and Node hand-over benchmarks.
+## Criterion benchmarks of the cache (BENCH_CERTS=20000 for a quicker run), then the C, Python,
+## Node and nginx hand-over benchmarks; the figures go to bench/results/micro.md.
+MICRO_LOG := target/bench-micro.log
 bench-micro: deps
-	$(CARGO) bench -p certmagic
+	rm -f $(MICRO_LOG)
+	set -o pipefail; $(CARGO) bench -p certmagic 2>&1 | tee -a $(MICRO_LOG)
 	$(CARGO) rustc --release -p certmagic-ffi --crate-type cdylib,staticlib
 	mkdir -p target/release/c-bench && ln -sf ../libcertmagic.so target/release/c-bench/libcertmagic.so.$(SOMAJOR)
-	$(PY) tests/python/bench_ssl_context.py || echo "(run make test-python first for the Python benchmark)"
-	cd tests/node && node bench_tls_options.mjs || echo "(run make test-node first for the Node benchmark)"
-	$(MAKE) --no-print-directory nginx-module NGINX_PROFILE=release && \
-		$(PY) tests/nginx/bench_handshake.py || echo "(run make test-python first for the nginx benchmark)"
+	set -o pipefail; $(PY) tests/python/bench_ssl_context.py 2>&1 | tee -a $(MICRO_LOG) || echo "(run make test-python first for the Python benchmark)"
+	set -o pipefail; cd tests/node && node bench_tls_options.mjs 2>&1 | tee -a $(CURDIR)/$(MICRO_LOG) || echo "(run make test-node first for the Node benchmark)"
+	set -o pipefail; $(MAKE) --no-print-directory nginx-module NGINX_PROFILE=release && \
+		$(PY) tests/nginx/bench_handshake.py 2>&1 | tee -a $(MICRO_LOG) || echo "(run make test-python first for the nginx benchmark)"
 	cc -std=c99 -O2 -Iinclude -Itests/c tests/c/bench_get_certificate.c -Ltarget/release -lcertmagic \
 		-Wl,-rpath,$(CURDIR)/target/release/c-bench -lpthread -o target/release/c-bench/bench_get_certificate
-	d=$$(mktemp -d) && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj / \
+	set -o pipefail; d=$$(mktemp -d) && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj / \
 		-addext subjectAltName=DNS:unmanaged.example.test -keyout $$d/k.pem -out $$d/c.pem 2>/dev/null && \
-		CM_STORAGE=$$d CM_UNMANAGED_CRT=$$d/c.pem CM_UNMANAGED_KEY=$$d/k.pem target/release/c-bench/bench_get_certificate; \
-		rm -rf $$d
+		CM_STORAGE=$$d CM_UNMANAGED_CRT=$$d/c.pem CM_UNMANAGED_KEY=$$d/k.pem target/release/c-bench/bench_get_certificate \
+		| tee -a $(MICRO_LOG); rm -rf $$d
+	python3 bench/micro_report.py $(MICRO_LOG) > bench/results/micro.md
+	@echo "==> wrote bench/results/micro.md"
 
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := names pem_and_keys metadata account_and_lock client_hello dns_wire http01_path ocsp_response

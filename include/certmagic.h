@@ -277,6 +277,31 @@ typedef uint32_t certmagic_log_level;
 #endif // __cplusplus
 
 /**
+ * In which order a certificate's issuers are tried.
+ */
+enum certmagic_issuer_policy
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * In the order they were added (the default).
+   */
+  CERTMAGIC_ISSUER_POLICY_FIRST = 1,
+  /**
+   * Shuffled for each new certificate; renewals keep the order they were added in.
+   */
+  CERTMAGIC_ISSUER_POLICY_RANDOM = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum certmagic_issuer_policy certmagic_issuer_policy;
+#else
+typedef uint32_t certmagic_issuer_policy;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A buffer owned by the library, filled by a callback with `certmagic_buffer_set`. Valid only
  * during the callback that received it; used by that callback's thread.
  */
@@ -1068,6 +1093,50 @@ certmagic_result certmagic_config_builder_set_dns_provider(struct certmagic_conf
 certmagic_result certmagic_config_builder_set_dns_provider_callbacks(struct certmagic_config_builder *builder,
                                                                      const struct certmagic_dns_provider_callbacks *callbacks,
                                                                      const char *options_json);
+
+/**
+ * Adds an issuer to the list certificates are obtained from (each certificate from the first
+ * that succeeds; without any, the ACME CA of the builder's own settings). `spec` is `"acme"`
+ * (the builder's CA), `"local"` (the library's own CA, see `certmagic_manager_local_root_pem`),
+ * or a JSON object: `{"type": "acme", "ca", "email", "eab": {"key_id", "hmac_key"},
+ * "trusted_roots_pem", "profile", "preferred_chain": {"root_common_names",
+ * "any_common_names", "smallest"}}` (another CA: EAB, profile and chain preference are its
+ * own; email and roots default to the builder's), `{"type": "local", "lifetime_secs"}`
+ * (default 12 hours) or `{"type": "zerossl", "email", "api_key"}` (`"zerossl"` alone: the
+ * builder's email; EAB credentials are fetched from ZeroSSL's API for the email, or with the
+ * API key, when an account is registered). A malformed spec gives
+ * `CERTMAGIC_RESULT_INVALID_CONFIG` now; a bad value in it, from
+ * `certmagic_config_builder_build`, naming the issuer.
+ *
+ * # Safety
+ * `builder` live; `spec` NUL-terminated.
+ */
+certmagic_result certmagic_config_builder_add_issuer(struct certmagic_config_builder *builder,
+                                                     const char *spec);
+
+/**
+ * Sets the order issuers are tried in (a `certmagic_issuer_policy`).
+ *
+ * # Safety
+ * `builder` live.
+ */
+certmagic_result certmagic_config_builder_set_issuer_policy(struct certmagic_config_builder *builder,
+                                                            uint32_t policy);
+
+/**
+ * Copies the local CA's root certificate (PEM) into `buf`, NUL-terminated and truncated to
+ * `buf_len - 1` bytes, and writes its full length to `*out_n` (call with `buf_len` 0 to learn
+ * it). Creates the CA in storage if it has none; blocks. `CERTMAGIC_RESULT_NOT_FOUND` when no
+ * issuer of the manager is the local CA.
+ *
+ * # Safety
+ * `manager` live; `buf` valid for `buf_len` bytes of writing (may be NULL when `buf_len` is
+ * 0); `out_n` valid for one `size_t`.
+ */
+certmagic_result certmagic_manager_local_root_pem(const struct certmagic_manager *manager,
+                                                  char *buf,
+                                                  size_t buf_len,
+                                                  size_t *out_n);
 
 /**
  * Sends the library's log records up to `max_level` (a `certmagic_log_level`) to `cb`, for the

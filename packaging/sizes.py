@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Prints the size of every shipped binary (inside the packages of dist/) and of each package,
-and fails if one is over its budget: 12 MB for any binary (the C shared library's was 10 MB
-until the Redis and PostgreSQL storages added 1.5 MB to every binary).
+and fails if one is over its budget: 13 MB for any binary (the C shared library's was 10 MB
+until the Redis and PostgreSQL storages added 1.5 MB to every binary; 12 MB until several
+issuers, ARI, the local CA and ZeroSSL EAB added about 0.4 MB).
 
 Usage: sizes.py <dist-folder> <unpacked C release folder>"""
 
@@ -12,7 +13,7 @@ import zipfile
 
 MB = 1000 * 1000
 BUDGET: dict[str, int] = {}
-DEFAULT_BUDGET = 12 * MB
+DEFAULT_BUDGET = 13 * MB
 
 
 def binaries(dist: str, c_release: str):

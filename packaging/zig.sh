@@ -8,7 +8,7 @@ AUDITWHEEL=6.8.2
 venv=$PWD/target/dist-venv
 if ! "$venv/bin/python" -c 'import ziglang' 2>/dev/null ||
    [ "$("$venv/bin/maturin" --version 2>/dev/null)" != "maturin $MATURIN" ]; then
-  rm -rf "$venv" && python3 -m venv "$venv"
+  "$PWD/packaging/venv.sh" "$venv"
   "$venv/bin/pip" install -q --upgrade pip
   "$venv/bin/pip" install -q "maturin==$MATURIN" "ziglang==$ZIGLANG" "auditwheel==$AUDITWHEEL"
 fi

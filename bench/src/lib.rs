@@ -3,11 +3,12 @@
 //! them from one load generator, and reads their CPU time and memory from `/proc`.
 
 pub mod client;
+pub mod harness;
 pub mod procfs;
 pub mod report;
 pub mod servers;
-pub mod storages;
 pub mod store_gen;
+pub mod workloads;
 
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
-//! The table: one row per figure, each engine's samples (one per run, runs alternating A/B),
-//! shown as median (min–max) with the ratio ours ÷ Caddy and the target it is held to.
+//! The table: one row per figure, each side's samples (one per run, runs alternating A/B),
+//! shown as median (min–max) with the ratio ours ÷ peer and the target it is held to. The peer
+//! is Caddy, or the floor (a minimal static rustls server, workload 7).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,8 +13,10 @@ use serde::Serialize;
 pub enum Target {
     /// Nothing asked; shown for context.
     None,
-    /// Median ours ÷ median Caddy at most this.
+    /// Median ours ÷ median peer at most this.
     RatioAtMost(f64),
+    /// Our median at most the peer's plus this (in the row's unit).
+    OursAtMostPeerPlus(f64),
     /// Our median at most this (in the row's unit).
     OursAtMost(f64),
     /// Both: ratio at most `.0`, our median at most `.1`.
@@ -28,8 +31,10 @@ pub struct Row {
     pub unit: String,
     /// One sample per run of ours.
     pub ours: Vec<f64>,
-    /// One sample per run of Caddy; empty where Caddy does not run this size.
-    pub caddy: Vec<f64>,
+    /// Who the other column is: `Caddy` or `the floor`.
+    pub peer_name: String,
+    /// One sample per run of the peer; empty where it does not run this size.
+    pub peer: Vec<f64>,
     pub target: Target,
 }
 
@@ -40,13 +45,20 @@ impl Row {
             metric: metric.into(),
             unit: unit.into(),
             ours: Vec::new(),
-            caddy: Vec::new(),
+            peer_name: "Caddy".into(),
+            peer: Vec::new(),
             target,
         }
     }
 
+    /// The same row with the floor as its peer.
+    pub fn against_floor(mut self) -> Row {
+        self.peer_name = "the floor".into();
+        self
+    }
+
     pub fn ratio(&self) -> Option<f64> {
-        let (o, c) = (median(&self.ours)?, median(&self.caddy)?);
+        let (o, c) = (median(&self.ours)?, median(&self.peer)?);
         (c > 0.0).then(|| o / c)
     }
 
@@ -57,6 +69,7 @@ impl Row {
             Target::None => None,
             Target::RatioAtMost(r) => Some(self.ratio()? <= r),
             Target::OursAtMost(v) => Some(ours <= v),
+            Target::OursAtMostPeerPlus(v) => Some(ours <= median(&self.peer)? + v),
             Target::RatioAndOursAtMost(r, v) => Some(self.ratio()? <= r && ours <= v),
         }
     }
@@ -120,6 +133,7 @@ fn target_text(t: Target, unit: &str) -> String {
         Target::None => String::new(),
         Target::RatioAtMost(r) => format!("ratio ≤ {r}"),
         Target::OursAtMost(v) => format!("ours ≤ {} {unit}", figure(v)),
+        Target::OursAtMostPeerPlus(v) => format!("ours ≤ peer + {} {unit}", figure(v)),
         Target::RatioAndOursAtMost(r, v) => format!("ratio ≤ {r}, ours ≤ {} {unit}", figure(v)),
     }
 }
@@ -128,9 +142,9 @@ fn target_text(t: Target, unit: &str) -> String {
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| workload | figure | ours: median (min–max) | Caddy: median (min–max) | ours/Caddy | target | met |\n",
+        "| workload | figure | ours: median (min–max) | peer | peer: median (min–max) | ours/peer | target | met |\n",
     );
-    out.push_str("|---|---|---|---|---|---|---|\n");
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let ratio = r.ratio().map(|x| format!("{x:.2}")).unwrap_or("–".into());
         let met = match r.met() {
@@ -140,12 +154,13 @@ pub fn markdown(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} ({}) | {} | {} | {} | {} | {} |",
+            "| {} | {} ({}) | {} | {} | {} | {} | {} | {} |",
             r.workload,
             r.metric,
             r.unit,
             cell(&r.ours),
-            cell(&r.caddy),
+            if r.peer.is_empty() { "" } else { &r.peer_name },
+            cell(&r.peer),
             ratio,
             target_text(r.target, &r.unit),
             met
@@ -161,7 +176,7 @@ pub fn write(dir: &Path, stem: &str, header: &serde_json::Value, preamble: &str,
     json["rows"] = serde_json::to_value(rows).expect("rows");
     for (row, out) in rows.iter().zip(json["rows"].as_array_mut().expect("rows")) {
         out["ours_median"] = median(&row.ours).into();
-        out["caddy_median"] = median(&row.caddy).into();
+        out["peer_median"] = median(&row.peer).into();
         out["ratio"] = row.ratio().into();
         out["met"] = row.met().into();
     }

@@ -1,5 +1,6 @@
-//! The two servers under test, each a process of its own: ours (`bench-server`) and Caddy,
-//! configured for the same work against the same CA. Both are killed on drop.
+//! The servers under test, each a process of its own: ours (`bench-server`) and Caddy,
+//! configured for the same work against the same CA, and the floor (`bench-floor`): a minimal
+//! static tokio-rustls server with one certificate. All are killed on drop.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use crate::ServerSpec;
 pub enum Engine {
     Ours,
     Caddy,
+    /// A minimal static tokio-rustls server (`src/bin/bench_floor.rs`).
+    Floor,
 }
 
 impl Engine {
@@ -23,6 +26,7 @@ impl Engine {
         match self {
             Engine::Ours => "ours",
             Engine::Caddy => "caddy",
+            Engine::Floor => "floor",
         }
     }
 }
@@ -81,6 +85,61 @@ impl Server {
         match engine {
             Engine::Ours => Self::start_ours(ca, port, storage, scratch, work),
             Engine::Caddy => Self::start_caddy(ca, port, storage, scratch, work),
+            Engine::Floor => panic!("the floor serves one certificate: Server::start_floor"),
+        }
+    }
+
+    /// Starts the floor serving `chain_pem` with `key_pem` (files) on `port`.
+    pub fn start_floor(chain_pem: &Path, key_pem: &Path, port: u16, scratch: &Path) -> Server {
+        std::fs::create_dir_all(scratch).expect("scratch");
+        let log = std::fs::File::create(scratch.join("server.log")).expect("log");
+        let port_arg = port.to_string();
+        let args = [
+            chain_pem.as_os_str(),
+            key_pem.as_os_str(),
+            std::ffi::OsStr::new(&port_arg),
+        ];
+        Self::spawn_child(Engine::Floor, "bench-floor", &args, port, log)
+    }
+
+    /// Spawns `binary` (built beside this one) with `args`, serving on `port`: what it prints
+    /// on stdout is kept with when it was read, its stderr goes to `log`.
+    fn spawn_child(
+        engine: Engine,
+        binary: &str,
+        args: &[&std::ffi::OsStr],
+        port: u16,
+        log: std::fs::File,
+    ) -> Server {
+        let (started, spawned_at) = (Instant::now(), SystemTime::now());
+        let mut child = Command::new(sibling_binary(binary))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().expect("lines").push((Instant::now(), line));
+            }
+        });
+        Server {
+            engine,
+            port,
+            started,
+            pid: child.id(),
+            ours: Some(child),
+            _caddy: None,
+            lines,
+            spawned_at,
+            log: None,
         }
     }
 
@@ -100,36 +159,13 @@ impl Server {
         let spec_path = scratch.join("spec.json");
         std::fs::write(&spec_path, serde_json::to_vec(&spec).expect("spec")).expect("spec");
         let log = std::fs::File::create(scratch.join("server.log")).expect("log");
-        let (started, spawned_at) = (Instant::now(), SystemTime::now());
-        let mut child = Command::new(sibling_binary("bench-server"))
-            .arg(&spec_path)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start bench-server");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout");
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                sink.lock().expect("lines").push((Instant::now(), line));
-            }
-        });
-        Server {
-            engine: Engine::Ours,
+        Self::spawn_child(
+            Engine::Ours,
+            "bench-server",
+            &[spec_path.as_os_str()],
             port,
-            started,
-            pid: child.id(),
-            ours: Some(child),
-            _caddy: None,
-            lines,
-            spawned_at,
-            log: None,
-        }
+            log,
+        )
     }
 
     fn start_caddy(ca: &Ca, port: u16, storage: &Path, scratch: &Path, work: &Work) -> Server {

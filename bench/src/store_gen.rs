@@ -38,6 +38,18 @@ impl TestCa {
             pem,
         }
     }
+
+    /// A new ECDSA P-256 leaf for `names`, valid 90 days from an hour ago: its chain (leaf,
+    /// then this CA) and its key, PEM.
+    pub fn issue(&self, names: &[String]) -> (String, String) {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+        let mut params = CertificateParams::new(names.to_vec()).expect("params");
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::hours(1);
+        params.not_after = now + time::Duration::days(90);
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        (format!("{}{}", cert.pem(), self.pem), key.serialize_pem())
+    }
 }
 
 impl Default for TestCa {
@@ -63,12 +75,7 @@ pub fn generate(root: &Path, issuer_key: &str, ca: &TestCa, ca_url: &str, names:
 }
 
 fn write_one(root: &Path, issuer_key: &str, ca: &TestCa, ca_url: &str, name: &str) {
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
-    let mut params = CertificateParams::new(vec![name.to_string()]).expect("params");
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::hours(1);
-    params.not_after = now + time::Duration::days(90);
-    let cert = params.signed_by(&key, &ca.issuer).expect("sign");
+    let (chain, key) = ca.issue(&[name.to_string()]);
     let folder = root.join(keys::site_prefix(issuer_key, name));
     std::fs::create_dir_all(&folder).expect("mkdir");
     let meta = CertificateResource {
@@ -76,14 +83,8 @@ fn write_one(root: &Path, issuer_key: &str, ca: &TestCa, ca_url: &str, name: &st
         issuer_data: Some(serde_json::json!({ "url": "", "ca": ca_url })),
     };
     for (file, bytes) in [
-        (
-            keys::site_cert(issuer_key, name),
-            format!("{}{}", cert.pem(), ca.pem).into_bytes(),
-        ),
-        (
-            keys::site_private_key(issuer_key, name),
-            key.serialize_pem().into_bytes(),
-        ),
+        (keys::site_cert(issuer_key, name), chain.into_bytes()),
+        (keys::site_private_key(issuer_key, name), key.into_bytes()),
         (keys::site_meta(issuer_key, name), meta.to_json()),
     ] {
         std::fs::write(root.join(file), bytes).expect("write");

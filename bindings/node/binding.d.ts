@@ -51,6 +51,10 @@ export declare class Engine {
   /** How long (milliseconds) failed background work is retried in all. */
   get retryMaxTotal(): number
   get issuerKey(): string
+  /** Every issuer's key, in configured order. */
+  get issuerKeys(): Array<string>
+  /** The local CA's root certificate (PEM); creates the CA in storage if it has none. */
+  localRootPem(): Promise<string>
 }
 
 /** A certificate for JavaScript. */
@@ -187,6 +191,10 @@ export interface EngineOptions {
   callbackTimeoutDns?: number
   callbackTimeoutDecision?: number
   callbackTimeoutEvents?: number
+  /** The issuers, in order: `"acme"`, `"local"`, or the core's JSON spec of one. */
+  issuers?: Array<string>
+  /** `first` or `random`. */
+  issuerPolicy?: string
 }
 
 /** Google Trust Services' directory. */

@@ -92,6 +92,33 @@ export interface OnDemandOptions {
 }
 
 /** Every engine setting; durations in milliseconds. */
+/** An issuer: `"acme"` (the CA of the options' own `ca`, `email`, `eab`, …), `"local"` (the
+ * library's own CA; its root from `localRootPem()`), `"zerossl"`, or an object in the engine's
+ * JSON shape. */
+export type IssuerSpec =
+  | 'acme'
+  | 'local'
+  | {
+      type: 'acme'
+      /** Another CA: its EAB, profile and chain preference are its own; email and roots default to the options'. */
+      ca?: string
+      email?: string
+      eab?: { key_id: string; hmac_key: string }
+      trusted_roots_pem?: string
+      profile?: string
+      preferred_chain?: { root_common_names?: string[]; any_common_names?: string[]; smallest?: boolean }
+    }
+  | { type: 'local'; /** Default 12 hours. */ lifetime_secs?: number }
+  | 'zerossl'
+  | {
+      /** ZeroSSL's CA, EAB credentials fetched from ZeroSSL's API for the email (or with the API key). */
+      type: 'zerossl'
+      email?: string
+      api_key?: string
+      ca?: string
+      api_url?: string
+    }
+
 export interface CertMagicOptions {
   /** ACME directory URL (default: Let's Encrypt production). */
   ca?: string
@@ -143,6 +170,10 @@ export interface CertMagicOptions {
   onDemand?: OnDemandOptions
   /** Keep at most this many certificates in memory; evicted ones come back from storage. */
   cacheCapacity?: number
+  /** The issuers each certificate is obtained from: the first that succeeds (default: `["acme"]`). */
+  issuers?: IssuerSpec[]
+  /** `first` (the order given, the default) or `random` (shuffled for each new certificate). */
+  issuerPolicy?: 'first' | 'random'
   /** How long (ms) each kind of callback may take before the engine goes on with a timeout
    * error (0: no deadline). Defaults: storage 60 s, lock none, dns 2 min, decision 60 s,
    * events 60 s. */
@@ -186,6 +217,8 @@ export interface CertObtainedEvent {
   certificate_path: string
   metadata_path: string
   csr_pem: string
+  /** Issuers that failed before the one that succeeded. */
+  failed_issuers?: { issuer: string; error: string }[]
   remaining?: number
   on_demand?: boolean
 }
@@ -268,6 +301,10 @@ export declare class CertMagic extends EventEmitter<CertMagicEvents> {
   /** When failed background work is tried again: the waits (the last repeats) and the total, ms. */
   readonly retrySchedule: { intervals: number[]; maxTotal: number }
   readonly issuerKey: string
+  /** Every issuer's key, in configured order. */
+  readonly issuerKeys: string[]
+  /** The local CA's root certificate (PEM), for clients to trust. */
+  localRootPem(): Promise<string>
 }
 
 export interface HttpsOptions extends CertMagicOptions {

@@ -206,6 +206,14 @@ function nativeOptions(options) {
     smallest: v.smallest,
   }))
   want('profile', 'string')
+  want('issuers', 'array', (v) =>
+    v.map((spec) => {
+      if (typeof spec === 'string') return spec
+      if (spec !== null && typeof spec === 'object' && !Array.isArray(spec)) return JSON.stringify(spec)
+      throw new TypeError('options.issuers must be an array of issuer names ("acme", "local") or issuer objects ({ type: "acme", … })')
+    }),
+  )
+  want('issuerPolicy', 'string')
   want('mustStaple', 'boolean')
   want('disableOcspStapling', 'boolean')
   want('ocspResponderOverrides', 'object', (v) => {
@@ -674,6 +682,16 @@ class CertMagic extends EventEmitter {
   /** When failed background work is tried again: waits and total, milliseconds. */
   get retrySchedule() {
     return { intervals: this.#engine.retryIntervals, maxTotal: this.#engine.retryMaxTotal }
+  }
+
+  /** Every issuer's key, in configured order. */
+  get issuerKeys() {
+    return this.#engine.issuerKeys
+  }
+
+  /** The local CA's root certificate (PEM), for clients to trust. */
+  localRootPem() {
+    return call(this.#engine.localRootPem())
   }
 
   get issuerKey() {

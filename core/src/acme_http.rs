@@ -78,6 +78,42 @@ impl AcmeHttp {
         Box::new(self.clone())
     }
 
+    /// A plain GET (the directory, ARI): the response head and body, within the request
+    /// timeout.
+    pub async fn get(&self, url: &str) -> Result<(http::response::Parts, Bytes)> {
+        self.send(http::Method::GET, url, None).await
+    }
+
+    /// A request outside ACME's JWS (ARI, ZeroSSL's EAB API), with an optional body of
+    /// (content type, bytes). Errors name the request by `method` and the URL up to its query
+    /// (which may hold an API key).
+    pub async fn send(
+        &self,
+        method: http::Method,
+        url: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<(http::response::Parts, Bytes)> {
+        let shown = url.split('?').next().unwrap_or(url);
+        let fail = |e: &dyn std::fmt::Display| {
+            Error::new(crate::ErrorKind::Acme, format!("{method} {shown}: {e}"))
+        };
+        let mut req = Request::builder().method(method.clone()).uri(url).header(
+            http::header::USER_AGENT,
+            concat!("certmagic-rs/", env!("CARGO_PKG_VERSION")),
+        );
+        let body = match body {
+            Some((content_type, bytes)) => {
+                req = req.header(http::header::CONTENT_TYPE, content_type);
+                BodyWrapper::from(bytes)
+            }
+            None => BodyWrapper::default(),
+        };
+        let req = req.body(body).map_err(|e| fail(&e))?;
+        let mut rsp = HttpClient::request(self, req).await.map_err(|e| fail(&e))?;
+        let body = rsp.body.into_bytes().await.map_err(|e| fail(&e))?;
+        Ok((rsp.parts, body))
+    }
+
     /// The alternate-chain URLs the response to `url` announced (taken once).
     pub fn take_alternates(&self, url: &str) -> Vec<String> {
         lock(&self.inner.alternates).remove(url).unwrap_or_default()

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use instant_acme::{
-    Account, AuthorizationStatus, NewAccount, NewOrder, Order, OrderStatus, RetryPolicy,
+    Account, AuthorizationStatus, CertificateIdentifier, NewAccount, NewOrder, Order, OrderStatus,
+    RetryPolicy,
 };
 use rustls_pki_types::CertificateDer;
 use tokio::sync::Mutex;
@@ -16,7 +17,8 @@ use tracing::Instrument;
 
 use crate::account::{self, AccountKeys, AccountRegistration};
 use crate::acme_http::AcmeHttp;
-use crate::certificate::{AcmeIssuerData, issuer_common_names};
+use crate::ari::RenewalInfo;
+use crate::certificate::{AcmeIssuerData, Certificate, issuer_common_names};
 use crate::config::{ChainPreference, ChallengeType, Config};
 use crate::crypto;
 use crate::error::{AcmeProblem, Error, ErrorKind, Result};
@@ -51,6 +53,8 @@ pub struct AcmeIssuer {
     http: AcmeHttp,
     account: Mutex<Option<Account>>,
     rate_limiter: Arc<RateLimiter>,
+    /// The directory's `renewalInfo` URL (`None`: the CA offers no ARI), read once.
+    renewal_info_url: tokio::sync::OnceCell<Option<String>>,
 }
 
 impl std::fmt::Debug for AcmeIssuer {
@@ -73,6 +77,7 @@ impl AcmeIssuer {
             config: config.clone(),
             issuer_key,
             account: Mutex::new(None),
+            renewal_info_url: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -134,7 +139,11 @@ impl AcmeIssuer {
         let contact =
             (!self.config.email.is_empty()).then(|| format!("mailto:{}", self.config.email));
         let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
-        let eab = match &self.config.eab {
+        let fetched = match (&self.config.eab, &self.config.eab_from) {
+            (None, Some(source)) => Some(source.fetch(&self.http).await?),
+            _ => None,
+        };
+        let eab = match self.config.eab.as_ref().or(fetched.as_ref()) {
             Some(e) => Some(instant_acme::ExternalAccountKey::new(
                 e.key_id.clone(),
                 &e.decoded_key()?,
@@ -184,7 +193,9 @@ impl AcmeIssuer {
         account: &Account,
         subject: &Subject,
         csr_der: &[u8],
+        replaces: Option<&str>,
     ) -> Result<IssuedCertificate> {
+        let mut replaces = replaces;
         let name = subject.as_string();
         let mut types = solvers::challenge_order(&self.config);
         let mut failures: Vec<String> = Vec::new();
@@ -196,7 +207,20 @@ impl AcmeIssuer {
             if let Some(p) = &self.config.profile {
                 new_order = new_order.profile(p);
             }
-            let mut order = acme_retry!("creating order", account.new_order(&new_order).await)?;
+            if let Some(id) = replaces.and_then(acme_certificate_id) {
+                new_order = new_order.replaces(id);
+            }
+            let created = acme_retry!("creating order", account.new_order(&new_order).await);
+            let mut order = match created {
+                // The CA will not take `replaces` for it (replaced already, or by another
+                // account): order without it, as acmez does.
+                Err(e) if replaces.is_some() && refuses_replaces(&e) => {
+                    tracing::warn!(error = %e, "the CA refused `replaces`; ordering without it");
+                    replaces = None;
+                    continue;
+                }
+                other => other?,
+            };
             match self.authorize(account, &mut order, &name, &types).await {
                 Ok(()) => break order,
                 Err(failure) => {
@@ -246,12 +270,29 @@ impl AcmeIssuer {
             }
             None => default_chain,
         };
-        let metadata = AcmeIssuerData {
+        let mut metadata = AcmeIssuerData {
             url: cert_url,
             ca: self.config.ca.clone(),
             account: account.id().to_string(),
             extra: Default::default(),
         };
+        // As acmez: the window of the new certificate, fetched at once, goes in its metadata.
+        if let Some(leaf) = crypto::parse_pem_chain(chain_pem.as_bytes())
+            .ok()
+            .and_then(|c| c.into_iter().next())
+        {
+            // One try: a certificate without a window is asked about again by maintenance, and a
+            // handshake waiting for an on-demand certificate should not wait on retries.
+            match self.fetch_renewal_info(&leaf, None, 1).await {
+                Ok(Some(info)) => {
+                    metadata.extra.insert("renewal_info".into(), info.to_json());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "fetching the new certificate's renewal window")
+                }
+            }
+        }
         Ok(IssuedCertificate {
             chain_pem,
             metadata: serde_json::to_value(metadata)?,
@@ -403,6 +444,104 @@ impl AcmeIssuer {
         ))
     }
 
+    /// Orders with the account, registering a new one when the CA no longer knows it.
+    async fn issue_as_account(
+        &self,
+        subject: &Subject,
+        csr_der: &[u8],
+        replaces: Option<&str>,
+    ) -> Result<IssuedCertificate> {
+        let account = self.account().await?;
+        match self.issue_with(&account, subject, csr_der, replaces).await {
+            Err(e) if e.problem().is_some_and(|p| p.is("accountDoesNotExist")) => {
+                tracing::warn!("the CA does not know the stored account; registering a new one");
+                self.forget_account().await?;
+                let account = self.account().await?;
+                self.issue_with(&account, subject, csr_der, replaces).await
+            }
+            other => other,
+        }
+    }
+
+    /// The directory's `renewalInfo` URL, read once (a failed read is tried again next time).
+    async fn renewal_info_url(&self) -> Option<String> {
+        let read = self
+            .renewal_info_url
+            .get_or_try_init(|| async {
+                let (_, body) = self.http.get(&self.config.ca).await?;
+                let directory: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| Error::new(ErrorKind::Acme, format!("directory: {e}")))?;
+                Ok::<_, Error>(directory["renewalInfo"].as_str().map(str::to_string))
+            })
+            .await;
+        match read {
+            Ok(url) => url.clone(),
+            Err(e) => {
+                tracing::debug!(error = %e, "reading the directory for renewalInfo");
+                None
+            }
+        }
+    }
+
+    /// GETs the renewal window of `leaf` (RFC 9773 §4.2): up to `attempts` tries (at most
+    /// three), 2 s then 5 s apart, on network or CA-side errors (acmez's schedule). `Ok(None)`
+    /// when the CA offers no ARI or the certificate has no Authority Key Identifier.
+    async fn fetch_renewal_info(
+        &self,
+        leaf: &CertificateDer<'_>,
+        previous: Option<&RenewalInfo>,
+        attempts: usize,
+    ) -> Result<Option<RenewalInfo>> {
+        let Some(base) = self.renewal_info_url().await else {
+            return Ok(None);
+        };
+        let Some(id) = crate::ari::certificate_id(leaf.as_ref()) else {
+            return Ok(None);
+        };
+        let url = format!("{}/{id}", base.trim_end_matches('/'));
+        let mut last = None;
+        for wait in [
+            None,
+            Some(Duration::from_secs(2)),
+            Some(Duration::from_secs(5)),
+        ]
+        .into_iter()
+        .take(attempts)
+        {
+            if let Some(w) = wait {
+                tokio::time::sleep(w).await;
+            }
+            match self.http.get(&url).await {
+                Ok((parts, body)) if parts.status.is_success() => {
+                    let retry_after = parts
+                        .headers
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(crate::ari::parse_retry_after);
+                    return RenewalInfo::from_response(&id, &body, retry_after, previous)
+                        .map(Some)
+                        .map_err(|why| {
+                            Error::new(ErrorKind::Acme, format!("renewal info for {id}: {why}"))
+                        });
+                }
+                Ok((parts, _)) if parts.status.is_client_error() => {
+                    return Err(Error::new(
+                        ErrorKind::Acme,
+                        format!("renewal info for {id}: HTTP {}", parts.status),
+                    ));
+                }
+                Ok((parts, _)) => {
+                    last = Some(Error::new(
+                        ErrorKind::Acme,
+                        format!("renewal info for {id}: HTTP {}", parts.status),
+                    ))
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::internal("renewal info: no attempt")))
+    }
+
     fn poll_policy(&self) -> RetryPolicy {
         RetryPolicy::new()
             .initial_delay(POLL_INITIAL_DELAY)
@@ -515,25 +654,54 @@ impl Issuer for AcmeIssuer {
         &self.issuer_key
     }
 
+    async fn prepare(&self) -> Result<()> {
+        self.account().await.map(drop)
+    }
+
     async fn issue(&self, subject: &Subject, csr_der: &[u8]) -> Result<IssuedCertificate> {
         let span =
             tracing::info_span!("acme_order", identifier = %subject, issuer = %self.issuer_key);
+        async { self.issue_as_account(subject, csr_der, None).await }
+            .instrument(span)
+            .await
+    }
+
+    async fn issue_replacing(
+        &self,
+        subject: &Subject,
+        csr_der: &[u8],
+        replacing: &Certificate,
+    ) -> Result<IssuedCertificate> {
+        let span = tracing::info_span!("acme_order", identifier = %subject, issuer = %self.issuer_key, renewal = true);
         async {
-            let account = self.account().await?;
-            match self.issue_with(&account, subject, csr_der).await {
-                Err(e) if e.problem().is_some_and(|p| p.is("accountDoesNotExist")) => {
-                    tracing::warn!(
-                        "the CA does not know the stored account; registering a new one"
-                    );
-                    self.forget_account().await?;
-                    let account = self.account().await?;
-                    self.issue_with(&account, subject, csr_der).await
+            // `replaces` only for a certificate of this CA, and only where it speaks ARI.
+            let replaces = match replacing.issuer_ca() == Some(self.config.ca.as_str()) {
+                true if self.renewal_info_url().await.is_some() => {
+                    crate::ari::certificate_id(replacing.chain_der()[0].as_ref())
                 }
-                other => other,
-            }
+                _ => None,
+            };
+            self.issue_as_account(subject, csr_der, replaces.as_deref())
+                .await
         }
         .instrument(span)
         .await
+    }
+
+    async fn offers_renewal_info(&self) -> bool {
+        self.renewal_info_url().await.is_some()
+    }
+
+    async fn renewal_info(
+        &self,
+        cert: &Certificate,
+        previous: Option<&RenewalInfo>,
+    ) -> Result<Option<RenewalInfo>> {
+        if cert.issuer_ca() != Some(self.config.ca.as_str()) {
+            return Ok(None);
+        }
+        self.fetch_renewal_info(&cert.chain_der()[0], previous, 3)
+            .await
     }
 
     async fn revoke(&self, leaf: &CertificateDer<'static>, reason: RevocationReason) -> Result<()> {
@@ -555,6 +723,24 @@ impl Issuer for AcmeIssuer {
         };
         acme_retry!("revoking certificate", account.revoke(&request).await)
     }
+}
+
+/// An ARI identifier (`aki.serial`) as instant-acme takes it.
+fn acme_certificate_id(id: &str) -> Option<CertificateIdentifier<'static>> {
+    let (aki, serial) = id.split_once('.')?;
+    Some(CertificateIdentifier {
+        authority_key_identifier: aki.to_string().into(),
+        serial: serial.to_string().into(),
+    })
+}
+
+/// Whether creating an order failed because of its `replaces` field: the CA says the
+/// certificate was replaced already (`alreadyReplaced`), or that this account may not replace
+/// it (`unauthorized`), or it did not echo the field (a CA that ignores it).
+fn refuses_replaces(e: &Error) -> bool {
+    e.problem()
+        .is_some_and(|p| p.is("alreadyReplaced") || p.is("unauthorized"))
+        || e.message().contains("replaces field mismatch")
 }
 
 /// How many times in all a step that failed with `e` is tried: badNonce up to 10 (as acmez),
@@ -589,9 +775,10 @@ const BAD_NONCE_ATTEMPTS: u32 = 10;
 const TRANSIENT_ATTEMPTS: u32 = 3;
 /// Wait before the n-th repeat of a step: n × this.
 pub(crate) const TRANSIENT_RETRY_WAIT: Duration = Duration::from_millis(250);
-/// First wait when polling an order; each next wait is longer by [`POLL_BACKOFF`] (10 ms, 25,
-/// 47, 81, 132, 208 ms… in all; about as many requests in a CA's usual 1–2 s of validation as
-/// Go's fixed 250 ms, yet a CA that is done at once is seen at once). A Retry-After from the CA
-/// takes precedence.
-const POLL_INITIAL_DELAY: Duration = Duration::from_millis(10);
-const POLL_BACKOFF: f32 = 1.5;
+/// First wait when polling an order; each next wait is [`POLL_BACKOFF`] times longer (polls
+/// 2, 6, 14, 30, 62, 126, 254, 510 ms… after the start: about as many requests in a CA's usual
+/// 1–2 s of validation as Go's fixed 250 ms, yet a CA that is done at once, a local one, is
+/// seen within milliseconds; an on-demand handshake waits for two such polls). A Retry-After
+/// from the CA takes precedence.
+const POLL_INITIAL_DELAY: Duration = Duration::from_millis(2);
+const POLL_BACKOFF: f32 = 2.0;

@@ -11,6 +11,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
+use crate::ari::RenewalInfo;
 use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ocsp::{OcspResponse, OcspStatus};
@@ -39,6 +40,11 @@ pub struct Certificate {
     ocsp: Option<Arc<OcspResponse>>,
     /// The leaf names an OCSP responder (most certificates since 2025 do not: no stapling work).
     names_ocsp_responder: bool,
+    /// The CA directory its metadata names (`issuer_data.ca`): a renewal from the same CA
+    /// says which certificate it replaces (ARI).
+    issuer_ca: Option<Arc<str>>,
+    /// The renewal window its CA suggests (ARI), as last fetched or stored.
+    renewal_info: Option<Arc<RenewalInfo>>,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -128,6 +134,8 @@ impl Certificate {
             source_pem_fnv: None,
             ocsp: None,
             names_ocsp_responder: facts.names_ocsp_responder,
+            issuer_ca: None,
+            renewal_info: None,
         })
     }
 
@@ -140,6 +148,43 @@ impl Certificate {
     /// The same certificate without OCSP status or staple.
     pub(crate) fn without_ocsp(&self) -> Self {
         self.with_ocsp_state(None, None)
+    }
+
+    /// The same certificate with `info` as its renewal information.
+    pub(crate) fn with_renewal_info(&self, info: RenewalInfo) -> Self {
+        let mut c = self.with_ocsp_state(self.certified.ocsp.clone(), self.ocsp.clone());
+        c.renewal_info = Some(Arc::new(info));
+        c
+    }
+
+    /// Takes the ACME facts of its metadata: the CA that issued it and, when they are about
+    /// this very certificate, the stored renewal window.
+    pub(crate) fn with_acme_metadata(mut self, data: Option<&AcmeIssuerData>) -> Self {
+        let Some(data) = data else { return self };
+        if !data.ca.is_empty() {
+            self.issuer_ca = Some(Arc::from(data.ca.as_str()));
+        }
+        // The leaf is parsed again only when there is a window to check it against.
+        self.renewal_info = data
+            .extra
+            .get("renewal_info")
+            .and_then(RenewalInfo::from_json)
+            .filter(|ri| {
+                crate::ari::certificate_id(self.chain_der()[0].as_ref()).as_deref()
+                    == Some(ri.unique_identifier.as_str())
+            })
+            .map(Arc::new);
+        self
+    }
+
+    /// The renewal window its CA suggested (ARI), if known.
+    pub fn renewal_info(&self) -> Option<&RenewalInfo> {
+        self.renewal_info.as_deref()
+    }
+
+    /// The ACME directory that issued it, as its metadata says.
+    pub fn issuer_ca(&self) -> Option<&str> {
+        self.issuer_ca.as_deref()
     }
 
     fn with_ocsp_state(
@@ -163,6 +208,8 @@ impl Certificate {
             source_pem_fnv: self.source_pem_fnv,
             ocsp: response,
             names_ocsp_responder: self.names_ocsp_responder,
+            issuer_ca: self.issuer_ca.clone(),
+            renewal_info: self.renewal_info.clone(),
         }
     }
 
@@ -274,8 +321,24 @@ impl Certificate {
 
     /// True once fewer than `ratio` of the lifetime remains, or when expiry is close enough
     /// that waiting for the next check would be unsafe: less than 1/50 of the lifetime or less
-    /// than five check intervals left (Go CertMagic's emergency rules).
+    /// than five check intervals left (Go CertMagic's emergency rules). With a renewal window
+    /// from the CA (ARI), the window decides instead of the ratio: due once the selected time
+    /// is less than a check interval away, and always in the last twentieth of the lifetime.
     pub fn needs_renewal(&self, ratio: f64, check_interval: Duration, now: SystemTime) -> bool {
+        if let Some(due) = self
+            .renewal_info
+            .as_ref()
+            .and_then(|ri| ri.due(time::OffsetDateTime::from(now), check_interval))
+        {
+            return due
+                || needs_renewal(
+                    self.not_before,
+                    self.not_after,
+                    crate::ari::ARI_EMERGENCY_FRACTION,
+                    check_interval,
+                    now,
+                );
+        }
         needs_renewal(self.not_before, self.not_after, ratio, check_interval, now)
     }
 

@@ -15,6 +15,7 @@ use crate::dns::DnsChallenge;
 use crate::error::{Error, Result};
 use crate::events::EventHandler;
 use crate::fields::ConfigField;
+use crate::issuer_spec::{IssuerPolicy, LocalIssuerSpec};
 use crate::numbers::Span;
 use crate::on_demand::{DecisionHandler, OnDemand};
 use crate::rate_limiter::OrderRatePolicy;
@@ -198,6 +199,33 @@ pub struct Config {
     pub(crate) cache_capacity: Option<usize>,
     pub(crate) dns: Option<DnsChallenge>,
     pub(crate) callback_deadlines: CallbackDeadlines,
+    /// The issuers, in configured order: never empty (the configuration's own ACME CA when
+    /// none were given).
+    pub(crate) issuers: Vec<IssuerSetting>,
+    pub(crate) issuer_policy: IssuerPolicy,
+    /// For an ACME issuer's view of the config: where its EAB credentials come from.
+    pub(crate) eab_from: Option<crate::zerossl::ZeroSslEab>,
+}
+
+/// One issuer of a [`Config`], checked.
+#[derive(Debug, Clone)]
+pub(crate) enum IssuerSetting {
+    Acme(Box<AcmeSettings>),
+    Local(LocalIssuerSpec),
+}
+
+/// Everything that makes one ACME issuer differ from the configuration's own CA.
+#[derive(Debug, Clone)]
+pub(crate) struct AcmeSettings {
+    pub ca: String,
+    pub email: String,
+    pub eab: Option<ExternalAccountBinding>,
+    pub trusted_roots: Vec<CertificateDer<'static>>,
+    pub profile: Option<String>,
+    pub preferred_chain: Option<ChainPreference>,
+    pub order_rate: OrderRatePolicy,
+    /// Where EAB credentials come from when none are given (a ZeroSSL issuer).
+    pub eab_from: Option<crate::zerossl::ZeroSslEab>,
 }
 
 impl fmt::Debug for Config {
@@ -299,6 +327,29 @@ impl Config {
     pub fn cache_capacity(&self) -> Option<usize> {
         self.cache_capacity
     }
+    /// In which order each certificate's issuers are tried.
+    pub fn issuer_policy(&self) -> IssuerPolicy {
+        self.issuer_policy
+    }
+    /// Whether an issuer signs without challenges (the local CA), so wildcards need no DNS-01.
+    pub(crate) fn has_local_issuer(&self) -> bool {
+        self.issuers
+            .iter()
+            .any(|i| matches!(i, IssuerSetting::Local(_)))
+    }
+    /// This configuration as one ACME issuer of it sees it.
+    pub(crate) fn for_acme_issuer(&self, acme: &AcmeSettings) -> Config {
+        let mut c = self.clone();
+        c.ca = acme.ca.clone();
+        c.email = acme.email.clone();
+        c.eab = acme.eab.clone();
+        c.trusted_roots = acme.trusted_roots.clone();
+        c.profile = acme.profile.clone();
+        c.preferred_chain = acme.preferred_chain.clone();
+        c.order_rate = acme.order_rate.clone();
+        c.eab_from = acme.eab_from.clone();
+        c
+    }
     /// How long each kind of callback may take.
     pub fn callback_deadlines(&self) -> &CallbackDeadlines {
         &self.callback_deadlines
@@ -322,6 +373,75 @@ impl Config {
         }
         v
     }
+}
+
+/// An account email, lowercased, without `mailto:` ("" for none).
+fn normalize_email(given: &str) -> Result<String> {
+    let email = given.trim().to_lowercase();
+    let email = email.strip_prefix("mailto:").unwrap_or(&email).to_string();
+    if !email.is_empty() {
+        let ok = email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+            && !email
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == ',');
+        if !ok {
+            return Err(Error::config(
+                ConfigField::Email,
+                format!("`{email}` is not an email address"),
+            ));
+        }
+    }
+    Ok(email)
+}
+
+/// Roots trusted for the CA connection, each one usable by rustls.
+fn parse_roots(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    let field = ConfigField::TrustedRootsPem;
+    let roots =
+        crate::crypto::parse_pem_chain(pem).map_err(|e| Error::config(field, e.message()))?;
+    let mut store = rustls::RootCertStore::empty();
+    for r in &roots {
+        store
+            .add(r.clone())
+            .map_err(|e| Error::config(field, format!("unusable root: {e}")))?;
+    }
+    Ok(roots)
+}
+
+fn validate_eab(eab: ExternalAccountBinding) -> Result<ExternalAccountBinding> {
+    if eab.key_id.trim().is_empty() {
+        return Err(Error::config(ConfigField::EabKeyId, "empty key id"));
+    }
+    if eab.decoded_key()?.is_empty() {
+        return Err(Error::config(ConfigField::EabHmacKey, "empty key"));
+    }
+    Ok(eab)
+}
+
+/// The preference, or `None` when it prefers nothing.
+fn validate_chain(chain: ChainPreference) -> Result<Option<ChainPreference>> {
+    for (names, field) in [
+        (&chain.root_common_names, ConfigField::PreferredChainRootCn),
+        (&chain.any_common_names, ConfigField::PreferredChainIssuerCn),
+    ] {
+        if names.iter().any(|n| n.trim().is_empty()) {
+            return Err(Error::config(field, "empty common name"));
+        }
+    }
+    Ok((chain != ChainPreference::default()).then_some(chain))
+}
+
+fn validate_profile(profile: &str) -> Result<String> {
+    let p = profile.trim().to_string();
+    if p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::config(
+            ConfigField::Profile,
+            format!("`{p}` is not a profile name"),
+        ));
+    }
+    Ok(p)
 }
 
 fn validate_ca(ca: &str) -> Result<()> {

@@ -48,6 +48,9 @@ pub enum Event {
         metadata_path: String,
         /// The CSR that was sent, as PEM.
         csr_pem: String,
+        /// Issuers tried before the one that succeeded, each with its error (in the payload
+        /// only when there were any, as `failed_issuers: [{"issuer", "error"}]`).
+        failed_issuers: Vec<(String, String)>,
         /// Started by a TLS handshake (on-demand TLS).
         on_demand: bool,
     },
@@ -168,17 +171,27 @@ impl Event {
                 certificate_path,
                 metadata_path,
                 csr_pem,
+                failed_issuers,
                 ..
-            } => json!({
-                "renewal": renewal,
-                "identifier": identifier,
-                "issuer": issuer,
-                "storage_path": storage_path,
-                "private_key_path": private_key_path,
-                "certificate_path": certificate_path,
-                "metadata_path": metadata_path,
-                "csr_pem": csr_pem,
-            }),
+            } => {
+                let mut v = json!({
+                    "renewal": renewal,
+                    "identifier": identifier,
+                    "issuer": issuer,
+                    "storage_path": storage_path,
+                    "private_key_path": private_key_path,
+                    "certificate_path": certificate_path,
+                    "metadata_path": metadata_path,
+                    "csr_pem": csr_pem,
+                });
+                if !failed_issuers.is_empty() {
+                    v["failed_issuers"] = failed_issuers
+                        .iter()
+                        .map(|(issuer, error)| json!({"issuer": issuer, "error": error}))
+                        .collect();
+                }
+                v
+            }
             Self::CertFailed {
                 identifier,
                 renewal,

@@ -94,6 +94,8 @@ config_fields! {
     CallbackTimeoutDns => "callback_timeout_dns",
     CallbackTimeoutDecision => "callback_timeout_decision",
     CallbackTimeoutEvents => "callback_timeout_events",
+    Issuers => "issuers",
+    IssuerPolicy => "issuer_policy",
 }
 
 #[cfg(test)]

@@ -29,6 +29,20 @@ pub fn account(registration: &[u8], key_pem: &[u8]) {
     });
 }
 
+/// A CA's renewal-information answer (RFC 9773) and a stored `renewal_info` object: what
+/// was read is written and read back the same.
+pub fn renewal_info(bytes: &[u8]) {
+    use crate::ari::RenewalInfo;
+    if let Ok(info) = RenewalInfo::from_response("aki.serial", bytes, None, None) {
+        assert_eq!(RenewalInfo::from_json(&info.to_json()), Some(info));
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(info) = RenewalInfo::from_json(&v)
+    {
+        assert_eq!(RenewalInfo::from_json(&info.to_json()), Some(info));
+    }
+}
+
 /// A DNS message as a server answers it (UDP or TCP payload).
 pub fn dns_message(bytes: &[u8]) {
     let _ = crate::dns::wire::parse(bytes);

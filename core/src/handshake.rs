@@ -63,6 +63,9 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<Server
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.ignore_client_order = true;
+    // One session ticket, as Go sends: rustls's default of two costs every full handshake
+    // another ticket's encryption and record, and a client resumes with one.
+    config.send_tls13_tickets = 1;
     config.alpn_protocols = vec![
         b"h2".to_vec(),
         b"http/1.1".to_vec(),

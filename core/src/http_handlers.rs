@@ -25,16 +25,13 @@ impl Manager {
         let token = http01::token_of(path)?.to_string();
         let host = canonical_server_name(&host_only(host)).ok()?;
         let storage = self.storage().clone();
-        let issuer_key = self.issuer_key().to_string();
+        let issuer_keys: Vec<String> = self.issuer_keys().map(str::to_string).collect();
         let key = host.clone();
         let info = crate::runtime::spawn("http challenge", async move {
-            Ok(distributed::load(
-                storage.as_ref(),
-                &[&issuer_key],
-                &key,
-                ChallengeType::Http01,
+            Ok(
+                distributed::load(storage.as_ref(), &issuer_keys, &key, ChallengeType::Http01)
+                    .await,
             )
-            .await)
         })
         .await
         .ok()??;
@@ -75,11 +72,11 @@ impl Manager {
             return Some(cert);
         }
         let storage = self.storage().clone();
-        let issuer_key = self.issuer_key().to_string();
+        let issuer_keys: Vec<String> = self.issuer_keys().map(str::to_string).collect();
         crate::runtime::spawn("tls-alpn challenge", async move {
             let info = distributed::load(
                 storage.as_ref(),
-                &[&issuer_key],
+                &issuer_keys,
                 &key,
                 ChallengeType::TlsAlpn01,
             )

@@ -7,6 +7,8 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use rustls_pki_types::CertificateDer;
 
+use crate::ari::RenewalInfo;
+use crate::certificate::Certificate;
 use crate::error::{Error, ErrorKind, Result};
 use crate::subject::Subject;
 
@@ -128,6 +130,44 @@ pub trait Issuer: Send + Sync + Debug + 'static {
 
     /// Obtains a certificate for `subject` with the DER CSR `csr_der`.
     async fn issue(&self, subject: &Subject, csr_der: &[u8]) -> Result<IssuedCertificate>;
+
+    /// Obtains the renewal of `replacing`. ACME issuers say which certificate the new one
+    /// replaces (RFC 9773 `replaces`) when they issued it; the default is [`Issuer::issue`].
+    async fn issue_replacing(
+        &self,
+        subject: &Subject,
+        csr_der: &[u8],
+        replacing: &Certificate,
+    ) -> Result<IssuedCertificate> {
+        let _ = replacing;
+        self.issue(subject, csr_der).await
+    }
+
+    /// Readies the issuer for its first certificate (an ACME issuer loads or registers its
+    /// account), so that the first on-demand handshake does not wait for it. An on-demand
+    /// manager calls it in the background when it starts; an error is logged, and the first
+    /// order tries again. Default: nothing to do.
+    async fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether this issuer's CA suggests renewal windows (RFC 9773): maintenance asks
+    /// [`Issuer::renewal_info`] only then. Default: no.
+    async fn offers_renewal_info(&self) -> bool {
+        false
+    }
+
+    /// The renewal window the CA suggests for `cert` (RFC 9773), `previous` being what is known
+    /// already (its selected time is kept while the window stays the same). `Ok(None)` when
+    /// this issuer offers none (the default) or did not issue `cert`.
+    async fn renewal_info(
+        &self,
+        cert: &Certificate,
+        previous: Option<&RenewalInfo>,
+    ) -> Result<Option<RenewalInfo>> {
+        let _ = (cert, previous);
+        Ok(None)
+    }
 
     /// Revokes a certificate this issuer issued.
     async fn revoke(&self, leaf: &CertificateDer<'static>, reason: RevocationReason) -> Result<()>;

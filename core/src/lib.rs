@@ -23,6 +23,7 @@
 mod account;
 mod acme_http;
 mod acme_issuer;
+mod ari;
 mod cache;
 mod callbacks;
 mod certificate;
@@ -39,7 +40,9 @@ mod handshake;
 mod handshake_path;
 mod http_handlers;
 mod issuer;
+mod issuer_spec;
 mod jobs;
+mod local_issuer;
 pub mod log;
 mod maintain;
 mod manager;
@@ -49,6 +52,7 @@ mod obtain;
 mod ocsp;
 mod on_demand;
 mod rate_limiter;
+mod renewal_info;
 mod retry;
 // The internal runtime's entry points, for the language bindings (C, Python, Node): not part of
 // the documented API.
@@ -59,9 +63,12 @@ pub mod solvers;
 mod stapling;
 pub mod storage;
 mod subject;
+mod zerossl;
+pub use zerossl::ZEROSSL_API;
 
 pub use account::AccountRegistration;
 pub use acme_issuer::AcmeIssuer;
+pub use ari::{RenewalInfo, certificate_id};
 /// Re-exported so storage implementations need no direct dependency.
 pub use async_trait::async_trait;
 pub use cache::Cache;
@@ -81,6 +88,11 @@ pub use fields::ConfigField;
 pub use handshake::{CertResolver, ClientHelloPeek, peek_client_hello, server_config};
 pub use http_handlers::https_redirect_location;
 pub use issuer::{IssuedCertificate, Issuer, RevocationReason};
+pub use issuer_spec::{
+    AcmeIssuerSpec, IssuerPolicy, IssuerSpec, LOCAL_MAX_LIFETIME, LOCAL_MIN_LIFETIME,
+    LocalIssuerSpec, ZeroSslIssuerSpec,
+};
+pub use local_issuer::{LOCAL_ISSUER_KEY, LocalIssuer};
 pub use manager::Manager;
 pub use numbers::{Number, Span};
 pub use ocsp::{OcspResponse, OcspStatus};

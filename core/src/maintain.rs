@@ -31,7 +31,10 @@ impl Pass {
 
     async fn run_once(self, m: Arc<ManagerInner>) {
         match self {
-            Self::Renewals => m.renew_due_certificates(),
+            Self::Renewals => {
+                m.refresh_due_renewal_info();
+                m.renew_due_certificates()
+            }
             Self::OcspStaples => m.refresh_ocsp_staples().await,
         }
     }

@@ -18,11 +18,13 @@ use crate::acme_issuer::AcmeIssuer;
 use crate::cache::Cache;
 use crate::certificate::Certificate;
 use crate::config::Config;
+use crate::config::IssuerSetting;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Event};
 use crate::handshake::{self, CertResolver};
 use crate::issuer::{Issuer, RevocationReason};
 use crate::jobs::Jobs;
+use crate::local_issuer::LocalIssuer;
 use crate::maintain::Pass;
 use crate::obtain::Issue;
 use crate::on_demand::OnDemandState;
@@ -42,12 +44,15 @@ pub struct Manager {
 
 pub(crate) struct ManagerInner {
     pub config: Config,
-    pub issuer: Arc<dyn Issuer>,
-    /// The issuer's key, shared by every certificate this manager caches.
-    pub(crate) issuer_key: Arc<str>,
+    /// The issuers, in configured order (never empty).
+    pub issuers: Vec<Arc<dyn Issuer>>,
+    /// Their keys, in the same order: shared by every certificate this manager caches.
+    pub(crate) issuer_keys: Vec<Arc<str>>,
+    /// The local CA, when it is one of the issuers (for its root).
+    local: Option<Arc<LocalIssuer>>,
     pub cache: Arc<Cache>,
     pub resolver: Arc<CertResolver>,
-    jobs: Arc<Jobs>,
+    pub(crate) jobs: Arc<Jobs>,
     /// Canonical names under management (renewed by maintenance), with the validity (Unix
     /// seconds) of the certificate last cached for each: a name the cache evicted is still
     /// renewed on time.
@@ -63,7 +68,7 @@ pub(crate) struct ManagerInner {
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Manager")
-            .field("issuer", &self.inner.issuer.issuer_key())
+            .field("issuers", &self.inner.issuer_keys)
             .field("cached", &self.inner.cache.len())
             .finish_non_exhaustive()
     }
@@ -76,26 +81,93 @@ impl Drop for ManagerInner {
     }
 }
 
+/// What the first on-demand handshakes would otherwise wait for, made ready when an on-demand
+/// manager starts: the ask endpoint's client, then the account of each issuer a first order may
+/// try first (the first issuer; every issuer under the `random` policy).
+async fn prepare_on_demand(inner: std::sync::Weak<ManagerInner>, cancel: CancellationToken) {
+    let issuers = {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if let Some(od) = &inner.on_demand {
+            od.warm_up();
+        }
+        let first = match inner.config.issuer_policy {
+            crate::issuer_spec::IssuerPolicy::Random => inner.issuers.len(),
+            _ => 1,
+        };
+        inner.issuers[..first].to_vec()
+    };
+    for issuer in issuers {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            readied = issuer.prepare() => {
+                if let Err(e) = readied {
+                    tracing::warn!(issuer = issuer.issuer_key(), error = %e, "could not ready the issuer at start; the first order tries again");
+                }
+            }
+        }
+    }
+}
+
 impl Manager {
-    /// A manager obtaining certificates from the ACME CA of `config`. Starts the library runtime
-    /// if needed and the maintenance task.
+    /// A manager obtaining certificates from the issuers of `config` (its ACME CA unless
+    /// [`ConfigBuilder::issuers`](crate::ConfigBuilder::issuers) says otherwise). Starts the
+    /// library runtime if needed and the maintenance task.
     pub fn new(config: Config) -> Result<Self> {
         let _enter = runtime::handle()?.enter();
-        let issuer = Arc::new(AcmeIssuer::new(&config)?);
-        Self::with_issuer(config, issuer)
+        let mut local = None;
+        let mut issuers: Vec<Arc<dyn Issuer>> = Vec::with_capacity(config.issuers.len());
+        for setting in &config.issuers {
+            match setting {
+                IssuerSetting::Acme(acme) => {
+                    issuers.push(Arc::new(AcmeIssuer::new(&config.for_acme_issuer(acme))?));
+                }
+                IssuerSetting::Local(spec) => {
+                    let issuer = local
+                        .get_or_insert_with(|| {
+                            Arc::new(LocalIssuer::new(config.storage.clone(), spec.lifetime))
+                        })
+                        .clone();
+                    issuers.push(issuer);
+                }
+            }
+        }
+        Self::build(config, issuers, local)
     }
 
-    /// A manager with a custom [`Issuer`] (the config's CA settings are then unused).
+    /// A manager with a custom [`Issuer`] (the config's issuers are then unused).
     pub fn with_issuer(config: Config, issuer: Arc<dyn Issuer>) -> Result<Self> {
+        Self::with_issuers(config, vec![issuer])
+    }
+
+    /// A manager with custom issuers, tried in order as the config's
+    /// [`IssuerPolicy`](crate::IssuerPolicy) says (the config's own issuers are unused).
+    pub fn with_issuers(config: Config, issuers: Vec<Arc<dyn Issuer>>) -> Result<Self> {
+        if issuers.is_empty() {
+            return Err(Error::config(
+                crate::ConfigField::Issuers,
+                "a manager needs at least one issuer",
+            ));
+        }
+        Self::build(config, issuers, None)
+    }
+
+    fn build(
+        config: Config,
+        issuers: Vec<Arc<dyn Issuer>>,
+        local: Option<Arc<LocalIssuer>>,
+    ) -> Result<Self> {
         let runtime = runtime::handle()?;
         let cache = Arc::new(Cache::new());
         cache.set_capacity(config.cache_capacity);
         let inner = Arc::new(ManagerInner {
-            issuer_key: Arc::from(issuer.issuer_key()),
+            issuer_keys: issuers.iter().map(|i| Arc::from(i.issuer_key())).collect(),
             on_demand: config.on_demand.clone().map(OnDemandState::new),
             resolver: Arc::new(CertResolver::new(cache.clone())),
             cache,
-            issuer,
+            issuers,
+            local,
             jobs: Arc::new(Jobs::default()),
             managed: Mutex::new(HashMap::new()),
             cancel: CancellationToken::new(),
@@ -108,6 +180,12 @@ impl Manager {
             runtime.spawn(crate::maintain::run(
                 Arc::downgrade(&inner),
                 pass,
+                inner.cancel.clone(),
+            ));
+        }
+        if inner.on_demand.is_some() {
+            runtime.spawn(prepare_on_demand(
+                Arc::downgrade(&inner),
                 inner.cancel.clone(),
             ));
         }
@@ -124,9 +202,34 @@ impl Manager {
         &self.inner.config.storage
     }
 
-    /// The issuer key: the folder under `certificates/` this manager's certificates live in.
+    /// The first issuer's key: the folder under `certificates/` this manager's certificates
+    /// live in when that issuer succeeds.
     pub fn issuer_key(&self) -> &str {
-        self.inner.issuer.issuer_key()
+        &self.inner.issuer_keys[0]
+    }
+
+    /// Every issuer's key, in configured order.
+    pub fn issuer_keys(&self) -> impl Iterator<Item = &str> {
+        self.inner.issuer_keys.iter().map(|k| &**k)
+    }
+
+    /// The root certificate (PEM) of the local CA, for clients to trust; creates the CA in
+    /// storage if it has none. [`ErrorKind::NotFound`] when no issuer is the local CA.
+    pub async fn local_root_pem(&self) -> Result<String> {
+        match &self.inner.local {
+            Some(local) => local.root_pem().await,
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                "no issuer of this manager is the local CA (add the `local` issuer)",
+            )),
+        }
+    }
+
+    /// [`Self::local_root_pem`], blocking.
+    pub fn local_root_pem_sync(&self) -> Result<String> {
+        self.block("local_root_pem_sync", |m| async move {
+            m.local_root_pem().await
+        })
     }
 
     /// The in-memory certificate cache.
@@ -382,10 +485,10 @@ pub(crate) async fn until_shutdown<T>(
 }
 
 /// A name to manage; wildcards only when DNS-01 can be solved (CAs validate wildcards through
-/// DNS-01 alone), refused before any order is placed.
+/// DNS-01 alone) or the local CA is an issuer, refused before any order is placed.
 fn parse_name(name: &str, config: &Config) -> Result<Subject> {
     let subject = Subject::parse(name)?;
-    if subject.is_wildcard() && config.dns.is_none() {
+    if subject.is_wildcard() && config.dns.is_none() && !config.has_local_issuer() {
         return Err(Error::new(
             ErrorKind::InvalidName,
             format!(
@@ -581,7 +684,7 @@ impl ManagerInner {
         let schedule = self.config.retry_schedule.clone();
         let cancel = self.cancel.clone();
         let name = job.clone();
-        let span = tracing::info_span!("job", job = %name, identifier = %subject, issuer = %self.issuer.issuer_key());
+        let span = tracing::info_span!("job", job = %name, identifier = %subject);
         self.jobs.spawn(
             &self.runtime,
             job,
@@ -620,7 +723,21 @@ impl ManagerInner {
             },
             Err(e) => return Err(e),
         };
-        self.issuer.revoke(&cert.chain_der()[0], reason).await?;
+        let issuer_key = cert
+            .issuer_key()
+            .unwrap_or(&self.issuer_keys[0])
+            .to_string();
+        let issuer = self
+            .issuers
+            .iter()
+            .find(|i| i.issuer_key() == issuer_key)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("the issuer of `{name}` (`{issuer_key}`) is not configured"),
+                )
+            })?;
+        issuer.revoke(&cert.chain_der()[0], reason).await?;
         tracing::info!(identifier = %name, serial = %cert.serial_hex(), "certificate revoked");
         self.managed
             .lock()
@@ -631,7 +748,7 @@ impl ManagerInner {
         self.cache.remove(&name);
         self.config
             .storage
-            .delete(&keys::site_prefix(self.issuer.issuer_key(), &name))
+            .delete(&keys::site_prefix(&issuer_key, &name))
             .await
     }
 }

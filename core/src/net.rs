@@ -21,11 +21,13 @@ pub(crate) fn http_connector(connect_timeout: Option<Duration>) -> HttpConnector
 }
 
 /// A client of plain `http` and `https` URLs (Mozilla roots) for the endpoints a user names
-/// (ask endpoints, OCSP responders). No pooled connections: a pool belongs to one runtime, and
-/// to one process after fork.
+/// (ask endpoints, OCSP responders).
 pub(crate) type WebClient<B> = Client<hyper_rustls::HttpsConnector<HttpConnector>, B>;
 
-pub(crate) fn web_client<B>() -> std::result::Result<WebClient<B>, String>
+/// A [`WebClient`] keeping at most `idle_per_host` connections open between requests (for
+/// [`IDLE_TIMEOUT`]). A pool belongs to the runtime that drives its connections and to one
+/// process: a client shared by every runtime and kept across fork() must keep none.
+pub(crate) fn web_client<B>(idle_per_host: usize) -> std::result::Result<WebClient<B>, String>
 where
     B: hyper::body::Body + Send + Unpin + 'static,
     B::Data: Send,
@@ -40,9 +42,13 @@ where
         .enable_http1()
         .wrap_connector(http_connector(None));
     Ok(Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(0)
+        .pool_max_idle_per_host(idle_per_host)
+        .pool_idle_timeout(IDLE_TIMEOUT)
         .build(connector))
 }
+
+/// How long a [`WebClient`] keeps an unused connection open.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The next accepted connection.
 pub(crate) async fn accept(listener: &TcpListener) -> TcpStream {

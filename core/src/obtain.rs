@@ -8,11 +8,12 @@ use std::time::SystemTime;
 
 use tracing::Instrument;
 
-use crate::certificate::{Certificate, CertificateResource};
+use crate::certificate::{AcmeIssuerData, Certificate, CertificateResource};
 use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Event};
 use crate::issuer::IssuedCertificate;
+use crate::issuer_spec::IssuerPolicy;
 use crate::manager::ManagerInner;
 use crate::runtime;
 use crate::storage::{LockGuard, keys};
@@ -63,12 +64,67 @@ impl Issue {
     }
 }
 
+/// A certificate just issued and stored.
+struct Obtained {
+    cert: Certificate,
+    /// The CSR sent, PEM.
+    csr_pem: String,
+    /// The issuer that succeeded.
+    issuer_key: Arc<str>,
+    /// Issuers that failed before it, with their errors.
+    failed_issuers: Vec<(String, String)>,
+}
+
 impl ManagerInner {
-    /// Reads the certificate of `name` from this issuer's folder in storage. All three files
-    /// (chain, key, metadata) must exist ([`ErrorKind::NotFound`] otherwise) and decode
-    /// ([`ErrorKind::Corrupt`] / [`ErrorKind::Certificate`] naming the file otherwise).
+    /// Reads the certificate of `name` from storage: under every issuer's key, keeping the
+    /// newest (latest not-before) when several hold one, as CertMagic does. All three files
+    /// (chain, key, metadata) must exist ([`ErrorKind::NotFound`] when no issuer has them) and
+    /// decode ([`ErrorKind::Corrupt`] / [`ErrorKind::Certificate`] naming the file otherwise;
+    /// only when no issuer holds a usable certificate).
     pub(crate) async fn load_from_storage(&self, name: &str) -> Result<Certificate> {
-        let ik = self.issuer.issuer_key();
+        self.load_newest(name).await.map_err(|(_, e)| e)
+    }
+
+    /// [`Self::load_from_storage`], with the issuer key a refusal comes from.
+    async fn load_newest(&self, name: &str) -> std::result::Result<Certificate, (Arc<str>, Error)> {
+        let mut newest: Option<Certificate> = None;
+        let mut failure: Option<(Arc<str>, Error)> = None;
+        for (i, ik) in self.issuer_keys.iter().enumerate() {
+            if self.issuer_keys[..i].contains(ik) {
+                continue;
+            }
+            match self.load_from_storage_under(ik, name).await {
+                Ok(c) => {
+                    if newest
+                        .as_ref()
+                        .is_none_or(|n| c.not_before() > n.not_before())
+                    {
+                        newest = Some(c);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound && failure.is_some() => {}
+                Err(e) => {
+                    if failure
+                        .as_ref()
+                        .is_none_or(|(_, f)| f.kind() == ErrorKind::NotFound)
+                    {
+                        failure = Some((ik.clone(), e));
+                    }
+                }
+            }
+        }
+        match (newest, failure) {
+            (Some(c), _) => Ok(c),
+            (None, Some(f)) => Err(f),
+            (None, None) => Err((
+                self.issuer_keys[0].clone(),
+                Error::internal("a manager without issuers"),
+            )),
+        }
+    }
+
+    /// The certificate of `name` in the folder of issuer `ik`.
+    async fn load_from_storage_under(&self, ik: &Arc<str>, name: &str) -> Result<Certificate> {
         let storage = self.config.storage.as_ref();
         let (crt_key, key_key, meta_key) = (
             keys::site_cert(ik, name),
@@ -85,7 +141,8 @@ impl ManagerInner {
                 .unwrap_or_else(|| Err(Error::internal("storage returned too few values")))
         };
         let (crt, key, meta) = (next()?, next()?, next()?);
-        CertificateResource::from_json(&meta).map_err(|e| e.context(format!("`{meta_key}`")))?;
+        let resource = CertificateResource::from_json(&meta)
+            .map_err(|e| e.context(format!("`{meta_key}`")))?;
         let cert = Certificate::from_pem(&crt, &key).map_err(|e| {
             let kind = if e.kind() == ErrorKind::Certificate {
                 ErrorKind::Corrupt
@@ -105,7 +162,9 @@ impl ManagerInner {
                 ),
             ));
         }
-        Ok(cert.into_managed(Some(self.issuer_key.clone())))
+        Ok(cert
+            .into_managed(Some(ik.clone()))
+            .with_acme_metadata(resource.acme_data().as_ref()))
     }
 
     /// Staples and caches a managed certificate; announces it unless the very same chain was
@@ -166,7 +225,6 @@ impl ManagerInner {
         let span = tracing::info_span!(
             "issue",
             identifier = %name,
-            issuer = %self.issuer.issuer_key(),
             renewal = issue.current.is_some()
         );
         async {
@@ -198,7 +256,7 @@ impl ManagerInner {
         let renewal = current.is_some();
         // Another instance sharing the storage (or an earlier caller) may have done the work
         // while this one waited for the lock.
-        match self.load_from_storage(&name).await {
+        match self.load_newest(&name).await {
             Ok(stored) => {
                 let is_new = current.as_ref().is_none_or(|c| c.hash() != stored.hash());
                 if is_new && !self.needs_renewal(&stored) {
@@ -208,19 +266,20 @@ impl ManagerInner {
                     return Ok(self.cache_managed(stored).await);
                 }
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) if e.kind() == ErrorKind::Corrupt => self.report_corrupt(&name, &e).await,
-            Err(e) if renewal => {
+            Err((_, e)) if e.kind() == ErrorKind::NotFound => {}
+            Err((ik, e)) if e.kind() == ErrorKind::Corrupt => {
+                self.report_corrupt(&name, &ik, &e).await
+            }
+            Err((_, e)) if renewal => {
                 tracing::warn!(error = %e, "stored certificate is unreadable; replacing it")
             }
-            Err(e) => return Err(e),
+            Err((_, e)) => return Err(e),
         }
 
         let now = SystemTime::now();
         let remaining = current
             .as_ref()
             .map(|c| c.not_after().duration_since(now).unwrap_or_default());
-        let issuer_key = self.issuer.issuer_key().to_string();
         events::emit(
             self.config.event_handler.as_ref(),
             self.config.callback_deadlines.events,
@@ -239,19 +298,25 @@ impl ManagerInner {
 
         let result = self.obtain_and_store(subject, current.as_deref()).await;
         match result {
-            Ok((cert, csr_pem)) => {
+            Ok(Obtained {
+                cert,
+                csr_pem,
+                issuer_key,
+                failed_issuers,
+            }) => {
                 let cert = self.cache_issued(cert).await;
                 tracing::info!(serial = %cert.serial_hex(), "certificate obtained");
                 let event = Event::CertObtained {
                     identifier: name.clone(),
                     renewal,
                     remaining,
-                    issuer: issuer_key.clone(),
+                    issuer: issuer_key.to_string(),
                     storage_path: keys::site_prefix(&issuer_key, &name),
                     private_key_path: keys::site_private_key(&issuer_key, &name),
                     certificate_path: keys::site_cert(&issuer_key, &name),
                     metadata_path: keys::site_meta(&issuer_key, &name),
                     csr_pem,
+                    failed_issuers,
                     on_demand,
                 };
                 let _ = events::emit(
@@ -262,13 +327,13 @@ impl ManagerInner {
                 .await;
                 Ok(cert)
             }
-            Err(e) => {
+            Err((issuers, e)) => {
                 tracing::error!(error = %e, "could not obtain certificate");
                 let event = Event::CertFailed {
                     identifier: name.clone(),
                     renewal,
                     remaining,
-                    issuers: vec![issuer_key],
+                    issuers,
                     error: e.to_string(),
                     on_demand,
                 };
@@ -285,8 +350,7 @@ impl ManagerInner {
 
     /// Says that the stored certificate of `name` is unusable and will be replaced (log and
     /// event, naming the files).
-    async fn report_corrupt(&self, name: &str, error: &Error) {
-        let ik = self.issuer.issuer_key();
+    async fn report_corrupt(&self, name: &str, ik: &str, error: &Error) {
         let event = Event::StoredCertCorrupt {
             identifier: name.to_string(),
             error: error.to_string(),
@@ -309,48 +373,126 @@ impl ManagerInner {
         .await;
     }
 
-    /// Key, CSR, issuance, then the three files. Returns the certificate and the CSR as PEM.
+    /// Key, CSR, issuance from the first issuer that succeeds (in the order
+    /// [`Self::issuer_order`] gives), then the three files under that issuer's key. A failed
+    /// issuer is logged and the next one tried; when every one fails, the error is the last
+    /// one's, with the keys of all that were tried.
     async fn obtain_and_store(
         &self,
         subject: &Subject,
         current: Option<&Certificate>,
-    ) -> Result<(Certificate, String)> {
+    ) -> std::result::Result<Obtained, (Vec<String>, Error)> {
         let name = subject.as_string();
+        let first_key = || vec![self.issuer_keys[0].to_string()];
         let key = match current.filter(|_| self.config.reuse_private_keys) {
-            Some(c) => crypto::key_pair_from_der(c.key_der())?,
+            Some(c) => crypto::key_pair_from_der(c.key_der()).map_err(|e| (first_key(), e))?,
             None => {
                 let key_type = self.config.key_type;
                 tokio::task::spawn_blocking(move || crypto::generate_key(key_type))
                     .await
-                    .map_err(|e| runtime::join_error("key generation", e))??
+                    .map_err(|e| runtime::join_error("key generation", e))
+                    .and_then(|k| k)
+                    .map_err(|e| (first_key(), e))?
             }
         };
-        let csr = crypto::csr_der(&name, &key, self.config.must_staple)?;
+        let csr =
+            crypto::csr_der(&name, &key, self.config.must_staple).map_err(|e| (first_key(), e))?;
         let csr_pem = crypto::encode_pem(&[pem::Pem::new("CERTIFICATE REQUEST", csr.clone())]);
-        let issued = self.issuer.issue(subject, &csr).await?;
-        let key_pem = crypto::encode_private_key_pem(&key)?;
-        let cert = Certificate::from_pem(issued.chain_pem.as_bytes(), key_pem.as_bytes())
-            .map_err(|e| e.context("the CA's certificate"))?
-            .into_managed(Some(self.issuer_key.clone()));
-        if !cert.names().any(|n| n == name) {
-            return Err(Error::new(
-                ErrorKind::Certificate,
-                format!("the CA's certificate does not cover `{name}`"),
-            ));
+        let key_pem = crypto::encode_private_key_pem(&key).map_err(|e| (first_key(), e))?;
+        let mut failed_issuers: Vec<(String, String)> = Vec::new();
+        let mut last_error = None;
+        for i in self.issuer_order(current) {
+            let (issuer, issuer_key) = (&self.issuers[i], &self.issuer_keys[i]);
+            let issued = match current {
+                Some(replacing) => issuer.issue_replacing(subject, &csr, replacing).await,
+                None => issuer.issue(subject, &csr).await,
+            };
+            let issued = issued.and_then(|issued| {
+                let cert = Certificate::from_pem(issued.chain_pem.as_bytes(), key_pem.as_bytes())
+                    .map_err(|e| e.context("the CA's certificate"))?
+                    .into_managed(Some(issuer_key.clone()))
+                    .with_acme_metadata(
+                        serde_json::from_value::<AcmeIssuerData>(issued.metadata.clone())
+                            .ok()
+                            .as_ref(),
+                    );
+                if !cert.names().any(|n| n == name) {
+                    return Err(Error::new(
+                        ErrorKind::Certificate,
+                        format!("the CA's certificate does not cover `{name}`"),
+                    ));
+                }
+                Ok((issued, cert))
+            });
+            match issued {
+                Ok((issued, cert)) => {
+                    let tried = || {
+                        let mut keys: Vec<String> =
+                            failed_issuers.iter().map(|(k, _)| k.clone()).collect();
+                        keys.push(issuer_key.to_string());
+                        keys
+                    };
+                    self.store_cert_files(issuer_key, &name, &issued, &key_pem)
+                        .await
+                        .map_err(|e| (tried(), e))?;
+                    return Ok(Obtained {
+                        cert,
+                        csr_pem,
+                        issuer_key: issuer_key.clone(),
+                        failed_issuers,
+                    });
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::ShutDown) => {
+                    failed_issuers.push((issuer_key.to_string(), e.to_string()));
+                    last_error = Some(e);
+                    break;
+                }
+                Err(e) => {
+                    failed_issuers.push((issuer_key.to_string(), e.to_string()));
+                    if self.issuers.len() > 1 {
+                        tracing::warn!(issuer = %issuer_key, error = %e, "issuer failed; trying the next one");
+                        last_error = Some(e.context(format!("issuer `{issuer_key}`")));
+                    } else {
+                        last_error = Some(e);
+                    }
+                }
+            }
         }
-        self.store_cert_files(&name, &issued, &key_pem).await?;
-        Ok((cert, csr_pem))
+        let tried = failed_issuers.into_iter().map(|(k, _)| k).collect();
+        Err((
+            tried,
+            last_error.unwrap_or_else(|| Error::internal("a manager without issuers")),
+        ))
+    }
+
+    /// The order in which issuers are tried for one certificate: as configured, shuffled for
+    /// a first obtain under [`IssuerPolicy::Random`] (renewals keep the configured order, as
+    /// CertMagic's do), and with the issuer of a reused key first.
+    fn issuer_order(&self, current: Option<&Certificate>) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.issuers.len()).collect();
+        if current.is_none() && self.config.issuer_policy == IssuerPolicy::Random {
+            use rand::seq::SliceRandom;
+            order.shuffle(&mut rand::rng());
+        }
+        if self.config.reuse_private_keys
+            && let Some(ik) = current.and_then(|c| c.issuer_key())
+            && let Some(pos) = order.iter().position(|&i| &*self.issuer_keys[i] == ik)
+        {
+            let i = order.remove(pos);
+            order.insert(0, i);
+        }
+        order
     }
 
     /// Writes key, chain and metadata (in that order, as Go CertMagic); if one fails, the
     /// files written before it are removed so no half set is left.
     async fn store_cert_files(
         &self,
+        ik: &str,
         name: &str,
         issued: &IssuedCertificate,
         key_pem: &str,
     ) -> Result<()> {
-        let ik = self.issuer.issuer_key();
         let storage = self.config.storage.as_ref();
         let meta = CertificateResource {
             sans: vec![name.to_string()],

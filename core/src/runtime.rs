@@ -34,6 +34,12 @@ pub fn handle() -> Result<Handle> {
         .build()
         .map_err(|e| Error::internal(format!("starting the certmagic runtime: {e}")))?;
     let handle = rt.handle().clone();
+    // aws-lc seeds its random generator on first use from CPU-jitter entropy, which costs tens
+    // of milliseconds of CPU: done now, in the background, so that no TLS handshake (the first
+    // one after start, or after a fork) waits for it.
+    handle.spawn_blocking(|| {
+        let _ = aws_lc_rs::rand::fill(&mut [0u8; 1]);
+    });
     if let Some((_, stale)) = guard.replace((pid, Arc::new(rt))) {
         // The parent's runtime: its threads are gone in this process, so it must never be
         // dropped here (dropping would wait for them forever).

@@ -182,7 +182,8 @@ impl ManagerInner {
     /// revoked certificate's key (a replacement may have stored a new one meanwhile).
     async fn move_compromised_key(&self, name: &str, revoked: &Certificate) {
         let storage = &self.config.storage;
-        let key = keys::site_private_key(self.issuer.issuer_key(), name);
+        let issuer_key = revoked.issuer_key().unwrap_or(&self.issuer_keys[0]);
+        let key = keys::site_private_key(issuer_key, name);
         let moved = async {
             let pem = storage.load(&key).await?;
             let stored = crate::crypto::decode_private_key_pem(&pem)?;

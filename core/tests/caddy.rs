@@ -1,6 +1,8 @@
 //! Interop with the real Go CertMagic: Debian's Caddy, on the same Pebble and the same storage
-//! folder, serves the certificate this library obtained without ordering a new one, and this
-//! library loads the one Caddy obtained (with an Ed25519 key in Caddy's own PEM label).
+//! folder, serves the certificate this library obtained without ordering a new one (its
+//! metadata carrying the ARI `renewal_info` this library wrote), and this library loads the one
+//! Caddy obtained (with an Ed25519 key in Caddy's own PEM label). Both reach Pebble through the
+//! ARI proxy, so the CA speaks RFC 9773.
 
 mod common;
 
@@ -8,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certmagic::{FileStorage, Manager};
+use certmagic_testsupport::ari::AriProxy;
 use certmagic_testsupport::caddy::Caddy;
 use common::*;
 
@@ -17,6 +20,7 @@ async fn caddy_serves_our_certificate_and_we_load_caddys() {
         nonce_reject_percent: 0,
         ..Default::default()
     });
+    let proxy = AriProxy::start(&pebble);
     let storage_dir = tempfile::tempdir().unwrap();
     let ours = "ours.example.test";
     let theirs = "theirs.example.test";
@@ -24,12 +28,25 @@ async fn caddy_serves_our_certificate_and_we_load_caddys() {
     // 1. This library obtains a certificate into the folder.
     let manager = Manager::new(
         pebble_config(&pebble, Arc::new(FileStorage::new(storage_dir.path())))
+            .ca(&proxy.directory_url)
             .build()
             .unwrap(),
     )
     .unwrap();
     manager.manage(&[ours]).await.unwrap();
     let our_serial = manager.get_certificate(ours).unwrap().serial_hex();
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(storage_dir.path().join(format!(
+            "certificates/{}/{ours}/{ours}.json",
+            manager.issuer_key().replace(':', "-")
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        meta["issuer_data"]["renewal_info"]["_selectedTime"].is_string(),
+        "{meta}"
+    );
     manager.shutdown().await.unwrap();
     drop(manager);
     assert_eq!(pebble.orders_created(), 1);
@@ -56,7 +73,7 @@ async fn caddy_serves_our_certificate_and_we_load_caddys() {
                 "key_type": "ed25519",
                 "issuers": [{
                     "module": "acme",
-                    "ca": pebble.directory_url,
+                    "ca": proxy.directory_url,
                     "email": "tests@certmagic-rs.test",
                     "trusted_roots_pem_files": [api_ca],
                     "challenges": {
@@ -89,6 +106,7 @@ async fn caddy_serves_our_certificate_and_we_load_caddys() {
     // 4. This library loads Caddy's certificate (Ed25519 key, `ED25519 PRIVATE KEY` label), no order.
     let manager = Manager::new(
         pebble_config(&pebble, Arc::new(FileStorage::new(storage_dir.path())))
+            .ca(&proxy.directory_url)
             .build()
             .unwrap(),
     )

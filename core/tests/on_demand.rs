@@ -295,31 +295,45 @@ async fn failing_or_panicking_decisions_deny_and_failures_back_off() {
 async fn ask_endpoint_and_rate_limit() {
     let pebble = quiet_pebble();
     let asked = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let log = asked.clone();
+    // The client port of each ask: which connection it came on.
+    let ports = Arc::new(std::sync::Mutex::new(Vec::<u16>::new()));
+    let (log, port_log) = (asked.clone(), ports.clone());
     let app = axum::Router::new().route(
         "/ask",
-        axum::routing::get(move |uri: axum::http::Uri| {
-            let log = log.clone();
-            async move {
-                let domain = uri
-                    .query()
-                    .and_then(|q| q.strip_prefix("domain="))
-                    .unwrap_or_default()
-                    .to_string();
-                log.lock().unwrap().push(domain.clone());
-                if domain.ends_with(".ok.test") {
-                    axum::http::StatusCode::OK
-                } else if domain.starts_with("moved.") {
-                    axum::http::StatusCode::FOUND
-                } else {
-                    axum::http::StatusCode::FORBIDDEN
+        axum::routing::get(
+            move |uri: axum::http::Uri,
+                  axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
+                std::net::SocketAddr,
+            >| {
+                let (log, port_log) = (log.clone(), port_log.clone());
+                async move {
+                    port_log.lock().unwrap().push(peer.port());
+                    let domain = uri
+                        .query()
+                        .and_then(|q| q.strip_prefix("domain="))
+                        .unwrap_or_default()
+                        .to_string();
+                    log.lock().unwrap().push(domain.clone());
+                    if domain.ends_with(".ok.test") {
+                        axum::http::StatusCode::OK
+                    } else if domain.starts_with("moved.") {
+                        axum::http::StatusCode::FOUND
+                    } else {
+                        axum::http::StatusCode::FORBIDDEN
+                    }
                 }
-            }
-        }),
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ask = format!("http://{}/ask", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
 
     let config = pebble_config(&pebble, Arc::new(MemoryStorage::new()))
         .on_demand_ask(ask)
@@ -356,6 +370,39 @@ async fn ask_endpoint_and_rate_limit() {
             "moved.example.test",
             "second.ok.test"
         ]
+    );
+    // The connection of the first ask stayed open and served the next one (the order in
+    // between gave it ample time to go back to the pool).
+    let ports = ports.lock().unwrap().clone();
+    assert_eq!(ports[1], ports[0], "connections of the asks: {ports:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_on_demand_manager_registers_its_account_at_start() {
+    let pebble = quiet_pebble();
+    let config = pebble_config(&pebble, Arc::new(MemoryStorage::new()))
+        .on_demand_decision(allow_suffix(".ok.test"))
+        .build()
+        .unwrap();
+    let manager = Manager::new(config).unwrap();
+    // No handshake yet: the account is registered in the background.
+    let start = std::time::Instant::now();
+    while pebble.accounts_created() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no account registered at start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cert = manager
+        .certificate_for_handshake(Some("first.ok.test"), &[])
+        .await
+        .unwrap();
+    assert_cert_verifies(&pebble, &cert, "first.ok.test");
+    assert_eq!(
+        pebble.accounts_created(),
+        1,
+        "the first order used that account"
     );
 }
 

@@ -7,6 +7,8 @@
  *    one (certificates whose CA runs an OCSP responder).
  *
  * Usage: openssl_server <ca-directory-url> <ca-roots.pem> <port> <storage> <name>...
+ * With `local` as the CA, the library's own certificate authority issues at once (no ACME, for
+ * localhost, IPs, internal names) and its root is written to <ca-roots.pem> for clients.
  * <storage> is a folder or a database URL shared by a fleet (redis://…, postgres://…): several
  * servers on one storage obtain each certificate once, and any of them answers the CA's
  * validation. Prints READY once every name has its certificate, then serves "hello from
@@ -220,6 +222,24 @@ static void *serve(void *arg) {
     return NULL;
 }
 
+/* Writes the local CA's root, for clients to trust, to `path`. */
+static int write_local_root(const char *path) {
+    size_t n = 0;
+    char *pem;
+    FILE *f;
+    int ok;
+    if (certmagic_manager_local_root_pem(manager, NULL, 0, &n) != CERTMAGIC_RESULT_OK || (pem = malloc(n + 1)) == NULL) {
+        return 0;
+    }
+    ok = certmagic_manager_local_root_pem(manager, pem, n + 1, &n) == CERTMAGIC_RESULT_OK && (f = fopen(path, "w")) != NULL;
+    if (ok) {
+        ok = fwrite(pem, 1, n, f) == n;
+        ok = fclose(f) == 0 && ok;
+    }
+    free(pem);
+    return ok;
+}
+
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     char *buf;
@@ -250,7 +270,7 @@ int main(int argc, char **argv) {
     size_t names_len;
     char *roots;
     size_t roots_len = 0;
-    int one = 1, port, status = 1;
+    int one = 1, port, status = 1, local;
     char c;
 
     if (argc < 6) {
@@ -262,22 +282,33 @@ int main(int argc, char **argv) {
     port = atoi(argv[3]);
     names = (const char **)(argv + 5);
     names_len = (size_t)(argc - 5);
-    roots = read_file(argv[2], &roots_len);
-    if (roots == NULL) {
-        fprintf(stderr, "cannot read %s\n", argv[2]);
-        return 2;
-    }
-
-    /* TLS-ALPN-01 only, on the port this server listens on. */
+    local = strcmp(argv[1], "local") == 0;
     b = certmagic_config_builder_new();
-    if (certmagic_config_builder_set_ca(b, argv[1]) || certmagic_config_builder_set_trusted_roots_pem(b, (const uint8_t *)roots, roots_len) ||
-        certmagic_config_builder_set_agreed(b, true) || certmagic_config_builder_set_disable_http_challenge(b, true) ||
-        certmagic_config_builder_set_alt_tls_alpn_port(b, (uint16_t)port) || certmagic_config_builder_set_storage_location(b, argv[4]) ||
-        certmagic_config_builder_build(b, &config) || certmagic_manager_new(config, &manager)) {
-        fprintf(stderr, "setup failed: %s\n", last_error());
-        return 1;
+    if (local) {
+        /* The local CA alone: no challenge, no CA to reach. */
+        if (certmagic_config_builder_add_issuer(b, "local") || certmagic_config_builder_set_storage_location(b, argv[4]) ||
+            certmagic_config_builder_build(b, &config) || certmagic_manager_new(config, &manager) || !write_local_root(argv[2])) {
+            fprintf(stderr, "setup failed: %s\n", last_error());
+            return 1;
+        }
+    } else {
+        roots = read_file(argv[2], &roots_len);
+        if (roots == NULL) {
+            fprintf(stderr, "cannot read %s\n", argv[2]);
+            return 2;
+        }
+        /* TLS-ALPN-01 only, on the port this server listens on. */
+        if (certmagic_config_builder_set_ca(b, argv[1]) ||
+            certmagic_config_builder_set_trusted_roots_pem(b, (const uint8_t *)roots, roots_len) ||
+            certmagic_config_builder_set_agreed(b, true) || certmagic_config_builder_set_disable_http_challenge(b, true) ||
+            certmagic_config_builder_set_alt_tls_alpn_port(b, (uint16_t)port) ||
+            certmagic_config_builder_set_storage_location(b, argv[4]) || certmagic_config_builder_build(b, &config) ||
+            certmagic_manager_new(config, &manager)) {
+            fprintf(stderr, "setup failed: %s\n", last_error());
+            return 1;
+        }
+        free(roots);
     }
-    free(roots);
 
     s.ctx = SSL_CTX_new(TLS_server_method());
     SSL_CTX_set_client_hello_cb(s.ctx, client_hello, NULL);

@@ -101,19 +101,26 @@ pub unsafe extern "C" fn certmagic_last_error_message(
         if out_n.is_null() || (buf.is_null() && buf_len > 0) {
             return certmagic_result::NullParameter;
         }
-        LAST_ERROR.with(|l| {
-            let msg = l.borrow();
-            // SAFETY: checked non-NULL; the caller provides room for one size_t.
-            unsafe { *out_n = msg.len() };
-            if buf_len > 0 {
-                let n = msg.len().min(buf_len - 1);
-                // SAFETY: `buf` has room for `buf_len` bytes; n + 1 <= buf_len.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
-                    *buf.add(n) = 0;
-                }
-            }
-        });
+        // SAFETY: checked above; the caller's buffer per the contract.
+        LAST_ERROR.with(|l| unsafe { copy_out(l.borrow().as_bytes(), buf, buf_len, out_n) });
         certmagic_result::Ok
     })
+}
+
+/// Copies `text` into `buf` NUL-terminated, truncated to `buf_len - 1` bytes (nothing when
+/// `buf_len` is 0), and writes its full length to `out_n`.
+///
+/// # Safety
+/// `out_n` non-NULL and valid for one `size_t`; `buf` valid for `buf_len` bytes of writing.
+pub(crate) unsafe fn copy_out(text: &[u8], buf: *mut c_char, buf_len: usize, out_n: *mut usize) {
+    // SAFETY: per the contract above.
+    unsafe { *out_n = text.len() };
+    if buf_len > 0 {
+        let n = text.len().min(buf_len - 1);
+        // SAFETY: `buf` has room for `buf_len` bytes; n + 1 <= buf_len.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+            *buf.add(n) = 0;
+        }
+    }
 }

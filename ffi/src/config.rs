@@ -839,6 +839,8 @@ pub unsafe extern "C" fn certmagic_config_free(config: *const certmagic_config) 
 pub(crate) fn setter_name(field: ConfigField) -> &'static str {
     match field {
         ConfigField::Ca => "certmagic_config_builder_set_ca",
+        ConfigField::Issuers => "certmagic_config_builder_add_issuer",
+        ConfigField::IssuerPolicy => "certmagic_config_builder_set_issuer_policy",
         ConfigField::Email => "certmagic_config_builder_set_email",
         ConfigField::Agreed => "certmagic_config_builder_set_agreed",
         ConfigField::TrustedRootsPem => "certmagic_config_builder_set_trusted_roots_pem",

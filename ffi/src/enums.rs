@@ -39,6 +39,7 @@ pub(crate) use c_enum;
 #[allow(clippy::expect_used)] // tests fail by panicking
 mod tests {
     use crate::config::{certmagic_callback_kind, certmagic_challenge_type, certmagic_key_type};
+    use crate::issuers::certmagic_issuer_policy;
     use crate::log::certmagic_log_level;
     use crate::result::certmagic_result;
 
@@ -85,6 +86,11 @@ mod tests {
             certmagic_log_level::ALL
                 .iter()
                 .map(|v| (v.c_name(), *v as u32)),
+        ) + check(
+            &h,
+            certmagic_issuer_policy::ALL
+                .iter()
+                .map(|v| (v.c_name(), *v as u32)),
         );
         // Every constant of these enums in the header is one of ours.
         let in_header = h
@@ -97,6 +103,7 @@ mod tests {
                     "CERTMAGIC_CHALLENGE_TYPE_",
                     "CERTMAGIC_CALLBACK_KIND_",
                     "CERTMAGIC_LOG_LEVEL_",
+                    "CERTMAGIC_ISSUER_POLICY_",
                 ]
                 .iter()
                 .any(|p| l.starts_with(p))

@@ -294,7 +294,11 @@ fn c_api_obtains_from_pebble() {
         let exe = dir.path().join(format!("test_obtain_{}", build as u8));
         compile(&["tests/c/test_obtain.c"], &exe, build, &[]);
         run_program(&exe, build, &env);
-        for name in ["c-http.example.test", "c-mem.example.test"] {
+        for name in [
+            "c-http.example.test",
+            "c-mem.example.test",
+            "c-fallback.example.test",
+        ] {
             let pem = std::fs::read(out.path().join(format!("{name}.pem")))
                 .expect("chain written by the C test");
             verify_chain(&pebble, &pem, name);
@@ -385,6 +389,18 @@ fn c_api_dns01_through_bind() {
     }
 }
 
+/// The OpenSSL example, built in `dir`.
+fn compile_openssl_example(dir: &Path) -> PathBuf {
+    let exe = dir.join("openssl_server");
+    compile(
+        &["examples/c/openssl_server.c"],
+        &exe,
+        Build::Plain,
+        &["-lssl", "-lcrypto"],
+    );
+    exe
+}
+
 /// Runs the OpenSSL example until it prints READY (its certificate obtained or loaded).
 fn start_openssl_server(
     exe: &Path,
@@ -393,10 +409,29 @@ fn start_openssl_server(
     storage: &Path,
     name: &str,
 ) -> std::process::Child {
+    start_example(
+        exe,
+        &pebble.directory_url,
+        roots,
+        pebble.tls_port,
+        storage,
+        name,
+    )
+}
+
+/// Runs the OpenSSL example with `ca` (a directory URL or `local`) until it prints READY.
+fn start_example(
+    exe: &Path,
+    ca: &str,
+    roots: &Path,
+    port: u16,
+    storage: &Path,
+    name: &str,
+) -> std::process::Child {
     let mut server = Command::new(exe)
-        .arg(&pebble.directory_url)
+        .arg(ca)
         .arg(roots)
-        .arg(pebble.tls_port.to_string())
+        .arg(port.to_string())
         .arg(storage)
         .arg(name)
         .stdin(Stdio::piped())
@@ -414,6 +449,33 @@ fn start_openssl_server(
         panic!("the example did not obtain its certificate ({status}):\n{err}");
     }
     server
+}
+
+#[test]
+fn openssl_server_example_serves_localhost_from_the_local_ca() {
+    let dir = scratch();
+    let exe = compile_openssl_example(dir.path());
+    let storage = scratch();
+    let root = dir.path().join("local-root.pem");
+    let [port] = certmagic_testsupport::free_ports();
+    let server = start_example(&exe, "local", &root, port, storage.path(), "localhost");
+    assert_eq!(
+        std::fs::read(&root).expect("exported root"),
+        std::fs::read(storage.path().join("pki/authorities/local/root.crt")).expect("stored root")
+    );
+    let out = run(
+        Command::new("curl")
+            .args(["--silent", "--show-error", "--fail", "--cacert"])
+            .arg(&root)
+            .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .arg(format!("https://localhost:{port}/")),
+        "curl --cacert <exported root>",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hello from libcertmagic"),
+        "{out:?}"
+    );
+    stop(server);
 }
 
 /// `openssl s_client -status` GETs / from the example; returns everything it printed.
@@ -472,13 +534,7 @@ fn openssl_server_example_obtains_through_tls_alpn_and_staples_ocsp() {
         ..PebbleOptions::default()
     });
     let mut responder = OcspResponder::for_pebble(&pebble, ocsp_port, Some(60));
-    let exe = dir.path().join("openssl_server");
-    compile(
-        &["examples/c/openssl_server.c"],
-        &exe,
-        Build::Plain,
-        &["-lssl", "-lcrypto"],
-    );
+    let exe = compile_openssl_example(dir.path());
     let roots = dir.path().join("ca-roots.pem");
     std::fs::write(&roots, &pebble.api_ca_pem).expect("write");
     let root = dir.path().join("pebble-root.pem");

@@ -1,4 +1,5 @@
-//! Certificate metadata files (`<name>.json`, as Go CertMagic and other instances write them).
+//! Certificate metadata files (`<name>.json`, as Go CertMagic and other instances write them),
+//! their ARI `renewal_info`, and a CA's renewal-information answer.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,4 +11,5 @@ fuzz_target!(|data: &[u8]| {
             .expect("re-encoded metadata");
         assert_eq!(again.sans, resource.sans);
     }
+    certmagic::fuzzing::renewal_info(data);
 });

@@ -125,6 +125,9 @@ static void test_refusals_name_the_setter(void) {
                   CHECK_OK(certmagic_config_builder_set_on_demand_obtain_timeout_ms(x, UINT64_MAX)),
                   "certmagic_config_builder_set_on_demand_obtain_timeout_ms");
     CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_cache_capacity(x, 0)), "certmagic_config_builder_set_cache_capacity");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_add_issuer(x, "{\"type\": \"acme\", \"ca\": \"http://insecure.example/dir\"}")),
+                  "certmagic_config_builder_add_issuer");
+    CHECK_REFUSED(CHECK_OK(certmagic_config_builder_add_issuer(x, "{\"type\": \"local\", \"lifetime_secs\": 1}")), "certmagic_config_builder_add_issuer");
     CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_storage_location(x, "redis://:pw@127.0.0.1:6379/0?compression=lz4")),
                   "certmagic_config_builder_set_storage_location");
     CHECK_REFUSED(CHECK_OK(certmagic_config_builder_set_storage_location(x, "mongodb://127.0.0.1")), "certmagic_config_builder_set_storage_location");
@@ -433,11 +436,66 @@ static void test_userdata_of_failed_registrations_is_freed_once(void) {
     certmagic_config_builder_free(b);
 }
 
+/* Issuers: specs are checked (malformed at once, bad values at build, naming the setter); the
+ * local CA issues without any CA to reach, and its root comes out whole or truncated with its
+ * full length. */
+static void test_issuers(void) {
+    certmagic_config_builder *b = certmagic_config_builder_new();
+    const certmagic_config *config = NULL;
+    const certmagic_manager *manager = NULL;
+    const certmagic_certificate *cert = NULL;
+    char small[16];
+    char *pem;
+    size_t n = 0, full = 0;
+
+    CHECK_RC(certmagic_config_builder_add_issuer(b, "zerossl-ish"), CERTMAGIC_RESULT_INVALID_CONFIG);
+    CHECK_MESSAGE("`certmagic_config_builder_add_issuer`");
+    CHECK_RC(certmagic_config_builder_add_issuer(b, "{\"type\": \"acme\", \"ca\": 1}"), CERTMAGIC_RESULT_INVALID_CONFIG);
+    CHECK_RC(certmagic_config_builder_add_issuer(b, NULL), CERTMAGIC_RESULT_NULL_PARAMETER);
+    CHECK_RC(certmagic_config_builder_set_issuer_policy(b, 0), CERTMAGIC_RESULT_INVALID_PARAMETER);
+    CHECK_OK(certmagic_config_builder_set_issuer_policy(b, CERTMAGIC_ISSUER_POLICY_RANDOM));
+    CHECK_OK(certmagic_config_builder_add_issuer(b, "{\"type\": \"local\", \"lifetime_secs\": 3600}"));
+    CHECK_OK(certmagic_config_builder_set_storage_path(b, need_env("CM_STORAGE")));
+    CHECK_OK(certmagic_config_builder_build(b, &config));
+    CHECK_OK(certmagic_manager_new(config, &manager));
+
+    CHECK_RC(certmagic_manager_local_root_pem(manager, small, sizeof small, NULL), CERTMAGIC_RESULT_NULL_PARAMETER);
+    CHECK_RC(certmagic_manager_local_root_pem(manager, NULL, 4, &n), CERTMAGIC_RESULT_NULL_PARAMETER);
+    CHECK_OK(certmagic_manager_local_root_pem(manager, NULL, 0, &full));
+    CHECK(full > 100);
+    CHECK_OK(certmagic_manager_local_root_pem(manager, small, sizeof small, &n));
+    CHECK(n == full && strlen(small) == sizeof small - 1);
+    pem = calloc(full + 1, 1);
+    CHECK_OK(certmagic_manager_local_root_pem(manager, pem, full + 1, &n));
+    CHECK(n == full && strlen(pem) == full && strncmp(pem, "-----BEGIN CERTIFICATE-----\n", 28) == 0);
+    free(pem);
+
+    CHECK_OK(certmagic_manager_obtain_sync(manager, "localhost", &cert));
+    CHECK(cert != NULL && certmagic_certificate_chain_len(cert) == 2);
+    certmagic_certificate_free(cert);
+    CHECK_OK(certmagic_manager_shutdown_sync(manager));
+    certmagic_manager_free(manager);
+    certmagic_config_free(config);
+
+    /* A manager without the local CA has no root to give. */
+    b = certmagic_config_builder_new();
+    CHECK_OK(certmagic_config_builder_set_ca(b, "https://127.0.0.1:1/dir"));
+    CHECK_OK(certmagic_config_builder_set_storage_path(b, need_env("CM_STORAGE")));
+    CHECK_OK(certmagic_config_builder_build(b, &config));
+    CHECK_OK(certmagic_manager_new(config, &manager));
+    CHECK_RC(certmagic_manager_local_root_pem(manager, NULL, 0, &n), CERTMAGIC_RESULT_NOT_FOUND);
+    CHECK_MESSAGE("local");
+    CHECK_OK(certmagic_manager_shutdown_sync(manager));
+    certmagic_manager_free(manager);
+    certmagic_config_free(config);
+}
+
 int main(void) {
     test_results_and_last_error();
     test_userdata_of_failed_registrations_is_freed_once();
     test_builder_errors();
     test_refusals_name_the_setter();
     test_manager();
+    test_issuers();
     return check_summary("test_api");
 }

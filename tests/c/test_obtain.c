@@ -586,8 +586,45 @@ static void part_b_c_storage_and_tls_alpn01(void) {
     memstore_free(&store);
 }
 
+/* Two issuers, the first a CA that is down: the certificate comes from the second, and the
+ * cert_obtained event names the one that failed. */
+static int g_fallback_named = 0;
+
+static uint32_t on_fallback_event(void *userdata, const char *name, const char *payload) {
+    (void)userdata;
+    if (strcmp(name, "cert_obtained") == 0 && strstr(payload, "\"failed_issuers\":[{\"issuer\":\"127.0.0.1:1-dir\"") != NULL) {
+        pthread_mutex_lock(&g_lock);
+        g_fallback_named = 1;
+        pthread_mutex_unlock(&g_lock);
+    }
+    return CERTMAGIC_RESULT_OK;
+}
+
+static void part_c_issuer_fallback(void) {
+    certmagic_config_builder *b = base_builder();
+    const certmagic_config *config = NULL;
+    const certmagic_manager *m = NULL;
+    const certmagic_certificate *cert = NULL;
+    const char *name = "c-fallback.example.test";
+    CHECK_OK(certmagic_config_builder_add_issuer(b, "{\"type\": \"acme\", \"ca\": \"https://127.0.0.1:1/dir\"}"));
+    CHECK_OK(certmagic_config_builder_add_issuer(b, "acme"));
+    CHECK_OK(certmagic_config_builder_set_event_callback(b, on_fallback_event, NULL, NULL));
+    CHECK_OK(certmagic_config_builder_build(b, &config));
+    CHECK_OK(certmagic_manager_new(config, &m));
+    CHECK_OK(certmagic_manager_obtain_sync(m, name, &cert));
+    certmagic_certificate_free(cert);
+    save_chain(m, name);
+    CHECK_OK(certmagic_manager_shutdown_sync(m));
+    certmagic_manager_free(m);
+    certmagic_config_free(config);
+    pthread_mutex_lock(&g_lock);
+    CHECK(g_fallback_named);
+    pthread_mutex_unlock(&g_lock);
+}
+
 int main(void) {
     part_a_file_storage_and_http01();
     part_b_c_storage_and_tls_alpn01();
+    part_c_issuer_fallback();
     return check_summary("test_obtain");
 }

@@ -147,7 +147,7 @@ def python_install_and_serve(label: str, package: str, name: str, work: Path, en
     """pip installs `package` with its `serve` extra into a fresh venv, checks the module comes
     from that venv, and serves `name` with tests/dist/serve.py."""
     venv = work / "venv"
-    run([sys.executable, "-m", "venv", str(venv)], work, env)
+    run(["bash", str(ROOT / "packaging/venv.sh"), str(venv), sys.executable], work, env)
     run([str(venv / "bin/python"), "-m", "pip", "install", "-q", f"{package}[serve]"], work, install_env, timeout=1800)
     where = run([str(venv / "bin/python"), "-c", "import certmagic._certmagic as m; print(m.__file__)"], work, env)
     assert where.startswith(str(venv)), where

@@ -142,6 +142,8 @@ const REFUSALS = [
   [{ onDemand: { rateLimit: { events: 1, window: 1000 } } }, 'onDemand.rateLimit.events'],
   [{ onDemand: { allow: ['a.example.test'], rateLimit: { events: 1, window: 0 } } }, 'onDemand.rateLimit.window'],
   [{ cacheCapacity: 0 }, 'cacheCapacity'],
+  [{ issuers: [{ type: 'local', lifetime_secs: 1 }] }, 'issuers'],
+  [{ issuerPolicy: /** @type {any} */ ('last') }, 'issuerPolicy'],
   [{ dns: { provider: 'nope' } }, 'dns.provider'],
   [{ dns: { provider: 'exec', ttl: 2 ** 31 + 10 } }, 'dns.ttl'],
   [{ dns: { provider: 'exec', propagationDelay: 1e9 } }, 'dns.propagationDelay'],

@@ -101,6 +101,8 @@ _REFUSALS: List[Tuple[Dict[str, Any], str]] = [
     ({"on_demand_rate_limit": (1, 1)}, "on_demand_rate_limit"),
     ({"on_demand_allow": ["a.example.test"], "on_demand_rate_limit": (1, 0)}, "on_demand_rate_limit"),
     ({"cache_capacity": 0}, "cache_capacity"),
+    ({"issuers": [{"type": "local", "lifetime_secs": 1}]}, "issuers"),
+    ({"issuer_policy": "last"}, "issuer_policy"),
     ({"dns_provider": "nope"}, "dns_provider"),
     ({"dns_ttl": 60}, "dns_ttl"),
     ({"dns_follow_cname": False}, "dns_follow_cname"),

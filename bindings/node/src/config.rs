@@ -109,6 +109,10 @@ pub struct EngineOptions {
     pub callback_timeout_dns: Option<f64>,
     pub callback_timeout_decision: Option<f64>,
     pub callback_timeout_events: Option<f64>,
+    /// The issuers, in order: `"acme"`, `"local"`, or the core's JSON spec of one.
+    pub issuers: Option<Vec<String>>,
+    /// `first` or `random`.
+    pub issuer_policy: Option<String>,
 }
 
 /// The option that sets `field`, as a JavaScript user wrote it: refusals name it so.
@@ -167,6 +171,8 @@ pub(crate) fn option_name(field: ConfigField) -> &'static str {
         ConfigField::CallbackTimeoutDns => "callbackTimeouts.dns",
         ConfigField::CallbackTimeoutDecision => "callbackTimeouts.decision",
         ConfigField::CallbackTimeoutEvents => "callbackTimeouts.events",
+        ConfigField::Issuers => "issuers",
+        ConfigField::IssuerPolicy => "issuerPolicy",
     }
 }
 
@@ -290,6 +296,12 @@ pub(crate) fn config(
     }
     if let Some(max) = options.cache_capacity {
         b = b.cache_capacity(max);
+    }
+    for spec in options.issuers.unwrap_or_default() {
+        b = b.issuer(certmagic::IssuerSpec::from_json(&spec)?);
+    }
+    if let Some(p) = options.issuer_policy {
+        b = b.issuer_policy(p.parse()?);
     }
     if let Some(p) = dns_provider {
         b = b.dns_provider(p);

@@ -211,4 +211,16 @@ impl Engine {
     pub fn issuer_key(&self) -> String {
         self.inner.issuer_key().to_string()
     }
+
+    /// Every issuer's key, in configured order.
+    #[napi(getter, catch_unwind)]
+    pub fn issuer_keys(&self) -> Vec<String> {
+        self.inner.issuer_keys().map(str::to_string).collect()
+    }
+
+    /// The local CA's root certificate (PEM); creates the CA in storage if it has none.
+    #[napi(catch_unwind)]
+    pub async fn local_root_pem(&self) -> napi::Result<String> {
+        check(self.inner.local_root_pem().await)
+    }
 }

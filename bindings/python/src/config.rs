@@ -103,7 +103,27 @@ pub(crate) fn keyword(field: ConfigField) -> &'static str {
         ConfigField::CallbackTimeoutDns => "callback_timeout_dns",
         ConfigField::CallbackTimeoutDecision => "callback_timeout_decision",
         ConfigField::CallbackTimeoutEvents => "callback_timeout_events",
+        ConfigField::Issuers => "issuers",
+        ConfigField::IssuerPolicy => "issuer_policy",
     }
+}
+
+/// An issuer as Python gives it: `"acme"`, `"local"`, or a dict of the core's JSON shape.
+fn issuer_spec(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<certmagic::IssuerSpec> {
+    let json = match value.extract::<String>() {
+        Ok(name) => name,
+        Err(_) if value.cast::<pyo3::types::PyDict>().is_ok() => py
+            .import("json")?
+            .call_method1("dumps", (value,))?
+            .extract()?,
+        Err(_) => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "issuers: {} is not an issuer name or a dict",
+                value.get_type().name()?
+            )));
+        }
+    };
+    check(certmagic::IssuerSpec::from_json(&json))
 }
 
 fn text_or_bytes(v: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
@@ -168,6 +188,8 @@ impl PyConfig {
         callback_timeout_dns = None,
         callback_timeout_decision = None,
         callback_timeout_events = None,
+        issuers = None,
+        issuer_policy = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -222,6 +244,8 @@ impl PyConfig {
         callback_timeout_dns: Option<Number>,
         callback_timeout_decision: Option<Number>,
         callback_timeout_events: Option<Number>,
+        issuers: Option<Vec<Bound<'_, PyAny>>>,
+        issuer_policy: Option<String>,
     ) -> PyResult<Self> {
         guard("Config.new", || {
             // One keyword, one setter: the core checks every value and names the keyword.
@@ -352,6 +376,14 @@ impl PyConfig {
             }
             if let Some(max) = cache_capacity {
                 b = b.cache_capacity(max.0);
+            }
+            if let Some(list) = issuers {
+                for spec in list {
+                    b = b.issuer(issuer_spec(py, &spec)?);
+                }
+            }
+            if let Some(p) = issuer_policy {
+                b = b.issuer_policy(check(p.parse())?);
             }
             if let Some(p) = dns_provider {
                 b = b.dns_provider(crate::dns::provider(py, &p)?);

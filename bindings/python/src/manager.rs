@@ -311,6 +311,33 @@ impl PyManager {
         self.inner.issuer_key()
     }
 
+    /// Every issuer's key, in configured order.
+    #[getter]
+    fn issuer_keys(&self) -> Vec<String> {
+        self.inner.issuer_keys().map(str::to_string).collect()
+    }
+
+    /// The local CA's root certificate (PEM), for clients to trust; creates the CA in storage
+    /// if it has none. Blocks.
+    fn local_root_pem_sync(&self, py: Python<'_>) -> PyResult<String> {
+        guard("Manager.local_root_pem_sync", || {
+            let m = self.inner.clone();
+            block(py, "local_root_pem_sync", async move {
+                m.local_root_pem().await
+            })
+        })
+    }
+
+    /// `await local_root_pem()`.
+    fn local_root_pem<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        guard("Manager.local_root_pem", || {
+            let m = self.inner.clone();
+            awaitable(py, async move { m.local_root_pem().await }, |py, pem| {
+                Ok(pyo3::types::PyString::new(py, &pem).into_any().unbind())
+            })
+        })
+    }
+
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }

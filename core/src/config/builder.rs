@@ -6,17 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    ChainPreference, ChallengeType, Config, DEFAULT_OCSP_CHECK_INTERVAL, DEFAULT_ORDER_TIMEOUT,
-    DEFAULT_RENEW_CHECK_INTERVAL, DEFAULT_RENEWAL_WINDOW_RATIO, ExternalAccountBinding,
-    LETS_ENCRYPT_PRODUCTION, MAX_INTERVAL, MAX_RETRY_TOTAL, MAX_TIMEOUT, MIN_RENEW_CHECK_INTERVAL,
-    OcspSettings, RateLimit, duration_within, validate_ca, within,
+    AcmeSettings, ChainPreference, ChallengeType, Config, DEFAULT_OCSP_CHECK_INTERVAL,
+    DEFAULT_ORDER_TIMEOUT, DEFAULT_RENEW_CHECK_INTERVAL, DEFAULT_RENEWAL_WINDOW_RATIO,
+    ExternalAccountBinding, IssuerSetting, LETS_ENCRYPT_PRODUCTION, MAX_INTERVAL, MAX_RETRY_TOTAL,
+    MAX_TIMEOUT, MIN_RENEW_CHECK_INTERVAL, OcspSettings, RateLimit, duration_within,
+    normalize_email, parse_roots, validate_ca, validate_chain, validate_eab, validate_profile,
+    within,
 };
 use crate::callbacks::{CallbackDeadlines, DeadlinedDns, DeadlinedStorage};
-use crate::crypto::{self, KeyType};
+use crate::crypto::KeyType;
 use crate::dns::{DnsChallenge, DnsOptions, DnsProvider};
 use crate::error::{Error, Result};
 use crate::events::EventHandler;
 use crate::fields::ConfigField;
+use crate::issuer_spec::{
+    IssuerPolicy, IssuerSpec, LOCAL_MAX_LIFETIME, LOCAL_MIN_LIFETIME, LocalIssuerSpec,
+};
 use crate::numbers::{Number, Span};
 use crate::on_demand::{DecisionHandler, OnDemand};
 use crate::rate_limiter::OrderRatePolicy;
@@ -76,6 +81,8 @@ pub struct ConfigBuilder {
     cache_capacity: Option<Number>,
     dns: DnsSetting,
     callback_deadlines: CallbackDeadlineSetting,
+    issuers: Vec<IssuerSpec>,
+    issuer_policy: IssuerPolicy,
 }
 
 /// The storage as given: an object, or text naming one.
@@ -557,6 +564,24 @@ impl ConfigBuilder {
         self.dns.challenge = Some(dns);
         self
     }
+    /// The issuers to obtain from, in order, replacing any given before. Each certificate is
+    /// obtained from the first that succeeds (in the order [`Self::issuer_policy`] says), its
+    /// files stored under that issuer's key; loading looks under every issuer's key and keeps
+    /// the newest certificate. Default: the configuration's own ACME CA alone.
+    pub fn issuers(mut self, issuers: impl IntoIterator<Item = IssuerSpec>) -> Self {
+        self.issuers = issuers.into_iter().collect();
+        self
+    }
+    /// Appends one issuer to [`Self::issuers`].
+    pub fn issuer(mut self, issuer: IssuerSpec) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+    /// In which order each certificate's issuers are tried. Default: [`IssuerPolicy::First`].
+    pub fn issuer_policy(mut self, policy: IssuerPolicy) -> Self {
+        self.issuer_policy = policy;
+        self
+    }
     /// Solve DNS-01 through this provider, for every name (and so allow wildcard names);
     /// the `dns_*` settings tune it (CertMagic's defaults otherwise).
     pub fn dns_provider(mut self, provider: Arc<dyn DnsProvider>) -> Self {
@@ -727,37 +752,11 @@ impl ConfigBuilder {
             .to_string();
         validate_ca(&ca)?;
 
-        let email = self.email.unwrap_or_default().trim().to_lowercase();
-        let email = email.strip_prefix("mailto:").unwrap_or(&email).to_string();
-        if !email.is_empty() {
-            let ok = email
-                .split_once('@')
-                .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
-                && !email
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == ',');
-            if !ok {
-                return Err(Error::config(
-                    ConfigField::Email,
-                    format!("`{email}` is not an email address"),
-                ));
-            }
-        }
+        let email = normalize_email(&self.email.unwrap_or_default())?;
 
-        let trusted_roots = match self.trusted_roots_pem {
+        let trusted_roots = match &self.trusted_roots_pem {
             None => Vec::new(),
-            Some(pem) => {
-                let field = ConfigField::TrustedRootsPem;
-                let roots =
-                    crypto::parse_pem_chain(&pem).map_err(|e| Error::config(field, e.message()))?;
-                let mut store = rustls::RootCertStore::empty();
-                for r in &roots {
-                    store
-                        .add(r.clone())
-                        .map_err(|e| Error::config(field, format!("unusable root: {e}")))?;
-                }
-                roots
-            }
+            Some(pem) => parse_roots(pem)?,
         };
 
         let ratio = self
@@ -821,7 +820,16 @@ impl ConfigBuilder {
             .map(|n| n.whole(ConfigField::CacheCapacity, 1, u64::from(u32::MAX)))
             .transpose()?
             .map(|n| n as usize);
-        if dns.is_none() && self.disable_http_challenge && self.disable_tls_alpn_challenge {
+        let uses_acme = self.issuers.is_empty()
+            || self
+                .issuers
+                .iter()
+                .any(|i| matches!(i, IssuerSpec::Acme(_)));
+        if uses_acme
+            && dns.is_none()
+            && self.disable_http_challenge
+            && self.disable_tls_alpn_challenge
+        {
             return Err(Error::config(
                 ConfigField::DisableTlsAlpnChallenge,
                 "both HTTP-01 and TLS-ALPN-01 are disabled, so no challenge can be solved",
@@ -866,37 +874,12 @@ impl ConfigBuilder {
                 ));
             }
             (Some(key_id), Some(hmac_key)) => {
-                let eab = ExternalAccountBinding { key_id, hmac_key };
-                if eab.key_id.trim().is_empty() {
-                    return Err(Error::config(ConfigField::EabKeyId, "empty key id"));
-                }
-                if eab.decoded_key()?.is_empty() {
-                    return Err(Error::config(ConfigField::EabHmacKey, "empty key"));
-                }
-                Some(eab)
+                Some(validate_eab(ExternalAccountBinding { key_id, hmac_key })?)
             }
         };
 
-        let chain = self.preferred_chain;
-        for (names, field) in [
-            (&chain.root_common_names, ConfigField::PreferredChainRootCn),
-            (&chain.any_common_names, ConfigField::PreferredChainIssuerCn),
-        ] {
-            if names.iter().any(|n| n.trim().is_empty()) {
-                return Err(Error::config(field, "empty common name"));
-            }
-        }
-        let preferred_chain = (chain != ChainPreference::default()).then_some(chain);
-
-        let profile = self.profile.map(|p| p.trim().to_string());
-        if let Some(p) = &profile
-            && (p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
-            return Err(Error::config(
-                ConfigField::Profile,
-                format!("`{p}` is not a profile name"),
-            ));
-        }
+        let preferred_chain = validate_chain(self.preferred_chain)?;
+        let profile = self.profile.as_deref().map(validate_profile).transpose()?;
 
         if self.must_staple && !ocsp.enabled {
             return Err(Error::config(
@@ -914,12 +897,34 @@ impl ConfigBuilder {
             MAX_TIMEOUT,
         )?;
 
-        let order_rate = match self
+        let configured_rate = self
             .rate_limit
-            .build(ConfigField::RateLimitEvents, ConfigField::RateLimitWindow)?
-        {
-            Some(limit) => OrderRatePolicy::configured(limit),
-            None => OrderRatePolicy::for_ca(&ca),
+            .build(ConfigField::RateLimitEvents, ConfigField::RateLimitWindow)?;
+        let own_acme = AcmeSettings {
+            order_rate: match configured_rate {
+                Some(limit) => OrderRatePolicy::configured(limit),
+                None => OrderRatePolicy::for_ca(&ca),
+            },
+            ca: ca.clone(),
+            email: email.clone(),
+            eab: eab.clone(),
+            trusted_roots: trusted_roots.clone(),
+            profile: profile.clone(),
+            preferred_chain: preferred_chain.clone(),
+            eab_from: None,
+        };
+        let order_rate = own_acme.order_rate.clone();
+        let issuers = if self.issuers.is_empty() {
+            vec![IssuerSetting::Acme(Box::new(own_acme))]
+        } else {
+            self.issuers
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    resolve_issuer(spec, &own_acme, configured_rate)
+                        .map_err(|e| in_issuer(i, spec, &e))
+                })
+                .collect::<Result<Vec<_>>>()?
         };
 
         let retry_intervals = self
@@ -957,6 +962,13 @@ impl ConfigBuilder {
         };
         let storage = DeadlinedStorage::wrap(storage, callback_deadlines);
 
+        if self.must_staple && issuers.iter().any(|i| matches!(i, IssuerSetting::Local(_))) {
+            return Err(Error::config(
+                ConfigField::MustStaple,
+                "the local CA has no OCSP responder, so its certificates cannot be Must-Staple",
+            ));
+        }
+
         Ok(Config {
             ca,
             email,
@@ -987,6 +999,147 @@ impl ConfigBuilder {
             cache_capacity,
             dns,
             callback_deadlines,
+            issuers,
+            issuer_policy: self.issuer_policy,
+            eab_from: None,
         })
+    }
+}
+
+/// A refusal inside issuer `i` of the list, as the `issuers` setting's: `issuer 2 (acme): ca:
+/// …`, naming the spec's own key rather than the setter it shares its rule with.
+fn in_issuer(i: usize, spec: &IssuerSpec, e: &Error) -> Error {
+    let key = match e.config_field() {
+        Some(ConfigField::Ca) => "ca: ",
+        Some(ConfigField::Email) => "email: ",
+        Some(ConfigField::EabKeyId | ConfigField::EabHmacKey) => "eab: ",
+        Some(ConfigField::TrustedRootsPem) => "trusted_roots_pem: ",
+        Some(ConfigField::Profile) => "profile: ",
+        Some(
+            ConfigField::PreferredChainRootCn
+            | ConfigField::PreferredChainIssuerCn
+            | ConfigField::PreferredChainSmallest,
+        ) => "preferred_chain: ",
+        _ => "",
+    };
+    Error::config(
+        ConfigField::Issuers,
+        format!("issuer {} ({}): {key}{}", i + 1, spec.kind(), detail(e)),
+    )
+}
+
+/// An error's message without the `config field `…`: ` its setter's rule put in front.
+fn detail(e: &Error) -> &str {
+    let m = e.message();
+    m.strip_prefix("config field `")
+        .and_then(|rest| rest.split_once("`: "))
+        .map_or(m, |(_, d)| d)
+}
+
+/// The configuration's ACME settings moved to another CA: nothing that belongs to the
+/// configuration's own CA (EAB, profile, chain preference, its published limits) carries over.
+fn another_ca(
+    own: &AcmeSettings,
+    ca: &str,
+    configured_rate: Option<RateLimit>,
+) -> Result<AcmeSettings> {
+    let ca = ca.trim().to_string();
+    validate_ca(&ca)?;
+    let mut s = own.clone();
+    s.order_rate = match configured_rate {
+        Some(limit) => OrderRatePolicy::configured(limit),
+        None => OrderRatePolicy::for_ca(&ca),
+    };
+    s.ca = ca;
+    s.eab = None;
+    s.profile = None;
+    s.preferred_chain = None;
+    Ok(s)
+}
+
+/// One issuer of the list, checked, over the configuration's own ACME settings `own`.
+fn resolve_issuer(
+    spec: &IssuerSpec,
+    own: &AcmeSettings,
+    configured_rate: Option<RateLimit>,
+) -> Result<IssuerSetting> {
+    match spec {
+        IssuerSpec::Local(local) => {
+            within(
+                ConfigField::Issuers,
+                local.lifetime,
+                LOCAL_MIN_LIFETIME,
+                LOCAL_MAX_LIFETIME,
+            )
+            .map_err(|e| {
+                Error::config(
+                    ConfigField::Issuers,
+                    format!("lifetime_secs: {}", detail(&e)),
+                )
+            })?;
+            Ok(IssuerSetting::Local(LocalIssuerSpec {
+                lifetime: local.lifetime,
+            }))
+        }
+        IssuerSpec::ZeroSsl(z) => {
+            let mut s = another_ca(
+                own,
+                z.ca.as_deref().unwrap_or(super::ZEROSSL),
+                configured_rate,
+            )?;
+            if let Some(email) = &z.email {
+                s.email = normalize_email(email)?;
+            }
+            let api_url = z
+                .api_url
+                .as_deref()
+                .unwrap_or(crate::zerossl::ZEROSSL_API)
+                .trim()
+                .to_string();
+            if !api_url.starts_with("https://") || api_url.len() <= "https://".len() {
+                return Err(Error::config(
+                    ConfigField::Issuers,
+                    format!("api_url `{api_url}` is not an https:// URL"),
+                ));
+            }
+            let api_key = z.api_key.as_deref().map(str::trim).map(str::to_string);
+            if api_key.as_deref().is_some_and(str::is_empty) {
+                return Err(Error::config(ConfigField::Issuers, "api_key is empty"));
+            }
+            if api_key.is_none() && s.email.is_empty() {
+                return Err(Error::config(
+                    ConfigField::Issuers,
+                    "ZeroSSL gives EAB credentials for an account email: set the email (or an api_key)",
+                ));
+            }
+            s.eab_from = Some(crate::zerossl::ZeroSslEab {
+                api_url,
+                email: s.email.clone(),
+                api_key,
+            });
+            Ok(IssuerSetting::Acme(Box::new(s)))
+        }
+        IssuerSpec::Acme(a) => {
+            let mut s = match &a.ca {
+                Some(ca) => another_ca(own, ca, configured_rate)?,
+                None => own.clone(),
+            };
+            if let Some(email) = &a.email {
+                s.email = normalize_email(email)?;
+            }
+            if let Some(eab) = &a.eab {
+                s.eab = Some(validate_eab(eab.clone())?);
+            }
+            if let Some(pem) = &a.trusted_roots_pem {
+                s.trusted_roots = parse_roots(pem.as_bytes())?;
+            }
+            if let Some(p) = &a.profile {
+                s.profile = Some(validate_profile(p)?);
+            }
+            if let Some(c) = &a.preferred_chain {
+                s.preferred_chain = validate_chain(c.clone())?;
+            }
+            Ok(IssuerSetting::Acme(Box::new(s)))
+        }
     }
 }

@@ -197,10 +197,12 @@ async fn exchange(req: http::Request<Full<Bytes>>) -> std::result::Result<Vec<u8
     })
 }
 
+/// One client for every OCSP request of the process, keeping no connection open (see
+/// [`net::web_client`]).
 fn client() -> Result<&'static WebClient<Full<Bytes>>> {
     static CLIENT: OnceLock<std::result::Result<WebClient<Full<Bytes>>, String>> = OnceLock::new();
     CLIENT
-        .get_or_init(net::web_client)
+        .get_or_init(|| net::web_client(0))
         .as_ref()
         .map_err(|e| ocsp_error(format!("OCSP HTTP client: {e}")))
 }

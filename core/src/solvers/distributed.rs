@@ -21,12 +21,12 @@ pub(crate) async fn store(storage: &dyn Storage, key: &str, info: &ChallengeInfo
 /// request simply goes unanswered.
 pub async fn load(
     storage: &dyn Storage,
-    issuer_keys: &[&str],
+    issuer_keys: &[impl AsRef<str>],
     challenge_key: &str,
     kind: ChallengeType,
 ) -> Option<ChallengeInfo> {
     for issuer_key in issuer_keys {
-        let key = keys::challenge_token(issuer_key, challenge_key);
+        let key = keys::challenge_token(issuer_key.as_ref(), challenge_key);
         match storage.load(&key).await {
             Ok(bytes) => match serde_json::from_slice::<ChallengeInfo>(&bytes) {
                 Ok(info) if info.is(kind) => return Some(info),

@@ -96,6 +96,17 @@ fn site_file(issuer_key: &str, name: &str, ext: &str) -> String {
     format!("{}/{safe_name}/{safe_name}.{ext}", certs_prefix(issuer_key))
 }
 
+/// `pki/authorities/<id>/<file>`: a local certificate authority's root and intermediate
+/// (`root.crt`, `root.key`, `intermediate.crt`, `intermediate.key`), as Caddy keeps its own.
+pub fn authority_file(ca_id: &str, file: &str) -> String {
+    format!("pki/authorities/{}/{file}", safe(ca_id))
+}
+
+/// `pki_<id>`: held while a local certificate authority is created or its intermediate renewed.
+pub fn lock_authority(ca_id: &str) -> String {
+    format!("pki_{}", safe(ca_id))
+}
+
 /// `acme/<issuer>`: everything ACME-specific of one CA.
 pub fn ca_prefix(issuer_key: &str) -> String {
     format!("acme/{}", safe(issuer_key))
@@ -192,6 +203,11 @@ pub fn fnv32a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5_u32, |h, &b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })
+}
+
+/// Lock name for refreshing a certificate's renewal information: `ari_<certID>` (CertMagic's).
+pub fn lock_ari(certificate_id: &str) -> String {
+    format!("ari_{certificate_id}")
 }
 
 /// Lock name for obtaining or renewing a name (same lock for both): `issue_cert_<name>`.

@@ -11,12 +11,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod ari;
 pub mod caddy;
 pub mod dns;
 pub mod haproxy;
+pub mod https;
 pub mod ocsp;
 pub mod postgres;
 pub mod redis;
+pub mod zerossl;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::ServerName;
@@ -44,6 +47,11 @@ pub struct PebbleOptions {
     /// The OCSP responder URL Pebble writes into every certificate's AIA (`ocspResponderURL`);
     /// Pebble itself answers no OCSP (see [`ocsp::OcspResponder`]).
     pub ocsp_responder_url: Option<String>,
+    /// The ACME port (default: a free one): a test can name a CA's URL before it starts.
+    pub acme_port: Option<u16>,
+    /// The ports Pebble validates HTTP-01 and TLS-ALPN-01 on (default: free ones), so that
+    /// two Pebbles validate against one client's solvers.
+    pub challenge_ports: Option<(u16, u16)>,
 }
 
 impl Default for PebbleOptions {
@@ -57,6 +65,8 @@ impl Default for PebbleOptions {
             always_valid: false,
             dns_server: None,
             ocsp_responder_url: None,
+            acme_port: None,
+            challenge_ports: None,
         }
     }
 }
@@ -92,7 +102,9 @@ impl Pebble {
             dns_port,
             dns_mgmt_port,
         ] = free_ports();
-        let (ca_pem, cert_pem, key_pem) = api_certificates();
+        let acme_port = options.acme_port.unwrap_or(acme_port);
+        let (http_port, tls_port) = options.challenge_ports.unwrap_or((http_port, tls_port));
+        let (ca_pem, cert_pem, key_pem) = api_certificates().clone();
         write(dir.path(), "api-ca.pem", &ca_pem);
         write(dir.path(), "api-cert.pem", &cert_pem);
         write(dir.path(), "api-key.pem", &key_pem);
@@ -347,7 +359,14 @@ pub(crate) fn wait_for_port(port: u16, what: &str) {
 }
 
 /// A CA and a leaf for 127.0.0.1/localhost signed by it, for Pebble's HTTPS API.
-fn api_certificates() -> (String, String, String) {
+/// The CA and leaf of Pebble's HTTPS API: one per test process, so that every Pebble of a test
+/// is trusted through the same root (a CA's URL and roots can be configured before it starts).
+fn api_certificates() -> &'static (String, String, String) {
+    static API: std::sync::OnceLock<(String, String, String)> = std::sync::OnceLock::new();
+    API.get_or_init(make_api_certificates)
+}
+
+fn make_api_certificates() -> (String, String, String) {
     let ca_key = KeyPair::generate().expect("key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params
@@ -372,22 +391,27 @@ fn api_certificates() -> (String, String, String) {
     (ca_cert.pem(), leaf.pem(), leaf_key.serialize_pem())
 }
 
+/// A TLS client configuration trusting only the certificates of `ca_pem`.
+pub fn client_config(ca_pem: &str) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::pem::PemObject::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.expect("PEM")).expect("root");
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 /// A blocking HTTPS GET trusting `ca_pem`; returns the body. Panics on any failure (tests only).
 pub fn https_get(ca_pem: &str, url: &str) -> String {
     let rest = url.strip_prefix("https://").expect("https URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
     let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::pem::PemObject::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(c.expect("PEM")).expect("root");
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = client_config(ca_pem);
     let name = ServerName::try_from(host.to_string()).expect("server name");
     let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
     let sock = TcpStream::connect(authority).expect("connect");

@@ -42,7 +42,7 @@ impl Redis {
         );
         let mut ca_pem = None;
         if tls {
-            let (ca, cert, key) = super::api_certificates();
+            let (ca, cert, key) = super::api_certificates().clone();
             write(dir.path(), "ca.pem", &ca);
             write(dir.path(), "cert.pem", &cert);
             write(dir.path(), "key.pem", &key);

@@ -1,4 +1,4 @@
-//! Workload 6, ours only: the storages side by side, FileStorage beside Redis and PostgreSQL
+//! Workload 8, ours only: the storages side by side, FileStorage beside Redis and PostgreSQL
 //! (real servers on loopback, started here): the latency of one load, one store and one
 //! lock + unlock (medians over calls made one after another), and a cold start from each (a
 //! manager taking every stored certificate into memory; the CA is never asked). Caddy has no
@@ -13,9 +13,11 @@ use certmagic::{Config, Manager, Storage};
 use certmagic_testsupport::postgres::Postgres;
 use certmagic_testsupport::redis::Redis;
 
+use crate::harness::Bench;
 use crate::report::{Row, Target, median};
+use crate::store_gen;
 
-const WORKLOAD: &str = "6 storage";
+const WORKLOAD: &str = "8 storage";
 
 /// Every file under `root` copied into `storage` (keys are the relative paths), 64 at a time.
 async fn copy_folder(root: &Path, storage: &Arc<dyn Storage>) {
@@ -67,8 +69,35 @@ where
     median(&samples).unwrap_or(f64::NAN)
 }
 
-/// Runs the workload over the certificates in `generated` (Caddy's layout, for `names`).
-pub async fn run(
+/// Runs the workload over a generated storage of `cold_sizes[1]` certificates.
+pub async fn run(bench: &mut Bench) {
+    let n = bench.plan.cold_sizes[1];
+    let names: Vec<String> = (0..n).map(|i| format!("site{i}.storage.test")).collect();
+    let generated = bench.folder("storages");
+    let ca = store_gen::TestCa::new();
+    store_gen::generate(
+        &generated,
+        &bench.issuer_key,
+        &ca,
+        &bench.ca.directory_url,
+        &names,
+    );
+    eprintln!("==> 8 storage: FileStorage, Redis, PostgreSQL ({n} certificates)");
+    let ops = if bench.plan.quick { 200 } else { 2_000 };
+    let rows = side_by_side(
+        &generated,
+        &bench.ca.directory_url,
+        &bench.ca.api_root_pem,
+        &names,
+        ops,
+    )
+    .await;
+    bench.rows.extend(rows);
+}
+
+/// The figures of every storage over the certificates in `generated` (Caddy's layout, for
+/// `names`).
+async fn side_by_side(
     generated: &Path,
     ca_url: &str,
     ca_api_root_pem: &str,
