@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::{free_ports, wait_for_port, write};
 
@@ -88,6 +89,24 @@ impl Postgres {
             .expect("start postgres");
         self.child = Some(child);
         wait_for_port(self.port, "postgres");
+        // The port opens before sessions are accepted ("the database system is starting up",
+        // seen on a loaded machine): wait for pg_isready to say it accepts them.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = Command::new(pg_bin("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not accept sessions within 60 s (log: {})",
+                self.dir.path().join("postgres.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// `postgres://certmagic:…@127.0.0.1:port/certmagic`.
