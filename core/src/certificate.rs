@@ -15,6 +15,7 @@ use crate::ari::RenewalInfo;
 use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ocsp::{OcspResponse, OcspStatus};
+use crate::private_key::PrivateKey;
 use crate::storage::keys;
 
 /// A certificate chain with its private key: what a TLS handshake serves.
@@ -24,7 +25,8 @@ use crate::storage::keys;
 pub struct Certificate {
     names: Box<[Box<str>]>,
     certified: Arc<CertifiedKey>,
-    key_der: PrivateKeyDer<'static>,
+    /// The same key as `certified`'s, typed: its DER for PEM and renewal.
+    key: Arc<PrivateKey>,
     not_before: i64,
     not_after: i64,
     hash: [u8; 32],
@@ -63,8 +65,8 @@ impl Certificate {
     /// together. The key may use any label Go CertMagic or OpenSSL write.
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Self> {
         let chain = crypto::parse_pem_chain(chain_pem)?;
-        let (key, signer) = crypto::decode_private_key_pem_with_signer(key_pem)?;
-        let mut cert = Self::build(chain, key, Some(signer), true)?;
+        let (key, signer) = crypto::decode_certificate_key_pem(key_pem)?;
+        let mut cert = Self::build(chain, key, signer, true)?;
         cert.source_pem_fnv = Some(keys::fnv32a(chain_pem));
         Ok(cert)
     }
@@ -86,7 +88,8 @@ impl Certificate {
         Self::build(chain, key, None, false)
     }
 
-    /// `signer`: the signing key of `key` when the caller parsed it already.
+    /// `signer`: the signing key of `key` when the caller parsed it already; else it is parsed
+    /// here or at the first signature ([`PrivateKey`]).
     fn build(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
@@ -98,24 +101,18 @@ impl Certificate {
             .ok_or_else(|| Error::new(ErrorKind::Certificate, "empty certificate chain"))?;
         let facts = LeafFacts::parse(leaf.as_ref())?;
         let hash = chain_hash(&chain);
-        let signing_key = match signer {
-            Some(s) => s,
-            None => crypto::signing_key(&key)?,
-        };
+        let key = Arc::new(PrivateKey::for_leaf(
+            key,
+            signer,
+            &leaf.as_ref()[facts.spki.clone()],
+            check_key,
+        )?);
         let chain: Vec<CertificateDer<'static>> = chain
             .into_iter()
             .enumerate()
             .map(|(i, c)| if i == 0 { c } else { intern_intermediate(c) })
             .collect();
-        let certified = CertifiedKey::new(chain, signing_key);
-        if check_key {
-            certified.keys_match().map_err(|e| {
-                Error::new(
-                    ErrorKind::Certificate,
-                    format!("private key does not match the certificate: {e}"),
-                )
-            })?;
-        }
+        let certified = CertifiedKey::new(chain, key.clone());
         Ok(Self {
             names: facts
                 .names
@@ -123,7 +120,7 @@ impl Certificate {
                 .map(String::into_boxed_str)
                 .collect(),
             certified: Arc::new(certified),
-            key_der: key,
+            key,
             not_before: facts.not_before,
             not_after: facts.not_after,
             hash,
@@ -162,7 +159,7 @@ impl Certificate {
     pub(crate) fn with_acme_metadata(mut self, data: Option<&AcmeIssuerData>) -> Self {
         let Some(data) = data else { return self };
         if !data.ca.is_empty() {
-            self.issuer_ca = Some(Arc::from(data.ca.as_str()));
+            self.issuer_ca = Some(intern_ca(&data.ca));
         }
         // The leaf is parsed again only when there is a window to check it against.
         self.renewal_info = data
@@ -197,7 +194,7 @@ impl Certificate {
         Self {
             names: self.names.clone(),
             certified: Arc::new(certified),
-            key_der: self.key_der.clone_key(),
+            key: self.key.clone(),
             not_before: self.not_before,
             not_after: self.not_after,
             hash: self.hash,
@@ -260,18 +257,18 @@ impl Certificate {
     /// `PRIVATE KEY` (encoded once, then shared).
     pub fn key_pem(&self) -> &str {
         self.key_pem.get_or_init(|| {
-            let label = match &self.key_der {
+            let label = match self.key.der() {
                 PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
                 PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
                 _ => "PRIVATE KEY",
             };
-            crypto::encode_pem(&[Pem::new(label, self.key_der.secret_der())]).into()
+            crypto::encode_pem(&[Pem::new(label, self.key.der().secret_der())]).into()
         })
     }
 
     /// The private key as DER.
     pub fn key_der(&self) -> &PrivateKeyDer<'static> {
-        &self.key_der
+        self.key.der()
     }
 
     /// The rustls object a handshake serves.
@@ -399,6 +396,8 @@ pub(crate) struct LeafFacts {
     pub not_before: i64,
     pub not_after: i64,
     pub names_ocsp_responder: bool,
+    /// Where the SubjectPublicKeyInfo DER lies in the leaf's DER.
+    pub spki: std::ops::Range<usize>,
 }
 
 impl LeafFacts {
@@ -444,8 +443,21 @@ impl LeafFacts {
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             names_ocsp_responder: crate::ocsp::Responder::of(&cert).ocsp.is_some(),
+            spki: subslice_range(der, cert.public_key().raw).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Certificate,
+                    "malformed certificate: no public key",
+                )
+            })?,
         })
     }
+}
+
+/// Where `part`, a slice borrowed from `whole` (the parser's output), lies in it.
+fn subslice_range(whole: &[u8], part: &[u8]) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let range = start..start.checked_add(part.len())?;
+    (range.end <= whole.len()).then_some(range)
 }
 
 fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
@@ -507,6 +519,25 @@ fn intern_intermediate(cert: CertificateDer<'static>) -> CertificateDer<'static>
 
 /// Distinct intermediates kept shared; beyond this, chains keep their own copies.
 const MAX_INTERNED_INTERMEDIATES: usize = 4096;
+
+/// The CA directory URL a certificate's metadata names, shared by every certificate naming it
+/// (a fleet has a handful; per certificate it was about 80 bytes of the cache's memory).
+fn intern_ca(ca: &str) -> Arc<str> {
+    static INTERNED: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+    let set = INTERNED.get_or_init(Default::default);
+    let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(existing) = set.get(ca) {
+        return existing.clone();
+    }
+    let ca: Arc<str> = Arc::from(ca);
+    if set.len() < MAX_INTERNED_CAS {
+        set.insert(ca.clone());
+    }
+    ca
+}
+
+/// Distinct CA URLs kept shared; beyond this, certificates keep their own copies.
+const MAX_INTERNED_CAS: usize = 64;
 
 /// The metadata file `<name>.json` beside a certificate (Go's `CertificateResource`), written
 /// tab-indented as Go's `json.MarshalIndent` does. Unknown fields of `issuer_data` are kept.

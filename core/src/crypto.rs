@@ -18,6 +18,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::sign::SigningKey;
 use rustls_pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+    SubjectPublicKeyInfoDer, alg_id,
 };
 use sha2::{Digest, Sha256};
 
@@ -223,14 +224,27 @@ pub fn parse_pem_chain(pem_bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>>
 /// Decodes the first private key of a PEM bundle: any `PRIVATE KEY` or `… PRIVATE KEY` label,
 /// tried as PKCS#1, PKCS#8 and SEC1 (the form the label suggests first).
 pub fn decode_private_key_pem(pem_bytes: &[u8]) -> Result<PrivateKeyDer<'static>> {
-    decode_private_key_pem_with_signer(pem_bytes).map(|(der, _)| der)
+    let (label, candidates) = private_key_candidates(pem_bytes)?;
+    parse_first_usable(&label, candidates).map(|(der, _)| der)
 }
 
-/// [`decode_private_key_pem`] with the signing key it found usable, so that the key (whose
-/// parse checks its public point, the costly part of loading a certificate) is parsed once.
-pub(crate) fn decode_private_key_pem_with_signer(
+/// A certificate's private key from PEM: an EC key that carries its public point comes
+/// unparsed (`None`: its parse waits for a first signature, see [`crate::private_key`]); any
+/// other with its signing key, parsed once (its parse checks its public point, the costly part
+/// of loading a certificate).
+pub(crate) fn decode_certificate_key_pem(
     pem_bytes: &[u8],
-) -> Result<(PrivateKeyDer<'static>, Arc<dyn SigningKey>)> {
+) -> Result<(PrivateKeyDer<'static>, Option<Arc<dyn SigningKey>>)> {
+    let (label, mut candidates) = private_key_candidates(pem_bytes)?;
+    if let Some(i) = candidates.iter().position(|c| carried_ec_spki(c).is_some()) {
+        return Ok((candidates.swap_remove(i), None));
+    }
+    parse_first_usable(&label, candidates).map(|(key, signer)| (key, Some(signer)))
+}
+
+/// The PEM label of the first private key block, and its DER as PKCS#1, PKCS#8 and SEC1 (the
+/// form the label suggests first).
+fn private_key_candidates(pem_bytes: &[u8]) -> Result<(String, Vec<PrivateKeyDer<'static>>)> {
     let blocks = pem::parse_many(pem_bytes).map_err(|e| {
         Error::new(
             ErrorKind::Certificate,
@@ -253,6 +267,13 @@ pub(crate) fn decode_private_key_pem_with_signer(
     } else if label != "RSA PRIVATE KEY" {
         candidates.rotate_left(1);
     }
+    Ok((label, candidates))
+}
+
+fn parse_first_usable(
+    label: &str,
+    candidates: Vec<PrivateKeyDer<'static>>,
+) -> Result<(PrivateKeyDer<'static>, Arc<dyn SigningKey>)> {
     for candidate in candidates {
         if let Ok(signer) = signing_key(&candidate) {
             return Ok((candidate, signer));
@@ -262,6 +283,24 @@ pub(crate) fn decode_private_key_pem_with_signer(
         ErrorKind::Certificate,
         format!("unsupported or malformed private key (PEM label `{label}`)"),
     ))
+}
+
+/// The SubjectPublicKeyInfo an ECDSA private key carries with it, when it is on a curve rustls
+/// signs with (P-256, P-384) and includes its public point (every EC key Go CertMagic and this
+/// library write): what lets its parse wait for a first signature ([`crate::private_key`]).
+pub(crate) fn carried_ec_spki(key: &PrivateKeyDer<'_>) -> Option<SubjectPublicKeyInfoDer<'static>> {
+    let (curve, point) = match key {
+        PrivateKeyDer::Sec1(k) => der::ec_curve_and_point(k.secret_sec1_der(), der::Form::Sec1),
+        PrivateKeyDer::Pkcs8(k) => der::ec_curve_and_point(k.secret_pkcs8_der(), der::Form::Pkcs8),
+        _ => None,
+    }?;
+    let algorithm = match (curve, point.len()) {
+        (der::OID_P256, 65) => alg_id::ECDSA_P256,
+        (der::OID_P384, 97) => alg_id::ECDSA_P384,
+        _ => return None,
+    };
+    // Uncompressed points only: the form a certificate's key is in.
+    (point.first() == Some(&4)).then(|| rustls::sign::public_key_to_spki(&algorithm, point))
 }
 
 /// DER of the OID id-ecPublicKey (1.2.840.10045.2.1), the algorithm of a PKCS#8 ECDSA key.
@@ -476,6 +515,57 @@ mod der {
 
     /// id-ecPublicKey.
     const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+    /// The curve (OID contents) and public point (the BIT STRING's bytes) an EC private key
+    /// carries: a SEC1 `ECPrivateKey` (curve in `[0]`, point in `[1]`, as Go writes it), or one
+    /// inside PKCS#8 (curve in the AlgorithmIdentifier). `None` for DER of another `form`, other
+    /// keys, and EC keys without either.
+    pub fn ec_curve_and_point(der: &[u8], form: Form) -> Option<(&[u8], &[u8])> {
+        let (mut curve, sec1) = match form {
+            Form::Sec1 => (None, der),
+            Form::Pkcs8 => {
+                let (_, seq, _) = tlv(der).ok()?;
+                let (_, _, rest) = tlv(seq).ok()?; // version
+                let (tag, algorithm, rest) = tlv(rest).ok()?;
+                let (oid_tag, oid, params) = tlv(algorithm).ok()?;
+                let (curve_tag, curve, _) = tlv(params).ok()?;
+                let (key_tag, key, _) = tlv(rest).ok()?;
+                let ec = oid_tag == 0x06 && oid == OID_EC_PUBLIC_KEY && curve_tag == 0x06;
+                if tag != 0x30 || !ec || key_tag != 0x04 {
+                    return None;
+                }
+                (Some(curve), key)
+            }
+            Form::Pkcs1 => return None,
+        };
+        let (tag, mut fields, _) = tlv(sec1).ok()?;
+        if tag != 0x30 {
+            return None;
+        }
+        let mut point = None;
+        while !fields.is_empty() {
+            let (tag, content, rest) = tlv(fields).ok()?;
+            match tag {
+                0xa0 => {
+                    let (oid_tag, oid, _) = tlv(content).ok()?;
+                    // Two curves that disagree: left to the full parse to refuse.
+                    if oid_tag != 0x06 || *curve.get_or_insert(oid) != oid {
+                        return None;
+                    }
+                }
+                0xa1 => {
+                    let (bits_tag, bits, _) = tlv(content).ok()?;
+                    match bits.split_first() {
+                        Some((0, p)) if bits_tag == 0x03 => point = Some(p),
+                        _ => return None,
+                    }
+                }
+                _ => {}
+            }
+            fields = rest;
+        }
+        Some((curve?, point?))
+    }
 
     /// PKCS#8 EC key → SEC1 `ECPrivateKey` with the `[0] parameters` naming the curve, which Go's
     /// `x509.ParseECPrivateKey` requires.

@@ -51,6 +51,7 @@ pub mod numbers;
 mod obtain;
 mod ocsp;
 mod on_demand;
+mod private_key;
 mod rate_limiter;
 mod renewal_info;
 mod retry;
