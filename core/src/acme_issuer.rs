@@ -258,10 +258,16 @@ impl AcmeIssuer {
                 return Err(e);
             }
         }
-        let default_chain = acme_retry!(
-            "downloading certificate",
-            order.poll_certificate(&policy).await
-        )?;
+        // At once first: a CA that issues during finalize (Let's Encrypt) answers `valid`, and
+        // one that is processing is asked once more before the polls' first wait.
+        let default_chain = match acme_retry!("downloading certificate", order.certificate().await)?
+        {
+            Some(chain) => chain,
+            None => acme_retry!(
+                "downloading certificate",
+                order.poll_certificate(&policy).await
+            )?,
+        };
         let cert_url = order.state().certificate.clone().unwrap_or_default();
         let chain_pem = match &self.config.preferred_chain {
             Some(pref) => {

@@ -276,11 +276,27 @@ fn rfc3339(t: std::time::SystemTime) -> String {
 /// operation fails with).
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Receives every event. Called on a blocking thread (it may block), possibly from several
+/// Receives every event it [wants](EventHandler::wants). Called on a blocking thread (it may
+/// block) unless it says it [never blocks](EventHandler::may_block), possibly from several
 /// threads at once. Returning an error from a [`Event::is_abortable`] event cancels the operation.
 pub trait EventHandler: Send + Sync + 'static {
     /// Handles one event.
     fn handle(&self, event: &Event) -> std::result::Result<(), HandlerError>;
+
+    /// Whether events named `name` ([`Event::name`]) reach this handler; default: all. An event
+    /// nobody wants is not even built: `tls_get_certificate` comes with every handshake, and a
+    /// handler that leaves it out spares each handshake a call and a thread hop.
+    fn wants(&self, name: &str) -> bool {
+        let _ = name;
+        true
+    }
+
+    /// Whether [`handle`](EventHandler::handle) may block (the default), so that it runs on a
+    /// blocking thread. A handler that only hands the event on (a queue, a channel) and returns
+    /// at once says false and is called in place, on an engine thread: it must never wait.
+    fn may_block(&self) -> bool {
+        true
+    }
 }
 
 impl<F, E> EventHandler for F
@@ -293,41 +309,51 @@ where
     }
 }
 
-/// The one emit helper: runs the handler on a blocking thread, contains its panics, and turns a
-/// refusal of an abortable event into an [`ErrorKind::Aborted`] error whose source is the
-/// handler's error.
+/// Whether `handler` wants events named `name` (a missing handler wants none).
+pub(crate) fn wanted(handler: Option<&Arc<dyn EventHandler>>, name: &str) -> bool {
+    handler.is_some_and(|h| h.wants(name))
+}
+
+/// The one emit helper: runs the handler (on a blocking thread unless it never blocks),
+/// contains its panics, and turns a refusal of an abortable event into an
+/// [`ErrorKind::Aborted`] error whose source is the handler's error.
 pub(crate) async fn emit(
     handler: Option<&Arc<dyn EventHandler>>,
     deadline: Option<std::time::Duration>,
     event: Event,
 ) -> Result<()> {
-    let Some(handler) = handler.cloned() else {
+    let name = event.name();
+    let Some(handler) = handler.filter(|h| h.wants(name)).cloned() else {
         return Ok(());
     };
-    let name = event.name();
     let abortable = event.is_abortable();
-    let handling = tokio::task::spawn_blocking(move || handler.handle(&event));
-    let outcome = match deadline {
-        None => handling.await,
-        Some(limit) => match tokio::time::timeout(limit, handling).await {
-            Ok(outcome) => outcome,
-            Err(_) => Ok(Err(format!(
-                "the handler did not return within {limit:?} (the callback deadline)"
-            )
-            .into())),
-        },
+    let outcome = if handler.may_block() {
+        let handling = tokio::task::spawn_blocking(move || handler.handle(&event));
+        let joined = match deadline {
+            None => handling.await,
+            Some(limit) => match tokio::time::timeout(limit, handling).await {
+                Ok(joined) => joined,
+                Err(_) => Ok(Err(format!(
+                    "the handler did not return within {limit:?} (the callback deadline)"
+                )
+                .into())),
+            },
+        };
+        joined.map_err(|join| {
+            if join.is_panic() {
+                panic_refusal(&*join.into_panic())
+            } else {
+                format!("event handler did not finish: {join}")
+            }
+        })
+    } else {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(&event)))
+            .map_err(|panic| panic_refusal(&*panic))
     };
     let (refusal, cause) = match outcome {
         Ok(Ok(())) => return Ok(()),
         Ok(Err(cause)) => (cause.to_string(), Some(cause)),
-        Err(join) if join.is_panic() => (
-            format!(
-                "event handler panicked: {}",
-                crate::runtime::panic_text(&*join.into_panic())
-            ),
-            None,
-        ),
-        Err(join) => (format!("event handler did not finish: {join}"), None),
+        Err(refusal) => (refusal, None),
     };
     if abortable {
         tracing::info!(event = name, reason = %refusal, "event handler cancelled the operation");
@@ -343,6 +369,13 @@ pub(crate) async fn emit(
         tracing::warn!(event = name, error = %refusal, "event handler failed");
         Ok(())
     }
+}
+
+fn panic_refusal(panic: &(dyn std::any::Any + Send)) -> String {
+    format!(
+        "event handler panicked: {}",
+        crate::runtime::panic_text(panic)
+    )
 }
 
 #[cfg(test)]
@@ -457,5 +490,92 @@ mod tests {
         )
         .await
         .unwrap();
+    }
+
+    /// Refuses every event it gets, recording the thread it ran on.
+    struct Picky {
+        wants: &'static str,
+        blocks: bool,
+        ran_on: std::sync::Mutex<Vec<std::thread::ThreadId>>,
+        panics: bool,
+    }
+
+    impl EventHandler for Picky {
+        fn handle(&self, _: &Event) -> std::result::Result<(), HandlerError> {
+            self.ran_on
+                .lock()
+                .unwrap()
+                .push(std::thread::current().id());
+            assert!(!self.panics, "picky handler bug");
+            Err("refused".into())
+        }
+        fn wants(&self, name: &str) -> bool {
+            name == self.wants
+        }
+        fn may_block(&self) -> bool {
+            self.blocks
+        }
+    }
+
+    fn hello() -> Event {
+        Event::TlsGetCertificate {
+            server_name: Some("a.test".into()),
+            alpn: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn unwanted_events_never_reach_the_handler() {
+        let picky = Arc::new(Picky {
+            wants: "cert_obtained",
+            blocks: true,
+            ran_on: Default::default(),
+            panics: false,
+        });
+        let handler: Arc<dyn EventHandler> = picky.clone();
+        assert!(!wanted(Some(&handler), "tls_get_certificate"));
+        assert!(wanted(Some(&handler), "cert_obtained"));
+        assert!(!wanted(None, "cert_obtained"));
+        // An abortable event it would refuse goes through: it never saw it.
+        emit(Some(&handler), None, hello()).await.unwrap();
+        assert!(picky.ran_on.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_handler_that_never_blocks_runs_in_place_with_its_panics_contained() {
+        for panics in [false, true] {
+            let picky = Arc::new(Picky {
+                wants: "tls_get_certificate",
+                blocks: false,
+                ran_on: Default::default(),
+                panics,
+            });
+            let handler: Arc<dyn EventHandler> = picky.clone();
+            let err = emit(Some(&handler), None, hello()).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Aborted);
+            let expected = if panics {
+                "picky handler bug"
+            } else {
+                "refused"
+            };
+            assert!(err.message().contains(expected), "{err}");
+            assert_eq!(
+                *picky.ran_on.lock().unwrap(),
+                vec![std::thread::current().id()]
+            );
+        }
+        // One that may block runs elsewhere.
+        let picky = Arc::new(Picky {
+            wants: "tls_get_certificate",
+            blocks: true,
+            ran_on: Default::default(),
+            panics: false,
+        });
+        let handler: Arc<dyn EventHandler> = picky.clone();
+        emit(Some(&handler), None, hello()).await.unwrap_err();
+        assert_ne!(
+            *picky.ran_on.lock().unwrap(),
+            vec![std::thread::current().id()]
+        );
     }
 }

@@ -51,7 +51,7 @@ impl Manager {
                 .ok_or_else(|| not_found(&format!("no TLS-ALPN-01 challenge for `{name}`")));
         }
         let inner = &self.inner;
-        if inner.config.event_handler.is_some() {
+        if events::wanted(inner.config.event_handler.as_ref(), "tls_get_certificate") {
             let event = Event::TlsGetCertificate {
                 server_name: Some(name.clone()),
                 alpn: alpn

@@ -196,13 +196,12 @@ impl ManagerInner {
             }
         }
         if Arc::ptr_eq(&cached, &fresh) {
-            let sans = cached.names().map(str::to_string).collect();
-            let _ = events::emit(
-                self.config.event_handler.as_ref(),
-                self.config.callback_deadlines.events,
-                Event::CachedManagedCert { sans },
-            )
-            .await;
+            let handler = self.config.event_handler.as_ref();
+            if events::wanted(handler, "cached_managed_cert") {
+                let sans = cached.names().map(str::to_string).collect();
+                let event = Event::CachedManagedCert { sans };
+                let _ = events::emit(handler, self.config.callback_deadlines.events, event).await;
+            }
             if replace_if_revoked {
                 self.on_ocsp_status(cached.clone()).await;
             } else if cached

@@ -66,4 +66,9 @@ impl certmagic::EventHandler for JsEvents {
         }
         Ok(())
     }
+
+    /// It only queues the event for JavaScript's thread: no blocking thread needed.
+    fn may_block(&self) -> bool {
+        false
+    }
 }
