@@ -74,19 +74,25 @@ pub async fn run(bench: &mut Bench) {
     );
     let mut rate = Row::new(w5, "handshakes per second", "1/s", Target::None);
     let mut failed = Row::new(w5, "failed handshakes", "count", Target::OursAtMost(0.0));
-    let mut rss_at: Vec<(Engine, usize, f64)> = Vec::new();
+    // (engine, size, RSS once loaded, RSS once every name was answered), KiB.
+    let mut rss_at: Vec<(Engine, usize, f64, f64)> = Vec::new();
 
     for (i, size) in sizes.into_iter().enumerate() {
         eprintln!("==> cold start with {size} certificates");
         generate(size);
         let names = &all[..size];
         for (round, engine) in engines_alternating(plan.rounds) {
-            let (loaded, served, rss, server) =
-                start_and_probe(bench, &probe, &storage, engine, round, names).await;
+            let Probed {
+                loaded,
+                served,
+                rss_loaded,
+                rss,
+                server,
+            } = start_and_probe(bench, &probe, &storage, engine, round, names).await;
             push(&mut loaded_rows[i], engine, loaded);
             push(&mut served_rows[i], engine, served);
             push(&mut rss_rows[i], engine, rss / 1024.0);
-            rss_at.push((engine, size, rss));
+            rss_at.push((engine, size, rss_loaded, rss));
             if i == 0 {
                 let run = cached_handshakes(&plan, &client, &server, names, engine.label()).await;
                 push(&mut cpu, engine, run.cpu_ms);
@@ -102,8 +108,8 @@ pub async fn run(bench: &mut Bench) {
         let at = |size| {
             rss_at
                 .iter()
-                .filter(move |(e, s, _)| *e == engine && *s == size)
-                .map(|(_, _, r)| *r)
+                .filter(move |(e, s, _, _)| *e == engine && *s == size)
+                .map(|(_, _, _, r)| *r)
         };
         at(from)
             .zip(at(to))
@@ -129,23 +135,38 @@ pub async fn run(bench: &mut Bench) {
         let max = plan.memory_max;
         eprintln!("==> memory with {max} certificates (ours)");
         generate(max);
-        let (loaded, served, rss, server) =
-            start_and_probe(bench, &probe, &storage, Engine::Ours, 0, &all[..max]).await;
+        let Probed {
+            loaded,
+            served,
+            rss_loaded,
+            rss,
+            server,
+        } = start_and_probe(bench, &probe, &storage, Engine::Ours, 0, &all[..max]).await;
         drop(server);
+        let ours_small = || {
+            rss_at
+                .iter()
+                .filter(|(e, s, _, _)| *e == Engine::Ours && *s == small)
+        };
         let mut row = Row::new(
             w4,
             &format!("RSS growth {small}→{max} (ours only)"),
             "KiB",
             Target::OursAtMost(1.6),
         );
-        let base: Vec<f64> = rss_at
-            .iter()
-            .filter(|(e, s, _)| *e == Engine::Ours && *s == small)
-            .map(|(_, _, r)| *r)
+        row.ours = ours_small()
+            .map(|(_, _, _, b)| (rss - b) / (max - small) as f64)
             .collect();
-        row.ours = base
-            .iter()
-            .map(|b| (rss - b) / (max - small) as f64)
+        memory_rows.push(row);
+        // Keys are parsed at their first signature: what loading alone holds.
+        let mut row = Row::new(
+            w4,
+            &format!("RSS growth {small}→{max}, loaded, before any handshake (ours only)"),
+            "KiB",
+            Target::None,
+        );
+        row.ours = ours_small()
+            .map(|(_, _, b, _)| (rss_loaded - b) / (max - small) as f64)
             .collect();
         memory_rows.push(row);
         for (metric, unit, value, target) in [
@@ -182,10 +203,22 @@ pub async fn run(bench: &mut Bench) {
     ));
 }
 
-/// Starts `engine` on the generated folder managing `names`. Returns the seconds from process
-/// start until it held every certificate in memory (by its own account, see
-/// [`Server::wait_loaded`]), the seconds until a probe then had one handshake with every name,
-/// and the RSS (KiB) then. The server keeps running.
+/// What [`start_and_probe`] saw; the server keeps running.
+struct Probed {
+    /// Seconds from process start until it held every certificate in memory (by its own
+    /// account, see [`Server::wait_loaded`]).
+    loaded: f64,
+    /// Seconds until a probe then had one handshake with every name.
+    served: f64,
+    /// RSS (KiB) once loaded, before the probe.
+    rss_loaded: f64,
+    /// RSS (KiB) after the probe.
+    rss: f64,
+    server: Server,
+}
+
+/// Starts `engine` on the generated folder managing `names`, then has a probe answered once
+/// by every name.
 async fn start_and_probe(
     bench: &Bench,
     client: &Arc<rustls::ClientConfig>,
@@ -193,7 +226,7 @@ async fn start_and_probe(
     engine: Engine,
     round: usize,
     names: &[String],
-) -> (f64, f64, f64, Server) {
+) -> Probed {
     let dir = bench.folder(&format!("cold-{}-{}-{round}", engine.label(), names.len()));
     let [port] = free_ports();
     let server = Server::start(
@@ -211,6 +244,7 @@ async fn start_and_probe(
         .wait_loaded(names.len(), Duration::from_secs(600))
         .await
         .expect("every certificate loaded");
+    let rss_loaded = procfs::rss_kib(server.pid()) as f64;
     client::wait_for_port(port, Duration::from_secs(120))
         .await
         .expect("server up");
@@ -234,5 +268,11 @@ async fn start_and_probe(
         served.as_secs_f64(),
         rss / 1024.0
     );
-    (loaded.as_secs_f64(), served.as_secs_f64(), rss, server)
+    Probed {
+        loaded: loaded.as_secs_f64(),
+        served: served.as_secs_f64(),
+        rss_loaded,
+        rss,
+        server,
+    }
 }
