@@ -2,7 +2,8 @@
 //! chain's hash. Lookups take a read lock that writers hold only for a map insert: no I/O, no
 //! allocation, no waiting on the network.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -26,7 +27,31 @@ struct Index {
     /// Wildcards by their base: `*.example.com` is stored under `example.com`.
     wildcard: HashMap<Box<str>, Arc<Certificate>>,
     /// Every cached certificate once, by chain hash.
-    by_hash: HashMap<[u8; 32], Arc<Certificate>>,
+    by_hash: HashSet<ByHash>,
+}
+
+/// A cached certificate keyed by its chain hash, which it holds: a set of these costs a
+/// pointer per certificate where a map from hash to certificate costs 40 bytes.
+struct ByHash(Arc<Certificate>);
+
+impl std::hash::Hash for ByHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash().hash(state);
+    }
+}
+
+impl PartialEq for ByHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.hash() == other.0.hash()
+    }
+}
+
+impl Eq for ByHash {}
+
+impl Borrow<[u8; 32]> for ByHash {
+    fn borrow(&self) -> &[u8; 32] {
+        self.0.hash()
+    }
 }
 
 impl std::fmt::Debug for Cache {
@@ -101,7 +126,7 @@ impl Cache {
 
     pub(crate) fn insert_arc(&self, cert: Arc<Certificate>) -> Arc<Certificate> {
         let mut index = self.write();
-        if let Some(existing) = index.by_hash.get(cert.hash())
+        if let Some(ByHash(existing)) = index.by_hash.get(cert.hash())
             && existing.is_managed() == cert.is_managed()
         {
             return existing.clone();
@@ -110,7 +135,8 @@ impl Cache {
         if capacity > 0 && index.by_hash.len() >= capacity && !cert.names().all(|n| index.has(n)) {
             let candidates: Vec<Arc<Certificate>> = index
                 .by_hash
-                .values()
+                .iter()
+                .map(|b| &b.0)
                 .filter(|c| c.is_managed() && c.hash() != cert.hash())
                 .cloned()
                 .collect();
@@ -131,7 +157,7 @@ impl Cache {
                 replaced.push(old);
             }
         }
-        index.by_hash.insert(*cert.hash(), cert.clone());
+        index.by_hash.replace(ByHash(cert.clone()));
         for old in replaced {
             if old.hash() != cert.hash() && !index.still_indexed(&old) {
                 index.by_hash.remove(old.hash());
@@ -145,7 +171,7 @@ impl Cache {
     /// cached (evicted or replaced meanwhile): nothing is added then.
     pub(crate) fn replace_same_chain(&self, cert: Arc<Certificate>) -> bool {
         let mut index = self.write();
-        let Some(old) = index.by_hash.get(cert.hash()).cloned() else {
+        let Some(old) = index.by_hash.get(cert.hash()).map(|b| b.0.clone()) else {
             return false;
         };
         for name in old.names() {
@@ -159,7 +185,7 @@ impl Cache {
                 *slot = cert.clone();
             }
         }
-        index.by_hash.insert(*cert.hash(), cert);
+        index.by_hash.replace(ByHash(cert));
         true
     }
 
@@ -172,7 +198,7 @@ impl Cache {
 
     /// Every cached certificate, once each.
     pub fn all(&self) -> Vec<Arc<Certificate>> {
-        self.read().by_hash.values().cloned().collect()
+        self.read().by_hash.iter().map(|b| b.0.clone()).collect()
     }
 
     /// Number of distinct cached certificates.

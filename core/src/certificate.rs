@@ -32,9 +32,9 @@ pub struct Certificate {
     hash: [u8; 32],
     managed: bool,
     issuer_key: Option<Arc<str>>,
-    /// PEM forms, made on first request (bindings hand out views of them).
-    chain_pem: OnceLock<Box<str>>,
-    key_pem: OnceLock<Box<str>>,
+    /// PEM forms, made on first request (bindings hand out views of them); boxed, as most
+    /// certificates of a large cache are never asked for them.
+    pem: OnceLock<Box<PemForms>>,
     /// FNV-1a of the PEM chain this came from, which names its OCSP staple in storage
     /// (`None`: built from DER; the hash is then of Go's PEM encoding of the chain).
     source_pem_fnv: Option<u32>,
@@ -47,6 +47,12 @@ pub struct Certificate {
     issuer_ca: Option<Arc<str>>,
     /// The renewal window its CA suggests (ARI), as last fetched or stored.
     renewal_info: Option<Arc<RenewalInfo>>,
+}
+
+#[derive(Clone, Default)]
+struct PemForms {
+    chain: OnceLock<Box<str>>,
+    key: OnceLock<Box<str>>,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -126,8 +132,7 @@ impl Certificate {
             hash,
             managed: false,
             issuer_key: None,
-            chain_pem: OnceLock::new(),
-            key_pem: OnceLock::new(),
+            pem: OnceLock::new(),
             source_pem_fnv: None,
             ocsp: None,
             names_ocsp_responder: facts.names_ocsp_responder,
@@ -200,8 +205,7 @@ impl Certificate {
             hash: self.hash,
             managed: self.managed,
             issuer_key: self.issuer_key.clone(),
-            chain_pem: self.chain_pem.clone(),
-            key_pem: self.key_pem.clone(),
+            pem: self.pem.clone(),
             source_pem_fnv: self.source_pem_fnv,
             ocsp: response,
             names_ocsp_responder: self.names_ocsp_responder,
@@ -249,14 +253,15 @@ impl Certificate {
 
     /// The chain as PEM, leaf first (encoded once, then shared).
     pub fn chain_pem(&self) -> &str {
-        self.chain_pem
+        self.pem_forms()
+            .chain
             .get_or_init(|| crypto::encode_chain_pem(&self.certified.cert).into())
     }
 
     /// The private key as PEM, labelled by its form: `EC PRIVATE KEY`, `RSA PRIVATE KEY`,
     /// `PRIVATE KEY` (encoded once, then shared).
     pub fn key_pem(&self) -> &str {
-        self.key_pem.get_or_init(|| {
+        self.pem_forms().key.get_or_init(|| {
             let label = match self.key.der() {
                 PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
                 PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
@@ -264,6 +269,10 @@ impl Certificate {
             };
             crypto::encode_pem(&[Pem::new(label, self.key.der().secret_der())]).into()
         })
+    }
+
+    fn pem_forms(&self) -> &PemForms {
+        self.pem.get_or_init(Box::default)
     }
 
     /// The private key as DER.

@@ -511,8 +511,14 @@ fn parse_names<S: AsRef<str>>(names: &[S], config: &Config) -> Result<Vec<Subjec
     Ok(out)
 }
 
-/// Stored certificates one `manage` call loads at a time.
-const LOAD_CONCURRENCY: usize = 64;
+/// Stored certificates one storage call reads when `manage` loads many: one round trip (for
+/// files, one blocking-thread hand-off) per batch instead of per name, and parsing a batch
+/// holds a runtime thread well under a millisecond or two.
+const LOAD_BATCH: usize = 32;
+
+/// Batches loaded at a time (loading ten thousand at once would hold every file and parse
+/// buffer alive together, and the allocator keeps that peak).
+const LOAD_BATCHES_AT_ONCE: usize = 4;
 
 impl ManagerInner {
     /// Refuses use after shutdown or from another process than the creator's (after `fork()`).
@@ -555,9 +561,8 @@ impl ManagerInner {
     }
 
     /// Caches the certificates storage already holds for `subjects` and that are not due for
-    /// renewal (or, with `due_ok`, only not expired), a bounded number at a time (loading ten
-    /// thousand at once would hold every file and parse buffer alive together, and the
-    /// allocator keeps that peak). Returns the others, with their positions.
+    /// renewal (or, with `due_ok`, only not expired), in batches. Returns the others, with
+    /// their positions.
     async fn load_current(
         self: &Arc<Self>,
         subjects: Vec<Subject>,
@@ -567,22 +572,19 @@ impl ManagerInner {
         let mut loads = tokio::task::JoinSet::new();
         let mut rest = Vec::new();
         loop {
-            while loads.len() < LOAD_CONCURRENCY {
-                let Some((i, subject)) = pending.next() else {
+            while loads.len() < LOAD_BATCHES_AT_ONCE {
+                let batch: Vec<(usize, Subject)> = pending.by_ref().take(LOAD_BATCH).collect();
+                if batch.is_empty() {
                     break;
-                };
+                }
                 let inner = self.clone();
-                loads.spawn(async move {
-                    let done = inner.load_if_current(&subject, due_ok).await;
-                    (i, subject, done)
-                });
+                loads.spawn(async move { inner.load_batch_if_current(batch, due_ok).await });
             }
             let Some(joined) = loads.join_next().await else {
                 break;
             };
             match joined {
-                Ok((_, _, true)) => {}
-                Ok((i, subject, false)) => rest.push((i, subject)),
+                Ok(not_loaded) => rest.extend(not_loaded),
                 Err(e) => return Err(runtime::join_error("load", e)),
             }
         }
@@ -614,10 +616,15 @@ impl ManagerInner {
         errors.into_iter().next().map_or(Ok(()), |(_, e)| Err(e))
     }
 
-    /// Caches `subject`'s certificate from storage if it is there and not due for renewal (with
-    /// `due_ok`: not expired, as serving it beats serving nothing until it is renewed); false
-    /// for anything else ([`Self::manage_one`] then deals with it, errors included).
-    async fn load_if_current(self: &Arc<Self>, subject: &Subject, due_ok: bool) -> bool {
+    /// Caches each subject's certificate from storage if it is there and not due for renewal
+    /// (with `due_ok`: not expired, as serving it beats serving nothing until it is renewed),
+    /// reading storage once for the batch; returns the others ([`Self::manage_one`] then deals
+    /// with them, errors included).
+    async fn load_batch_if_current(
+        self: &Arc<Self>,
+        batch: Vec<(usize, Subject)>,
+        due_ok: bool,
+    ) -> Vec<(usize, Subject)> {
         let usable = |c: &Certificate| {
             if due_ok {
                 !c.expired(SystemTime::now())
@@ -625,20 +632,40 @@ impl ManagerInner {
                 !self.needs_renewal(c)
             }
         };
-        let name = subject.as_string();
-        if let Some(c) = self.cache.get_exact(&name)
-            && c.is_managed()
-            && usable(&c)
-        {
-            return true;
-        }
-        match self.load_from_storage(&name).await {
-            Ok(stored) if usable(&stored) => {
-                self.cache_managed(stored).await;
-                true
+        let to_read: Vec<(usize, Subject)> = batch
+            .into_iter()
+            .filter(|(_, subject)| {
+                !self
+                    .cache
+                    .get_exact(&subject.as_string())
+                    .is_some_and(|c| c.is_managed() && usable(&c))
+            })
+            .collect();
+        let names: Vec<String> = to_read.iter().map(|(_, s)| s.as_string()).collect();
+        let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+        let stored = self.load_newest_of(&wanted).await;
+        let mut rest = Vec::new();
+        // A certificate naming an OCSP responder may wait on it: those are cached concurrently.
+        let mut stapling = tokio::task::JoinSet::new();
+        for (entry, loaded) in to_read.into_iter().zip(stored) {
+            match loaded {
+                Ok(cert) if usable(&cert) => {
+                    if self.config.ocsp.enabled && cert.names_ocsp_responder() {
+                        let inner = self.clone();
+                        stapling.spawn(async move { inner.cache_managed(cert).await });
+                    } else {
+                        self.cache_managed(cert).await;
+                    }
+                }
+                _ => rest.push(entry),
             }
-            _ => false,
         }
+        while let Some(joined) = stapling.join_next().await {
+            if let Err(e) = joined {
+                tracing::error!(error = %runtime::join_error("cache", e), "caching a stored certificate failed");
+            }
+        }
+        rest
     }
 
     /// Makes sure `subject` has a usable certificate: cached, else from storage, else obtained;

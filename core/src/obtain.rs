@@ -87,84 +87,62 @@ impl ManagerInner {
 
     /// [`Self::load_from_storage`], with the issuer key a refusal comes from.
     async fn load_newest(&self, name: &str) -> std::result::Result<Certificate, (Arc<str>, Error)> {
-        let mut newest: Option<Certificate> = None;
-        let mut failure: Option<(Arc<str>, Error)> = None;
-        for (i, ik) in self.issuer_keys.iter().enumerate() {
-            if self.issuer_keys[..i].contains(ik) {
-                continue;
-            }
-            match self.load_from_storage_under(ik, name).await {
-                Ok(c) => {
-                    if newest
-                        .as_ref()
-                        .is_none_or(|n| c.not_before() > n.not_before())
-                    {
-                        newest = Some(c);
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::NotFound && failure.is_some() => {}
-                Err(e) => {
-                    if failure
-                        .as_ref()
-                        .is_none_or(|(_, f)| f.kind() == ErrorKind::NotFound)
-                    {
-                        failure = Some((ik.clone(), e));
-                    }
-                }
-            }
-        }
-        match (newest, failure) {
-            (Some(c), _) => Ok(c),
-            (None, Some(f)) => Err(f),
-            (None, None) => Err((
+        let mut one = self.load_newest_of(&[name]).await;
+        one.pop().unwrap_or_else(|| {
+            Err((
                 self.issuer_keys[0].clone(),
-                Error::internal("a manager without issuers"),
-            )),
-        }
+                Error::internal("storage returned too few values"),
+            ))
+        })
     }
 
-    /// The certificate of `name` in the folder of issuer `ik`.
-    async fn load_from_storage_under(&self, ik: &Arc<str>, name: &str) -> Result<Certificate> {
-        let storage = self.config.storage.as_ref();
-        let (crt_key, key_key, meta_key) = (
-            keys::site_cert(ik, name),
-            keys::site_private_key(ik, name),
-            keys::site_meta(ik, name),
-        );
-        let mut loaded = storage
-            .load_many(&[&crt_key, &key_key, &meta_key])
-            .await
-            .into_iter();
+    /// [`Self::load_newest`] for each of `names`, in order, from one [`Storage::load_many`]
+    /// call: loading thousands of stored certificates at start is otherwise dominated by one
+    /// storage round trip (for files: one blocking-thread hand-off) per name and issuer.
+    pub(crate) async fn load_newest_of(
+        &self,
+        names: &[&str],
+    ) -> Vec<std::result::Result<Certificate, (Arc<str>, Error)>> {
+        let issuers: Vec<&Arc<str>> = self
+            .issuer_keys
+            .iter()
+            .enumerate()
+            .filter(|(i, ik)| !self.issuer_keys[..*i].contains(ik))
+            .map(|(_, ik)| ik)
+            .collect();
+        let keys: Vec<String> = names
+            .iter()
+            .flat_map(|name| {
+                issuers
+                    .iter()
+                    .flat_map(move |ik| keys::site_files(ik, name))
+            })
+            .collect();
+        let wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut loaded = self.config.storage.load_many(&wanted).await.into_iter();
         let mut next = || {
             loaded
                 .next()
                 .unwrap_or_else(|| Err(Error::internal("storage returned too few values")))
         };
-        let (crt, key, meta) = (next()?, next()?, next()?);
-        let resource = CertificateResource::from_json(&meta)
-            .map_err(|e| e.context(format!("`{meta_key}`")))?;
-        let cert = Certificate::from_pem(&crt, &key).map_err(|e| {
-            let kind = if e.kind() == ErrorKind::Certificate {
-                ErrorKind::Corrupt
-            } else {
-                e.kind()
-            };
-            e.with_kind(kind).context(format!(
-                "certificate of `{name}` in storage (`{crt_key}`, `{key_key}`)"
-            ))
-        })?;
-        if !cert.names().any(|n| n == name) {
-            return Err(Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "certificate in `{crt_key}` does not cover `{name}` (it is for {:?})",
-                    cert.names().collect::<Vec<_>>()
-                ),
-            ));
-        }
-        Ok(cert
-            .into_managed(Some(ik.clone()))
-            .with_acme_metadata(resource.acme_data().as_ref()))
+        names
+            .iter()
+            .map(|name| {
+                let stored: Vec<(Arc<str>, Result<Certificate>)> = issuers
+                    .iter()
+                    .map(|ik| {
+                        let files = [next(), next(), next()];
+                        ((*ik).clone(), decode_stored(ik, name, files))
+                    })
+                    .collect();
+                newest_stored(stored).ok_or_else(|| {
+                    (
+                        self.issuer_keys[0].clone(),
+                        Error::internal("a manager without issuers"),
+                    )
+                })?
+            })
+            .collect()
     }
 
     /// Staples and caches a managed certificate; announces it unless the very same chain was
@@ -518,4 +496,73 @@ impl ManagerInner {
         }
         Ok(())
     }
+}
+
+/// The newest certificate (latest not-before) among those stored under each issuer; else the
+/// first failure that is not [`ErrorKind::NotFound`] (or the first failure when every issuer
+/// lacks one), with its issuer key; `None` without issuers.
+fn newest_stored(
+    stored: Vec<(Arc<str>, Result<Certificate>)>,
+) -> Option<std::result::Result<Certificate, (Arc<str>, Error)>> {
+    let mut newest: Option<Certificate> = None;
+    let mut failure: Option<(Arc<str>, Error)> = None;
+    for (ik, loaded) in stored {
+        match loaded {
+            Ok(c) => {
+                if newest
+                    .as_ref()
+                    .is_none_or(|n| c.not_before() > n.not_before())
+                {
+                    newest = Some(c);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound && failure.is_some() => {}
+            Err(e) => {
+                if failure
+                    .as_ref()
+                    .is_none_or(|(_, f)| f.kind() == ErrorKind::NotFound)
+                {
+                    failure = Some((ik, e));
+                }
+            }
+        }
+    }
+    match (newest, failure) {
+        (Some(c), _) => Some(Ok(c)),
+        (None, Some(f)) => Some(Err(f)),
+        (None, None) => None,
+    }
+}
+
+/// Decodes the chain, key and metadata files of `name` stored under issuer `ik`.
+fn decode_stored(ik: &Arc<str>, name: &str, files: [Result<Vec<u8>>; 3]) -> Result<Certificate> {
+    let [crt, key, meta] = files;
+    let (crt, key, meta) = (crt?, key?, meta?);
+    let resource = CertificateResource::from_json(&meta)
+        .map_err(|e| e.context(format!("`{}`", keys::site_meta(ik, name))))?;
+    let cert = Certificate::from_pem(&crt, &key).map_err(|e| {
+        let kind = if e.kind() == ErrorKind::Certificate {
+            ErrorKind::Corrupt
+        } else {
+            e.kind()
+        };
+        e.with_kind(kind).context(format!(
+            "certificate of `{name}` in storage (`{}`, `{}`)",
+            keys::site_cert(ik, name),
+            keys::site_private_key(ik, name)
+        ))
+    })?;
+    if !cert.names().any(|n| n == name) {
+        return Err(Error::new(
+            ErrorKind::Corrupt,
+            format!(
+                "certificate in `{}` does not cover `{name}` (it is for {:?})",
+                keys::site_cert(ik, name),
+                cert.names().collect::<Vec<_>>()
+            ),
+        ));
+    }
+    Ok(cert
+        .into_managed(Some(ik.clone()))
+        .with_acme_metadata(resource.acme_data().as_ref()))
 }

@@ -9,7 +9,9 @@
 //! and the first signature checks that the secret gives that point: a secret altered behind an
 //! intact point is found at that handshake, which fails (logged); the key never signs.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use rustls::SignatureAlgorithm;
 use rustls::SignatureScheme;
@@ -19,11 +21,61 @@ use rustls_pki_types::{PrivateKeyDer, SubjectPublicKeyInfoDer};
 use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
 
+/// Deferred keys kept parsed at once, process-wide (about 0.9 KiB each): a server signing
+/// with more distinct keys than this re-parses the least recently used (tens of microseconds)
+/// instead of keeping every one it ever signed with.
+const PARSED_KEYS_KEPT: usize = 4096;
+
+static PARSED_KEYS: ParsedKeys = ParsedKeys::new(PARSED_KEYS_KEPT);
+
 pub(crate) struct PrivateKey {
     der: PrivateKeyDer<'static>,
     algorithm: SignatureAlgorithm,
-    /// The parsed key; `None` inside when a deferred parse refused the key.
-    signer: OnceLock<Option<Arc<dyn SigningKey>>>,
+    signer: RwLock<Slot>,
+}
+
+enum Slot {
+    /// Parsed at load, kept for the key's life.
+    Kept(Arc<dyn SigningKey>),
+    /// Deferred: parsed while [`ParsedKeys`] holds it (never yet, or evicted when dangling).
+    Deferred(Weak<Parsed>),
+    /// A deferred parse refused the key (logged once).
+    Refused,
+}
+
+struct Parsed {
+    key: Arc<dyn SigningKey>,
+    /// Signed with since the clock hand last passed (second chance).
+    used: AtomicBool,
+}
+
+/// The deferred keys kept parsed: a CLOCK (second-chance) list, bounded.
+struct ParsedKeys {
+    capacity: usize,
+    ring: Mutex<VecDeque<Arc<Parsed>>>,
+}
+
+impl ParsedKeys {
+    const fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            ring: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Keeps `parsed`, evicting the first key not used since the hand last passed it.
+    fn keep(&self, parsed: Arc<Parsed>) {
+        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        while ring.len() >= self.capacity.max(1) {
+            let Some(oldest) = ring.pop_front() else {
+                break;
+            };
+            if oldest.used.swap(false, Ordering::Relaxed) {
+                ring.push_back(oldest);
+            }
+        }
+        ring.push_back(parsed);
+    }
 }
 
 impl PrivateKey {
@@ -51,7 +103,7 @@ impl PrivateKey {
             return Ok(Self {
                 der,
                 algorithm: SignatureAlgorithm::ECDSA,
-                signer: OnceLock::new(),
+                signer: RwLock::new(Slot::Deferred(Weak::new())),
             });
         }
         let signer = match signer {
@@ -68,7 +120,7 @@ impl PrivateKey {
         Ok(Self {
             der,
             algorithm: signer.algorithm(),
-            signer: OnceLock::from(Some(signer)),
+            signer: RwLock::new(Slot::Kept(signer)),
         })
     }
 
@@ -76,38 +128,74 @@ impl PrivateKey {
         &self.der
     }
 
-    /// The parsed key, parsing it now if it waited (`None`: refused, logged once).
-    fn signer(&self) -> Option<&Arc<dyn SigningKey>> {
-        self.signer
-            .get_or_init(|| {
-                let carried = crypto::carried_ec_spki(&self.der);
-                match crypto::signing_key(&self.der) {
-                    Ok(signer)
-                        if signer.public_key().as_ref().map(|k| k.as_ref())
-                            == carried.as_ref().map(|k| k.as_ref()) =>
-                    {
-                        Some(signer)
-                    }
-                    Ok(_) => {
-                        tracing::error!(
-                            "a certificate's private key does not give the public key it \
-                             carries (altered in storage?): it will not sign"
-                        );
-                        None
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "a certificate's private key is unusable: it will not sign");
-                        None
-                    }
-                }
-            })
-            .as_ref()
+    /// The parsed key, parsing it now if it waited or was evicted (`None`: refused).
+    fn signer(&self) -> Option<Arc<dyn SigningKey>> {
+        self.signer_kept_in(&PARSED_KEYS)
     }
 
-    /// Whether the key was parsed (at load, or by a signature since).
-    #[cfg(test)]
-    pub(crate) fn is_parsed(&self) -> bool {
-        self.signer.get().is_some()
+    fn signer_kept_in(&self, kept: &ParsedKeys) -> Option<Arc<dyn SigningKey>> {
+        match &*self.signer.read().unwrap_or_else(|p| p.into_inner()) {
+            Slot::Kept(key) => return Some(key.clone()),
+            Slot::Refused => return None,
+            Slot::Deferred(weak) => {
+                if let Some(parsed) = weak.upgrade() {
+                    parsed.used.store(true, Ordering::Relaxed);
+                    return Some(parsed.key.clone());
+                }
+            }
+        }
+        // Two handshakes may both parse an evicted key; the later one's is kept.
+        let parsed = self.parse_deferred();
+        let mut slot = self.signer.write().unwrap_or_else(|p| p.into_inner());
+        match parsed {
+            Some(key) => {
+                let parsed = Arc::new(Parsed {
+                    key: key.clone(),
+                    used: AtomicBool::new(false),
+                });
+                *slot = Slot::Deferred(Arc::downgrade(&parsed));
+                drop(slot);
+                kept.keep(parsed);
+                Some(key)
+            }
+            None => {
+                *slot = Slot::Refused;
+                None
+            }
+        }
+    }
+
+    /// Parses a deferred key, checking that its secret gives the point it carries.
+    fn parse_deferred(&self) -> Option<Arc<dyn SigningKey>> {
+        let carried = crypto::carried_ec_spki(&self.der);
+        match crypto::signing_key(&self.der) {
+            Ok(signer)
+                if signer.public_key().as_ref().map(|k| k.as_ref())
+                    == carried.as_ref().map(|k| k.as_ref()) =>
+            {
+                Some(signer)
+            }
+            Ok(_) => {
+                tracing::error!(
+                    "a certificate's private key does not give the public key it \
+                     carries (altered in storage?): it will not sign"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a certificate's private key is unusable: it will not sign");
+                None
+            }
+        }
+    }
+
+    /// Whether the key is parsed now (at load, or by a signature since and not evicted), or
+    /// was refused.
+    fn is_parsed(&self) -> bool {
+        match &*self.signer.read().unwrap_or_else(|p| p.into_inner()) {
+            Slot::Kept(_) | Slot::Refused => true,
+            Slot::Deferred(weak) => weak.strong_count() > 0,
+        }
     }
 }
 
@@ -117,7 +205,7 @@ impl SigningKey for PrivateKey {
     }
 
     fn public_key(&self) -> Option<SubjectPublicKeyInfoDer<'_>> {
-        self.signer()?.public_key()
+        Some(self.signer()?.public_key()?.into_owned())
     }
 
     fn algorithm(&self) -> SignatureAlgorithm {
@@ -130,7 +218,7 @@ impl std::fmt::Debug for PrivateKey {
         // Never the secret.
         f.debug_struct("PrivateKey")
             .field("algorithm", &self.algorithm)
-            .field("parsed", &self.signer.get().is_some())
+            .field("parsed", &self.is_parsed())
             .finish()
     }
 }
@@ -189,6 +277,35 @@ mod tests {
         let key = PrivateKey::for_leaf(der, None, spki(leaf.der()), true).unwrap();
         assert!(!key.is_parsed());
         assert!(key.choose_scheme(OFFERED).is_some());
+    }
+
+    #[test]
+    fn idle_parsed_keys_are_dropped_and_parsed_again_when_needed() {
+        let kept = ParsedKeys::new(2);
+        let keys: Vec<(Vec<u8>, PrivateKey)> = (0..3)
+            .map(|_| {
+                let (leaf, pem) = leaf_and_key(&PKCS_ECDSA_P256_SHA256);
+                let (der, _) = crypto::decode_certificate_key_pem(pem.as_bytes()).unwrap();
+                let key = PrivateKey::for_leaf(der, None, spki(&leaf), true).unwrap();
+                (leaf, key)
+            })
+            .collect();
+        let sign = |i: usize| {
+            let signer = keys[i].1.signer_kept_in(&kept).unwrap();
+            assert_eq!(signer.public_key().unwrap().as_ref(), spki(&keys[i].0));
+        };
+        sign(0);
+        sign(1);
+        // Key 0 signs again: the hand spares it once, so key 1 (idle) makes room for key 2.
+        sign(0);
+        sign(2);
+        let parsed = |i: usize| keys[i].1.is_parsed();
+        assert!(parsed(0) && !parsed(1) && parsed(2));
+        // Key 1 is parsed again at its next signature; no more than two stay parsed.
+        sign(1);
+        assert!(parsed(1));
+        assert_eq!((0..3).filter(|i| parsed(*i)).count(), 2);
+        assert_eq!(kept.ring.lock().unwrap().len(), 2);
     }
 
     #[test]

@@ -91,6 +91,13 @@ pub fn site_meta(issuer_key: &str, name: &str) -> String {
     site_file(issuer_key, name, "json")
 }
 
+/// [`site_cert`], [`site_private_key`] and [`site_meta`] of one name, its folder made once.
+pub(crate) fn site_files(issuer_key: &str, name: &str) -> [String; 3] {
+    let safe_name = safe(name);
+    let stem = format!("{}/{safe_name}/{safe_name}", certs_prefix(issuer_key));
+    ["crt", "key", "json"].map(|ext| format!("{stem}.{ext}"))
+}
+
 fn site_file(issuer_key: &str, name: &str, ext: &str) -> String {
     let safe_name = safe(name);
     format!("{}/{safe_name}/{safe_name}.{ext}", certs_prefix(issuer_key))
@@ -239,6 +246,23 @@ mod tests {
             "ocsp/wildcard_.example.com-e40c292c"
         );
         assert_eq!(ocsp_staple("a.test", 0x0abc), "ocsp/a.test-abc");
+    }
+
+    #[test]
+    fn site_files_are_the_three_site_keys() {
+        let (issuer, name) = ("acme-v02.api.letsencrypt.org-directory", "*.Example.com");
+        assert_eq!(
+            site_files(issuer, name),
+            [
+                site_cert(issuer, name),
+                site_private_key(issuer, name),
+                site_meta(issuer, name)
+            ]
+        );
+        assert_eq!(
+            site_files(issuer, name)[0],
+            "certificates/acme-v02.api.letsencrypt.org-directory/wildcard_.example.com/wildcard_.example.com.crt"
+        );
     }
 
     #[test]
