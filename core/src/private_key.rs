@@ -7,7 +7,10 @@
 //! holding 100,000 certificates signs with few of them. So a load compares the point the key
 //! carries with the certificate's (a key of another certificate is refused there, as before),
 //! and the first signature checks that the secret gives that point: a secret altered behind an
-//! intact point is found at that handshake, which fails (logged); the key never signs.
+//! intact point is found at that handshake, which fails (logged); the key never signs. Such
+//! keys then stay parsed while they keep signing: at most [`PARSED_KEYS_KEPT`] at once,
+//! process-wide, the least recently used dropped (CLOCK) and parsed again at its next
+//! signature, so memory does not grow with every name a server has ever answered.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +24,7 @@ use rustls_pki_types::{PrivateKeyDer, SubjectPublicKeyInfoDer};
 use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Deferred keys kept parsed at once, process-wide (about 0.9 KiB each): a server signing
+/// Deferred keys kept parsed at once, process-wide (about 0.9 KiB each in aws-lc): a server signing
 /// with more distinct keys than this re-parses the least recently used (tens of microseconds)
 /// instead of keeping every one it ever signed with.
 const PARSED_KEYS_KEPT: usize = 4096;
@@ -75,6 +78,12 @@ impl ParsedKeys {
             }
         }
         ring.push_back(parsed);
+    }
+
+    /// Lets `parsed` go now (its certificate is gone).
+    fn forget(&self, parsed: &Arc<Parsed>) {
+        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        ring.retain(|kept| !Arc::ptr_eq(kept, parsed));
     }
 }
 
@@ -213,6 +222,19 @@ impl SigningKey for PrivateKey {
     }
 }
 
+impl Drop for PrivateKey {
+    fn drop(&mut self) {
+        // A key kept parsed leaves with its certificate, not when the hand comes round: the
+        // secret is not held in memory longer than the certificate that needs it.
+        let slot = self.signer.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Slot::Deferred(weak) = slot
+            && let Some(parsed) = weak.upgrade()
+        {
+            PARSED_KEYS.forget(&parsed);
+        }
+    }
+}
+
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the secret.
@@ -306,6 +328,30 @@ mod tests {
         assert!(parsed(1));
         assert_eq!((0..3).filter(|i| parsed(*i)).count(), 2);
         assert_eq!(kept.ring.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_dropped_key_is_no_longer_kept_parsed() {
+        let (leaf, pem) = leaf_and_key(&PKCS_ECDSA_P256_SHA256);
+        let (der, _) = crypto::decode_certificate_key_pem(pem.as_bytes()).unwrap();
+        let key = PrivateKey::for_leaf(der, None, spki(&leaf), true).unwrap();
+        assert!(key.choose_scheme(OFFERED).is_some());
+        let parsed = match &*key.signer.read().unwrap() {
+            Slot::Deferred(weak) => weak.upgrade().unwrap(),
+            _ => panic!("not a deferred key"),
+        };
+        let kept = || {
+            PARSED_KEYS
+                .ring
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|p| Arc::ptr_eq(p, &parsed))
+        };
+        assert!(kept());
+        drop(key);
+        assert!(!kept());
+        assert_eq!(Arc::strong_count(&parsed), 1);
     }
 
     #[test]
