@@ -43,9 +43,26 @@ pub fn renewal_info(bytes: &[u8]) {
     }
 }
 
-/// A DNS message as a server answers it (UDP or TCP payload).
+/// A DNS message as a server answers it (UDP or TCP payload): read as an answer to a query,
+/// and as the answer to a TSIG-signed update (which must never verify: the key is secret).
 pub fn dns_message(bytes: &[u8]) {
-    let _ = crate::dns::wire::parse(bytes);
+    use crate::dns::wire::{self, SignedAnswer, TsigAlgorithm, TxtChange};
+    let _ = wire::parse(bytes);
+    let signer = TsigAlgorithm::HmacSha256
+        .signer("fuzz.", b"a secret the input cannot know".to_vec())
+        .expect("signer");
+    let change = TxtChange::Add {
+        name: "_acme-challenge.example.com.".into(),
+        value: "v".into(),
+        ttl: 60,
+    };
+    let (_, verifier) =
+        wire::update(7, "example.com.", &[change], Some(&signer), 1_700_000_000).expect("update");
+    let mut verifier = verifier.expect("verifier");
+    assert_ne!(
+        wire::check_signed_answer(bytes, &mut verifier),
+        SignedAnswer::Verified
+    );
 }
 
 /// An OCSP response as a responder (or anyone on the path) sends it, checked against a fixed

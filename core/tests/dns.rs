@@ -343,3 +343,103 @@ async fn wildcard_without_a_dns_provider_is_refused_clearly() {
     assert!(err.to_string().contains("dns_challenge"), "{err}");
     assert_eq!(pebble.orders_created(), 0, "no order is placed");
 }
+
+/// An update signed with a secret BIND does not know: BIND answers NOTAUTH with the TSIG error
+/// BADSIG (and no MAC, RFC 8945 5.2), the update is refused and nothing is added.
+#[tokio::test(flavor = "multi_thread")]
+async fn update_with_a_bad_tsig_signature_is_refused_and_changes_nothing() {
+    let bind = start_bind();
+    let provider = Rfc2136::new(Rfc2136Config {
+        server: format!("127.0.0.1:{}", bind.port),
+        key_name: Some(TSIG_KEY_NAME.into()),
+        key_algorithm: None,
+        key_secret: Some("d3Jvbmcgc2VjcmV0IGZvciB0ZXN0cw==".into()),
+    })
+    .unwrap();
+    let record = DnsRecord::txt(
+        "_acme-challenge.badsig",
+        "never-added",
+        Duration::from_secs(5),
+    );
+    let err = provider
+        .append_records(ZONE, std::slice::from_ref(&record))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Challenge, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("NOTAUTH"), "{message}");
+    assert!(message.contains("BADSIG"), "{message}");
+    assert!(
+        bind.txt("_acme-challenge.badsig.bind.test").is_empty(),
+        "the refused update changed the zone"
+    );
+    // The right key adds it, through the same code (so the check above could have failed).
+    let good = rfc2136(&bind);
+    good.append_records(ZONE, std::slice::from_ref(&record))
+        .await
+        .unwrap();
+    assert_eq!(
+        bind.txt("_acme-challenge.badsig.bind.test"),
+        vec!["never-added".to_string()]
+    );
+}
+
+/// A relay on loopback between the provider and BIND flips one bit of the MAC in BIND's signed
+/// answers: the answer is not believed (it says NOERROR, but anyone on the path could have
+/// written it), and an untouched answer through the same relay is.
+#[tokio::test(flavor = "multi_thread")]
+async fn answer_whose_tsig_does_not_verify_is_not_believed() {
+    let bind = start_bind();
+    let relay = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let relay_port = relay.local_addr().unwrap().port();
+    let tamper = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let upstream = format!("127.0.0.1:{}", bind.port);
+    let flag = tamper.clone();
+    let relaying = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65535];
+        loop {
+            let (n, from) = relay.recv_from(&mut buf).await.unwrap();
+            let to_bind = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            to_bind.send_to(&buf[..n], &upstream).await.unwrap();
+            let mut answer = vec![0u8; 65535];
+            let m = to_bind.recv(&mut answer).await.unwrap();
+            answer.truncate(m);
+            if flag.load(Ordering::SeqCst) {
+                // The TSIG record ends the answer: MAC, original id, error, other length (0).
+                let last_mac_byte = m - 7;
+                answer[last_mac_byte] ^= 1;
+            }
+            relay.send_to(&answer, from).await.unwrap();
+        }
+    });
+    let provider = Rfc2136::new(Rfc2136Config {
+        server: format!("127.0.0.1:{relay_port}"),
+        key_name: Some(TSIG_KEY_NAME.into()),
+        key_algorithm: Some("hmac-sha256".into()),
+        key_secret: Some(bind.tsig_secret.as_str().into()),
+    })
+    .unwrap();
+    let record = DnsRecord::txt("_acme-challenge.tampered", "v1", Duration::from_secs(5));
+    let err = provider
+        .append_records(ZONE, std::slice::from_ref(&record))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Challenge, "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not carry a valid TSIG signature"),
+        "{err}"
+    );
+    // BIND did apply it (the update itself was genuine); what failed was trust in the answer.
+    assert_eq!(
+        bind.txt("_acme-challenge.tampered.bind.test"),
+        vec!["v1".to_string()]
+    );
+    tamper.store(false, Ordering::SeqCst);
+    provider
+        .delete_records(ZONE, std::slice::from_ref(&record))
+        .await
+        .unwrap();
+    assert!(bind.txt("_acme-challenge.tampered.bind.test").is_empty());
+    relaying.abort();
+}

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{Secret, env_any, env_required};
 use crate::dns::client;
 use crate::dns::provider::{DnsProvider, DnsRecord};
-use crate::dns::wire::{self, TsigAlgorithm, TxtChange};
+use crate::dns::wire::{self, SignedAnswer, TSigner, TsigAlgorithm, TxtChange};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fields::ConfigField;
 
@@ -37,8 +37,7 @@ pub struct Rfc2136Config {
 
 struct Tsig {
     name: String,
-    algorithm: TsigAlgorithm,
-    secret: Vec<u8>,
+    signer: TSigner,
 }
 
 /// Sends signed dynamic updates to one server.
@@ -86,11 +85,11 @@ impl Rfc2136 {
                 if secret.is_empty() || name.trim().is_empty() {
                     return Err(bad("key_name and key_secret must not be empty"));
                 }
-                Some(Tsig {
-                    name: name.trim().to_string(),
-                    algorithm,
-                    secret,
-                })
+                let name = name.trim().to_string();
+                let signer = algorithm
+                    .signer(&name, secret)
+                    .map_err(|e| bad(format!("key_name `{name}`: {}", e.message())))?;
+                Some(Tsig { name, signer })
             }
             _ => return Err(bad("key_name and key_secret go together")),
         };
@@ -109,17 +108,56 @@ impl Rfc2136 {
     }
 
     async fn send(&self, zone: &str, changes: &[TxtChange]) -> Result<()> {
-        let mut msg = wire::update(rand::random(), zone, changes)?;
-        if let Some(t) = &self.tsig {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            wire::sign_tsig(&mut msg, &t.name, t.algorithm, &t.secret, now)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let signer = self.tsig.as_ref().map(|t| &t.signer);
+        let (msg, verifier) = wire::update(rand::random(), zone, changes, signer, now)?;
+        let answer = client::exchange(self.server, &msg, client::QUERY_TIMEOUT).await?;
+        let refused = |why: String| {
+            Error::new(
+                ErrorKind::Challenge,
+                format!(
+                    "rfc2136: {} refused the update of zone `{zone}`: {why}",
+                    self.server
+                ),
+            )
+        };
+        if let (Some(mut verifier), Some(tsig)) = (verifier, &self.tsig) {
+            match wire::check_signed_answer(&answer.bytes, &mut verifier) {
+                SignedAnswer::Verified => {}
+                SignedAnswer::RefusedSignature(error) => {
+                    let hint = match error {
+                        "BADKEY" => "the server knows no key of this name and algorithm",
+                        "BADSIG" => "the secret differs from the server's",
+                        "BADTIME" => "the clocks differ by more than 5 minutes",
+                        _ => "the server did not accept the signature",
+                    };
+                    return Err(refused(format!(
+                        "{} with TSIG error {error} ({hint}; key `{}`)",
+                        wire::rcode_name(answer.message.metadata.response_code.into()),
+                        tsig.name
+                    )));
+                }
+                SignedAnswer::NotVerified(why) => {
+                    // Nothing that did not come from a holder of the key is believed, success
+                    // included: the record may or may not be there.
+                    return Err(Error::new(
+                        ErrorKind::Challenge,
+                        format!(
+                            "rfc2136: the answer from {} to the update of zone `{zone}` does \
+                             not carry a valid TSIG signature of key `{}` ({why}); it may have \
+                             been forged or altered on the way",
+                            self.server, tsig.name
+                        ),
+                    ));
+                }
+            }
         }
-        let r = client::exchange(self.server, &msg, client::QUERY_TIMEOUT).await?;
-        if r.rcode != 0 {
-            let hint = match r.rcode {
+        let rcode = u16::from(answer.message.metadata.response_code);
+        if rcode != 0 {
+            let hint = match rcode {
                 9 => {
                     " (the server does not accept this TSIG key for the zone, or the clocks differ by more than 5 minutes)"
                 }
@@ -127,14 +165,7 @@ impl Rfc2136 {
                 10 => " (the server is not authoritative for this zone)",
                 _ => "",
             };
-            return Err(Error::new(
-                ErrorKind::Challenge,
-                format!(
-                    "rfc2136: {} refused the update of zone `{zone}`: {}{hint}",
-                    self.server,
-                    wire::rcode_name(r.rcode)
-                ),
-            ));
+            return Err(refused(format!("{}{hint}", wire::rcode_name(rcode))));
         }
         Ok(())
     }

@@ -357,6 +357,13 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 
 /// The headers of an AWS Signature Version 4 request (`host`, `x-amz-date`, the session token
 /// if any, and `authorization`).
+///
+/// Ours rather than AWS's `aws-sigv4` crate, measured for issue 21 (1.6.6): a stripped, fat-LTO
+/// probe library that signs one Route 53 request with it is 0.23 MB larger than an empty one;
+/// it brings 13 crates we do not ship (five `aws-smithy-*` and `aws-credential-types`, a proc
+/// macro, `base64-simd`, and a second SHA-2 in `sha2` 0.11) and needs Rust 1.94.1 where we
+/// promise 1.88. This function parses nothing from the network: it hashes and MACs (aws-lc, as
+/// everywhere) requests we build ourselves, and AWS's published test suite checks it below.
 pub(crate) fn sign(i: &SigningInput<'_>) -> Vec<(&'static str, String)> {
     let date = format!(
         "{:04}{:02}{:02}",
@@ -469,6 +476,43 @@ mod tests {
         assert_eq!(
             auth,
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+        );
+    }
+
+    /// Two more cases of the same suite: a session token (signed as a header) and a POST
+    /// with a query string, the shapes of Route 53's calls.
+    #[test]
+    fn sigv4_matches_aws_test_vectors_with_token_and_query() {
+        let now = time::macros::datetime!(2015-08-30 12:36:00 UTC);
+        let input = |method, query, session_token| SigningInput {
+            method,
+            host: "example.amazonaws.com",
+            path: "/",
+            query,
+            payload: b"",
+            access_key_id: "AKIDEXAMPLE",
+            secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            session_token,
+            region: "us-east-1",
+            service: "service",
+            now,
+        };
+        let auth = |h: Vec<(&'static str, String)>| {
+            h.into_iter()
+                .find(|(k, _)| *k == "authorization")
+                .unwrap()
+                .1
+        };
+        let token = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
+        let h = sign(&input("GET", "", Some(token)));
+        assert!(h.contains(&("x-amz-security-token", token.to_string())));
+        assert_eq!(
+            auth(h),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8"
+        );
+        assert_eq!(
+            auth(sign(&input("POST", "Param1=value1", None))),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"
         );
     }
 
