@@ -36,15 +36,18 @@ fn pebble_with_dns(port: u16) -> Pebble {
 }
 
 fn rfc2136(bind: &Bind) -> Arc<dyn DnsProvider> {
-    Arc::new(
-        Rfc2136::new(Rfc2136Config {
-            server: format!("127.0.0.1:{}", bind.port),
-            key_name: Some(TSIG_KEY_NAME.into()),
-            key_algorithm: Some("hmac-sha256".into()),
-            key_secret: Some(bind.tsig_secret.as_str().into()),
-        })
-        .unwrap(),
-    )
+    Arc::new(rfc2136_via(bind.port, &bind.tsig_secret))
+}
+
+/// Updates sent to 127.0.0.1:`port`, signed as the test key with `secret`.
+fn rfc2136_via(port: u16, secret: &str) -> Rfc2136 {
+    Rfc2136::new(Rfc2136Config {
+        server: format!("127.0.0.1:{port}"),
+        key_name: Some(TSIG_KEY_NAME.into()),
+        key_algorithm: Some("hmac-sha256".into()),
+        key_secret: Some(secret.into()),
+    })
+    .unwrap()
 }
 
 fn dns_challenge(provider: Arc<dyn DnsProvider>, dns_port: u16) -> DnsChallenge {
@@ -349,13 +352,7 @@ async fn wildcard_without_a_dns_provider_is_refused_clearly() {
 #[tokio::test(flavor = "multi_thread")]
 async fn update_with_a_bad_tsig_signature_is_refused_and_changes_nothing() {
     let bind = start_bind();
-    let provider = Rfc2136::new(Rfc2136Config {
-        server: format!("127.0.0.1:{}", bind.port),
-        key_name: Some(TSIG_KEY_NAME.into()),
-        key_algorithm: None,
-        key_secret: Some("d3Jvbmcgc2VjcmV0IGZvciB0ZXN0cw==".into()),
-    })
-    .unwrap();
+    let provider = rfc2136_via(bind.port, "d3Jvbmcgc2VjcmV0IGZvciB0ZXN0cw==");
     let record = DnsRecord::txt(
         "_acme-challenge.badsig",
         "never-added",
@@ -412,13 +409,7 @@ async fn answer_whose_tsig_does_not_verify_is_not_believed() {
             relay.send_to(&answer, from).await.unwrap();
         }
     });
-    let provider = Rfc2136::new(Rfc2136Config {
-        server: format!("127.0.0.1:{relay_port}"),
-        key_name: Some(TSIG_KEY_NAME.into()),
-        key_algorithm: Some("hmac-sha256".into()),
-        key_secret: Some(bind.tsig_secret.as_str().into()),
-    })
-    .unwrap();
+    let provider = rfc2136_via(relay_port, &bind.tsig_secret);
     let record = DnsRecord::txt("_acme-challenge.tampered", "v1", Duration::from_secs(5));
     let err = provider
         .append_records(ZONE, std::slice::from_ref(&record))
