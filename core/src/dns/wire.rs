@@ -196,13 +196,14 @@ pub enum SignedAnswer {
     NotVerified(String),
 }
 
-/// Checks the TSIG of `answer`, the reply to an update signed with `verifier`'s key.
-pub fn check_signed_answer(answer: &[u8], verifier: &mut TSigVerifier) -> SignedAnswer {
-    let error = match Message::from_vec(answer) {
-        Ok(m) => m.signature.and_then(|s| s.data.error),
-        Err(e) => return SignedAnswer::NotVerified(format!("malformed: {e}")),
-    };
-    match error {
+/// Checks the TSIG of `answer` (as received, and as decoded), the reply to an update signed
+/// with `verifier`'s key.
+pub fn check_signed_answer(
+    answer: &[u8],
+    decoded: &Message,
+    verifier: &mut TSigVerifier,
+) -> SignedAnswer {
+    match decoded.signature.as_ref().and_then(|s| s.data.error) {
         Some(TsigError::BadSig) => return SignedAnswer::RefusedSignature("BADSIG"),
         Some(TsigError::BadKey) => return SignedAnswer::RefusedSignature("BADKEY"),
         Some(TsigError::BadTime) => return SignedAnswer::RefusedSignature("BADTIME"),
@@ -464,11 +465,7 @@ mod tests {
         answer.add_zone(Query::query(name("example.com").unwrap(), RecordType::SOA));
         let bytes = answer.to_vec().unwrap();
         assert!(matches!(
-            check_signed_answer(&bytes, &mut verifier),
-            SignedAnswer::NotVerified(_)
-        ));
-        assert!(matches!(
-            check_signed_answer(&[1, 2, 3], &mut verifier),
+            check_signed_answer(&bytes, &answer, &mut verifier),
             SignedAnswer::NotVerified(_)
         ));
     }

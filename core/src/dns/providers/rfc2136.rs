@@ -125,7 +125,7 @@ impl Rfc2136 {
             )
         };
         if let (Some(mut verifier), Some(tsig)) = (verifier, &self.tsig) {
-            match wire::check_signed_answer(&answer.bytes, &mut verifier) {
+            match wire::check_signed_answer(&answer.bytes, &answer.message, &mut verifier) {
                 SignedAnswer::Verified => {}
                 SignedAnswer::RefusedSignature(error) => {
                     let hint = match error {
