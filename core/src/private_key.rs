@@ -153,9 +153,16 @@ impl PrivateKey {
                 }
             }
         }
-        // Two handshakes may both parse an evicted key; the later one's is kept.
+        // Two handshakes may both parse an evicted key; the first one's is kept, so that no
+        // second copy of the secret stays in the ring after its certificate is dropped.
         let parsed = self.parse_deferred();
         let mut slot = self.signer.write().unwrap_or_else(|p| p.into_inner());
+        if let Slot::Deferred(weak) = &*slot
+            && let Some(current) = weak.upgrade()
+        {
+            current.used.store(true, Ordering::Relaxed);
+            return Some(current.key.clone());
+        }
         match parsed {
             Some(key) => {
                 let parsed = Arc::new(Parsed {
